@@ -1,0 +1,248 @@
+"""Start, stop and describe the local stack. One `StackConfig` per instance: `make up` uses
+the default one; the test suite uses its own ports, folder and databases so both can run at
+once."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack import postgres
+from devstack.processes import ManagedProcess, ensure_port_free, tail, wait_for_http
+from devstack.provision import provision
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    home: Path                  # pids, logs, AIRFLOW_HOME live here
+    moto_port: int
+    api_port: int
+    source_database: str        # postgres_default: the database rdbms_archival archives from
+    airflow_database: str       # Airflow's metadata database
+
+    @classmethod
+    def default(cls) -> StackConfig:
+        return cls(REPO / ".stack", 5055, 8080, "archiveflow_demo", "archiveflow_airflow")
+
+    @classmethod
+    def for_tests(cls) -> StackConfig:
+        """The test suite's own stack. ARCHIVEFLOW_TEST_STACK=N (1-99) gives a second checkout its
+        own ports, folder and databases, so two suites can run on one machine at once."""
+        n = int(os.environ.get("ARCHIVEFLOW_TEST_STACK", "0"))
+        suffix = f"_{n}" if n else ""
+        return cls(REPO / ".stack" / f"test{suffix}", 5155 + n, 8181 + n,
+                   f"archiveflow_test{suffix}", f"archiveflow_airflow_test{suffix}")
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def boto_args(self) -> dict[str, str]:
+        """boto3 client/resource arguments for this stack's emulator (dummy credentials)."""
+        return {"endpoint_url": self.aws_endpoint, "region_name": REGION,
+                "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    def process(self, name: str) -> ManagedProcess:
+        return ManagedProcess(name, self.home / "run", self.home / "logs")
+
+
+def connection_env(config: StackConfig) -> dict[str, str]:
+    """Connections and AWS settings: the only thing that differs from an MWAA deployment."""
+    # No container can run here: the Batch hook runs each job's own command in a subprocess
+    # (hooks/batch.py). Same job definitions and submission as on AWS.
+    aws = {"conn_type": "aws", "login": "test", "password": "test",
+           "extra": {"endpoint_url": config.aws_endpoint, "region_name": REGION,
+                     "service_config": {"batch": {"local_runner": "subprocess"}}}}
+    pg = {"conn_type": "postgres", "host": postgres.PG_HOST, "port": postgres.PG_PORT,
+          "login": postgres.PG_USER, "schema": config.source_database}
+    lakehouse_sql = {"conn_type": "generic", "extra": {"engine": "duckdb", "aws_conn_id": "aws_default"}}
+    return {
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws),
+        "AIRFLOW_CONN_POSTGRES_DEFAULT": json.dumps(pg),
+        "AIRFLOW_CONN_LAKEHOUSE_SQL": json.dumps(lakehouse_sql),
+        # Dummy credentials: anything that bypasses the connection fails instead of reaching AWS.
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": REGION,
+    }
+
+
+def airflow_env(config: StackConfig) -> dict[str, str]:
+    home = config.airflow_home
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "8",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json.generated"),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{config.api_url}/execution/",
+        "AIRFLOW__CORE__FERNET_KEY": _persistent_secret(config, "fernet_key", fernet=True),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(config.airflow_database),
+        "AIRFLOW__API__BASE_URL": config.api_url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": _persistent_secret(config, "jwt_secret"),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(config.home / "logs" / "tasks"),
+        "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(config.home / "logs" / "dag-processor"),
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+    }
+
+
+def sqlalchemy_url(database: str) -> str:
+    return postgres.dsn(database).replace("postgresql://", "postgresql+psycopg2://")
+
+
+def full_env(config: StackConfig, base: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(base or {})
+    env.update(connection_env(config))
+    env.update(airflow_env(config))
+    return env
+
+
+def _persistent_secret(config: StackConfig, name: str, fernet: bool = False) -> str:
+    path = config.home / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fernet:
+            from cryptography.fernet import Fernet
+
+            value = Fernet.generate_key().decode()
+        else:
+            value = secrets.token_urlsafe(32)
+        path.write_text(value)
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# --- the pieces -------------------------------------------------------------------------------
+
+def start_postgres(config: StackConfig) -> None:
+    postgres.ensure_running()
+    postgres.ensure_database(config.source_database)
+    postgres.ensure_database(config.airflow_database)
+
+
+def start_aws(config: StackConfig) -> None:
+    moto = config.process("moto")
+    if moto.pid() is None:
+        ensure_port_free(config.moto_port, "the AWS emulator")
+    moto.start([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(config.moto_port)],
+               env=base_env(), cwd=REPO)
+    wait_for_http(f"{config.aws_endpoint}/moto-api/", 60, "AWS emulator (moto)", moto)
+    provision(config.aws_endpoint, REGION)
+
+
+def start_airflow(config: StackConfig) -> None:
+    env = full_env(config, base_env())
+    home = config.airflow_home
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps({"admin": "admin"}))
+    if all(config.process(c).pid() is None for c in AIRFLOW_COMPONENTS):
+        ensure_port_free(config.api_port, "the Airflow api-server")
+        migrate_airflow_db(config)
+    for component in AIRFLOW_COMPONENTS:
+        argv = [str(VENV_BIN / "airflow"), component]
+        if component == "api-server":
+            argv += ["--host", "127.0.0.1", "--port", str(config.api_port)]
+        config.process(component).start(argv, env=env, cwd=REPO)
+    wait_for_http(f"{config.api_url}/api/v2/monitor/health", 180, "Airflow api-server", config.process("api-server"))
+    _wait_healthy(config)
+
+
+def migrate_airflow_db(config: StackConfig) -> None:
+    postgres.ensure_database(config.airflow_database)
+    run_logged([str(VENV_BIN / "airflow"), "db", "migrate"], full_env(config, base_env()),
+                config.process("db-migrate").log_file)
+
+
+def _wait_healthy(config: StackConfig, timeout: float = 180) -> None:
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        health = requests.get(f"{config.api_url}/api/v2/monitor/health", timeout=10).json()
+        unhealthy = [name for name in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                     if (health.get(name) or {}).get("status") != "healthy"]
+        if not unhealthy:
+            return
+        for component in AIRFLOW_COMPONENTS:
+            process = config.process(component)
+            if process.pid() is None:
+                raise RuntimeError(f"Airflow {component} exited; see {process.log_file}:\n{tail(process.log_file)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Airflow components not healthy after {timeout:.0f}s: {unhealthy}")
+        time.sleep(2)
+
+
+def run_logged(argv: list[str], env: dict[str, str], log_file: Path) -> None:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        result = subprocess.run(argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed; see {log_file}:\n{tail(log_file)}")
+
+
+def base_env() -> dict[str, str]:
+    """This process's environment without Airflow or AWS settings (the stack sets its own)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+def up(config: StackConfig, airflow: bool = True) -> None:
+    start_postgres(config)
+    start_aws(config)
+    seed_demo_data(config)
+    if airflow:
+        start_airflow(config)
+
+
+def seed_demo_data(config: StackConfig) -> None:
+    """Demo rows for the DAGs' example confs (each DAG family adds its seeder here)."""
+    try:
+        from devstack.seed_rdbms_demo import seed
+    except ImportError:
+        return
+    seed(postgres.dsn(config.source_database))
+
+
+def down(config: StackConfig) -> list[str]:
+    stopped = []
+    for name in (*reversed(AIRFLOW_COMPONENTS), "moto"):
+        if config.process(name).stop():
+            stopped.append(name)
+    return stopped
+
+
+def status(config: StackConfig) -> list[tuple[str, int | None, str]]:
+    where = {"moto": config.aws_endpoint, "api-server": f"{config.api_url} (admin / admin)"}
+    rows = [("postgresql", None if not postgres.is_up() else 0, f"{postgres.PG_HOST}:{postgres.PG_PORT}")]
+    for name in ("moto", *AIRFLOW_COMPONENTS):
+        rows.append((name, config.process(name).pid(), where.get(name, str(config.process(name).log_file))))
+    return rows
+

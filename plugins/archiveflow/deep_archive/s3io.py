@@ -1,0 +1,143 @@
+"""S3 plumbing for packing: objects as a zip source, a multipart upload as a write-only file, JSONL files."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import math
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from archiveflow.deep_archive.zipstream import MIB, Member
+
+MIN_PART = 16 * MIB
+MAX_PARTS = 10_000
+CHUNK = 4 * MIB
+
+
+def part_size_for(expected_bytes: int) -> int:
+    """Part size that keeps a bundle of about ``expected_bytes`` well under S3's 10,000 parts."""
+    needed = math.ceil(expected_bytes * 1.1 / (MAX_PARTS - 100))
+    return max(MIN_PART, math.ceil(needed / MIB) * MIB)
+
+
+def b64_crc32(crc: int) -> str:
+    return base64.b64encode(crc.to_bytes(4, "big")).decode()
+
+
+class S3Source:
+    """Reads members from one bucket, refusing any object changed since it was planned (If-Match ETag)."""
+
+    def __init__(self, s3, bucket: str, etags: dict[str, str]):
+        self._s3, self._bucket, self._etags = s3, bucket, etags
+
+    def _get(self, member: Member):
+        return self._s3.get_object(Bucket=self._bucket, Key=member.name, IfMatch=self._etags[member.name])["Body"]
+
+    def read(self, member: Member) -> bytes:
+        return self._get(member).read()
+
+    def chunks(self, member: Member) -> Iterator[bytes]:
+        return self._get(member).iter_chunks(CHUNK)
+
+
+class MultipartUpload:
+    """A write-only file over one S3 multipart upload, in the given storage class.
+
+    Parts go up in background threads (at most ``max_inflight`` buffered parts, so memory stays
+    bounded); each part carries a CRC32 checksum and the completed object a full-object CRC32,
+    so S3 rejects anything corrupted in transit. ``abort`` discards everything uploaded so far.
+    """
+
+    def __init__(self, s3, bucket: str, key: str, storage_class: str, part_size: int, max_inflight: int = 2):
+        self._s3, self.bucket, self.key, self._part_size = s3, bucket, key, part_size
+        self.upload_id = s3.create_multipart_upload(
+            Bucket=bucket, Key=key, StorageClass=storage_class, ContentType="application/zip",
+            ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT",
+        )["UploadId"]
+        self._buffer = bytearray()
+        self._parts: list[Future] = []
+        self._slots = threading.BoundedSemaphore(max_inflight)
+        self._pool = ThreadPoolExecutor(max_inflight, thread_name_prefix="upload")
+        self.size = 0
+        self.crc32 = 0
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        self.size += len(data)
+        self.crc32 = zlib.crc32(data, self.crc32)
+        while len(self._buffer) >= self._part_size:
+            self._send(bytes(self._buffer[: self._part_size]))
+            del self._buffer[: self._part_size]
+
+    def _send(self, body: bytes) -> None:
+        self._slots.acquire()
+        number = len(self._parts) + 1
+        self._parts.append(self._pool.submit(self._upload_part, number, body))
+
+    def _upload_part(self, number: int, body: bytes) -> dict:
+        checksum = b64_crc32(zlib.crc32(body))
+        try:
+            response = self._s3.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+                                            PartNumber=number, Body=body, ChecksumCRC32=checksum)
+            return {"PartNumber": number, "ETag": response["ETag"], "ChecksumCRC32": checksum}
+        finally:
+            self._slots.release()
+
+    def complete(self) -> dict:
+        if self._buffer or not self._parts:
+            self._send(bytes(self._buffer))
+            self._buffer.clear()
+        parts = [future.result() for future in self._parts]
+        self._pool.shutdown()
+        response = self._s3.complete_multipart_upload(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts},
+            ChecksumCRC32=b64_crc32(self.crc32), ChecksumType="FULL_OBJECT",
+        )
+        return {"etag": response["ETag"], "size": self.size, "crc32": self.crc32, "parts": len(parts)}
+
+    def abort(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+
+
+def abort_stale_uploads(s3, bucket: str, key: str) -> int:
+    """Abort multipart uploads left on ``key`` by a worker that was killed hard (SIGKILL)."""
+    uploads = s3.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
+    stale = [upload for upload in uploads if upload["Key"] == key]
+    for upload in stale:
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+    return len(stale)
+
+
+def put_jsonl(s3, bucket: str, key: str, rows: Iterable[dict]) -> None:
+    """A gzip JSON-lines object in the Standard class (manifests and per-bundle index objects)."""
+    body = gzip.compress("".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows).encode(), 6)
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip",
+                  StorageClass="STANDARD", ChecksumAlgorithm="CRC32")
+
+
+def get_jsonl(s3, bucket: str, key: str) -> list[dict]:
+    body = gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def exists(s3, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as err:
+        if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def parse_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> (bucket, key)."""
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key

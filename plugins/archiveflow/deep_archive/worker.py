@@ -1,0 +1,162 @@
+"""The packing worker: ``python -m archiveflow.deep_archive.worker`` (the Batch job definition's command).
+
+Environment: ``ARCHIVEFLOW_PLAN`` (s3:// URI of the plan object) and, as AWS Batch sets it for
+array children, ``AWS_BATCH_JOB_ARRAY_INDEX``. Child ``i`` of an array of ``n`` takes units
+``i, i+n, i+2n, ...`` of the plan. For each unit, in this order (so a retry can resume anywhere):
+
+1. skip packing if the unit's index object exists (the last thing written, so the unit is done);
+2. stream the zip into a multipart upload (or copy an oversize object) in the storage class;
+   on any error or SIGTERM the upload is aborted, and uploads a SIGKILL left behind are aborted
+   before starting again; the bundle's key depends on its content, so a retry overwrites the
+   same key and never leaves an orphan;
+3. check the stored object against what was sent, write the DynamoDB items, then the index object;
+4. if asked, delete the sources whose index item points at this bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from datetime import datetime
+
+import boto3
+from botocore.config import Config
+
+from archiveflow.deep_archive import index
+from archiveflow.deep_archive.progress import Progress
+from archiveflow.deep_archive.s3io import (
+    MultipartUpload,
+    S3Source,
+    abort_stale_uploads,
+    b64_crc32,
+    exists,
+    get_jsonl,
+    parse_uri,
+    part_size_for,
+    put_jsonl,
+)
+from archiveflow.deep_archive.zipstream import Member, pack
+
+log = logging.getLogger("archiveflow.deep_archive.worker")
+READ_THREADS = 16  # S3 GETs of small objects are latency-bound: more threads than cores
+DELETE_BATCH = 1000
+# Deflate level 1 packs ~2x faster than 6 (benchmarks/deep_archive_pack.py) for ~2% more bytes:
+# Batch vCPU time costs more than that much Deep Archive storage.
+DEFLATE_LEVEL = 1
+
+
+def _pack_zip(s3, unit: dict, plan: dict) -> list[dict]:
+    rows = get_jsonl(s3, plan["plan_bucket"], unit["manifest"])
+    members = [Member(row["key"], row["size"], datetime.fromisoformat(row["last_modified"])) for row in rows]
+    source = S3Source(s3, unit["source_bucket"], {row["key"]: row["etag"] for row in rows})
+    progress = Progress(log, f"unit {unit['unit']} packed", unit["files"], unit["bytes"])
+    upload = MultipartUpload(s3, unit["archive_bucket"], unit["archive_key"], unit["storage_class"],
+                             part_size_for(unit["bytes"]))
+    try:
+        entries = pack(members, source, upload.write, threads=READ_THREADS, level=DEFLATE_LEVEL,
+                       on_member=lambda entry: progress.add(1, entry.size))
+        sent = upload.complete()
+    except BaseException:
+        log.warning("unit %s failed: aborting multipart upload of %s", unit["unit"], unit["archive_key"])
+        upload.abort()
+        raise
+    progress.report()
+    _check_stored(s3, unit, sent["size"], b64_crc32(sent["crc32"]))
+    log.info("unit %s: %s bytes of zip in %s parts (%.0f%% of the sources)", unit["unit"], f"{sent['size']:,}",
+             sent["parts"], 100 * sent["size"] / max(unit["bytes"], 1))
+    archived_at = index.now_iso()
+    return [index.member_item(unit, row, entry, archived_at) for row, entry in zip(rows, entries, strict=True)]
+
+
+def _copy_object(s3, unit: dict) -> list[dict]:
+    row = unit["object"]
+    log.info("unit %s: copying %s (%s bytes) on its own", unit["unit"], row["key"], f"{row['size']:,}")
+    s3.copy(
+        CopySource={"Bucket": unit["source_bucket"], "Key": row["key"]}, Bucket=unit["archive_bucket"],
+        Key=unit["archive_key"],
+        ExtraArgs={"StorageClass": unit["storage_class"], "CopySourceIfMatch": row["etag"],
+                   "ChecksumAlgorithm": "CRC32"},
+    )
+    _check_stored(s3, unit, row["size"], None)
+    return [index.item(unit, row, index.now_iso())]
+
+
+def _check_stored(s3, unit: dict, size: int, crc32: str | None) -> None:
+    head = s3.head_object(Bucket=unit["archive_bucket"], Key=unit["archive_key"], ChecksumMode="ENABLED")
+    checks = [("size", head["ContentLength"], size),
+              ("storage class", head.get("StorageClass", "STANDARD"), unit["storage_class"])]
+    if crc32 and "ChecksumCRC32" in head:
+        checks.append(("CRC32", head["ChecksumCRC32"], crc32))
+    problems = [f"{what}: stored {got!r}, expected {want!r}" for what, got, want in checks if got != want]
+    if problems:
+        raise RuntimeError(f"s3://{unit['archive_bucket']}/{unit['archive_key']} is not what was sent: {problems}")
+
+
+def _delete_sources(s3, dynamodb, plan: dict, unit: dict) -> None:
+    """Delete the sources of a finished unit, but only those whose index item points at this unit."""
+    rows = get_jsonl(s3, unit["archive_bucket"], unit["archive_key"] + index.INDEX_SUFFIX)[1:]
+    keys = [row["source_key"] for row in rows]
+    pointing = index.archive_keys(dynamodb, plan["index_table"], [index.item_key(unit["source_bucket"], k) for k in keys])
+    unsafe = [k for k in keys if pointing.get(index.item_key(unit["source_bucket"], k)) != unit["archive_key"]]
+    if unsafe:
+        raise RuntimeError(f"unit {unit['unit']}: {len(unsafe)} members are not indexed to this bundle "
+                           f"(first: {unsafe[0]}); no source deleted")
+    for start in range(0, len(keys), DELETE_BATCH):
+        chunk = keys[start:start + DELETE_BATCH]
+        response = s3.delete_objects(Bucket=unit["source_bucket"],
+                                     Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+        if response.get("Errors"):
+            raise RuntimeError(f"unit {unit['unit']}: could not delete {response['Errors'][:3]}")
+    log.info("unit %s: deleted %s source objects from s3://%s", unit["unit"], len(keys), unit["source_bucket"])
+
+
+def run_unit(s3, dynamodb, plan: dict, unit: dict) -> None:
+    index_key = unit["archive_key"] + index.INDEX_SUFFIX
+    if exists(s3, unit["archive_bucket"], index_key):
+        log.info("unit %s: s3://%s/%s is already archived and indexed", unit["unit"], unit["archive_bucket"],
+                 unit["archive_key"])
+    else:
+        stale = abort_stale_uploads(s3, unit["archive_bucket"], unit["archive_key"])
+        if stale:
+            log.info("unit %s: aborted %s upload(s) left by an earlier attempt", unit["unit"], stale)
+        items = _pack_zip(s3, unit, plan) if unit["kind"] == "zip" else _copy_object(s3, unit)
+        index.write(dynamodb.Table(plan["index_table"]), items)
+        header = {"archive_bucket": unit["archive_bucket"], "archive_key": unit["archive_key"],
+                  "plan_id": plan["plan_id"], "files": len(items), "kind": unit["kind"]}
+        put_jsonl(s3, unit["archive_bucket"], index_key, [header, *items])
+        log.info("unit %s: indexed %s files of s3://%s/%s", unit["unit"], len(items), unit["archive_bucket"],
+                 unit["archive_key"])
+    if unit["delete_source"]:
+        _delete_sources(s3, dynamodb, plan, unit)
+
+
+def _stop(signum: int, _frame) -> None:
+    # Batch sends SIGTERM before SIGKILL: turn it into an exception so the upload gets aborted.
+    raise SystemExit(128 + signum)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(levelname)s [pack] %(message)s")
+    signal.signal(signal.SIGTERM, _stop)
+    config = Config(max_pool_connections=READ_THREADS + 8, retries={"mode": "standard", "max_attempts": 8})
+    session = boto3.session.Session()
+    s3 = session.client("s3", config=config)
+    dynamodb = session.resource("dynamodb", config=config)
+    bucket, key = parse_uri(os.environ["ARCHIVEFLOW_PLAN"])
+    plan = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    child = int(os.environ.get("AWS_BATCH_JOB_ARRAY_INDEX", "0"))
+    stride = plan["array_size"]
+    mine = plan["units"][child::stride]
+    log.info("plan %s: child %s of %s packs %s of %s units", plan["plan_id"], child, stride, len(mine),
+             len(plan["units"]))
+    for unit in mine:
+        run_unit(s3, dynamodb, plan, unit)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""The source side: what a table looks like in PostgreSQL, which rows a run takes, and reading
+them from one snapshot.
+
+Rows, count and checksums come from ONE snapshot: a REPEATABLE READ READ ONLY transaction on the
+psycopg connection computes count and checksums (with server-side bind parameters) and exports
+its snapshot; the ADBC connection imports it (`SET TRANSACTION SNAPSHOT`) and streams the rows
+with `COPY ... TO STDOUT (FORMAT binary)` straight into Arrow batches. COPY cannot take bind
+parameters, so the WHERE clause's parameters are bound client-side by psycopg
+(`ClientCursor.mogrify`, the same adaptation psycopg uses for any client-side binding).
+
+A value the target types cannot hold (NaN in numeric(p, s), an infinite date or timestamp, an
+array PostgreSQL's binary COPY reader refuses) raises `ArchiveDataError`: the same snapshot fails
+the same way on every attempt, so callers should not retry it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from archiveflow.rdbms_archival import sql_files
+from archiveflow.rdbms_archival.naming import UnknownName, iceberg_name, iceberg_table_name, resolve
+from archiveflow.rdbms_archival.pgtypes import Column, canonical
+from archiveflow.rdbms_archival.request import ArchivalRequest, RequestError, TableRequest
+from archiveflow.rdbms_archival.sql_guard import GuardError, Selection, Table, compile_selection
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY_S = 10.0
+
+
+class ArchiveDataError(ValueError):
+    """The source data itself cannot be archived as typed; deterministic, so not worth a retry."""
+
+    def __init__(self, table: str, column: str | None, reason: str):
+        self.table, self.column, self.reason = table, column, reason
+        where = f"column {column!r} " if column else ""
+        super().__init__(f"{table}: {where}{reason}")
+
+
+# The earliest value PostgreSQL's date/timestamp types hold (4714-11-24 BC) since 1970-01-01.
+# ADBC turns 'infinity', '-infinity' and timestamps past 294246 AD into wrapped-around integers,
+# all below these bounds: a batch minimum under them means such a value is there.
+_PG_MIN_DAYS = -2440588
+_PG_MIN_MICROS = _PG_MIN_DAYS * 86_400_000_000
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    schema: str
+    name: str
+    oid: int
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+
+    @property
+    def qualified(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """One table of a run, checked against the source: what to read and where it goes."""
+
+    index: int
+    request: TableRequest
+    source: SourceTable
+    selection: Selection
+    iceberg_table: str  # "glue_database.table"
+
+    @property
+    def label(self) -> str:
+        return f"{self.source.schema}.{self.source.name}"
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.source.columns if c.name in self.selection.columns)
+
+    def field(self, name: str) -> str:
+        return f"source_table[{self.index}].{name}"
+
+
+def describe_table(conn: psycopg.Connection, schema: str, table: str) -> SourceTable:
+    """Resolve names with the rules in naming.py; raises UnknownName."""
+    schemas = [r[0] for r in conn.execute(sql_files.load("schemas")).fetchall()]
+    schema = resolve(schema, schemas, what="schema", quoted=False, sql_identifier=False)
+    relations = {r[1]: r[0] for r in conn.execute(sql_files.load("relations"), {"schema": schema}).fetchall()}
+    name = resolve(table, relations, what=f"table in schema {schema!r}", quoted=False, sql_identifier=False)
+    oid = relations[name]
+    with conn.cursor(row_factory=dict_row) as cur:
+        columns = tuple(Column(**row) for row in cur.execute(sql_files.load("columns"), {"oid": oid}))
+    key = tuple(r[0] for r in conn.execute(sql_files.load("primary_key"), {"oid": oid}).fetchall())
+    return SourceTable(schema=schema, name=name, oid=oid, columns=columns, primary_key=key)
+
+
+def plan_tables(conn: psycopg.Connection, request: ArchivalRequest, glue_database: str) -> list[TablePlan]:
+    """Check every table of the request against the source catalog (reads no table data).
+    Raises RequestError naming the field and table."""
+    return [plan_table(conn, request, index, glue_database) for index in range(len(request.source_table))]
+
+
+def plan_table(conn: psycopg.Connection, request: ArchivalRequest, index: int, glue_database: str) -> TablePlan:
+    wanted = request.source_table[index]
+    field = f"source_table[{index}]"
+    try:
+        source = describe_table(conn, request.source_schema, wanted.table_name)
+    except UnknownName as e:
+        first = "source_schema" if str(e).startswith("schema") else f"{field}.table_name"
+        raise RequestError(first, str(e), wanted.table_name) from None
+    try:
+        selection = compile_selection(Table(source.schema, source.name, tuple(c.name for c in source.columns)),
+                                      wanted.condition, wanted.query)
+    except GuardError as e:
+        which, _, message = str(e).partition(": ")
+        raise RequestError(f"{field}.{which}", message, wanted.table_name) from None
+    plan = TablePlan(index, wanted, source, selection,
+                     f"{glue_database}.{iceberg_table_name(conn.info.dbname, source.schema, source.name)}")
+    _check_plan(plan, request)
+    return plan
+
+
+def _check_plan(plan: TablePlan, request: ArchivalRequest) -> None:
+    by_iceberg_name: dict[str, str] = {}
+    for column in plan.columns:
+        other = by_iceberg_name.setdefault(iceberg_name(column.name), column.name)
+        if other != column.name:
+            raise RequestError(plan.field("table_name"), f"columns {other!r} and {column.name!r} both become "
+                               f"Iceberg column {iceberg_name(column.name)!r}", plan.label)
+    if request.purge and not request.legal_hold:
+        if not plan.source.primary_key:
+            raise RequestError("purge", "the table has no primary key, so archived rows cannot be deleted "
+                               "safely; archive it without purge", plan.label)
+        missing = [k for k in plan.source.primary_key if k not in plan.selection.columns]
+        if missing:
+            raise RequestError(plan.field("query"), f"purge needs the primary key columns {missing} "
+                               "in the selected columns", plan.label)
+
+
+class SnapshotRead:
+    """Count, checksums and rows of one table from one snapshot (see the module docstring).
+
+    with SnapshotRead(conn, adbc) as read:
+        figures = read.figures(plan); batches = read.rows(plan, batch_size)
+
+    `adbc` is an ADBC URI (connected when rows are read, closed on exit) or an open ADBC
+    connection (see `connect_adbc`; its owner closes it).
+    """
+
+    def __init__(self, conn: psycopg.Connection, adbc):
+        self.conn, self.adbc = conn, adbc
+        self._resources = contextlib.ExitStack()
+
+    def __enter__(self) -> SnapshotRead:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise RuntimeError("SnapshotRead needs a connection with no transaction open")
+        saved = self.conn.isolation_level, self.conn.read_only
+        self._resources.callback(setattr, self.conn, "isolation_level", saved[0])
+        self._resources.callback(setattr, self.conn, "read_only", saved[1])
+        self.conn.isolation_level, self.conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+        self._resources.enter_context(self.conn.transaction(force_rollback=True))
+        self.snapshot = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._resources.close()
+
+    def figures(self, plan: TablePlan) -> dict:
+        """{"row_count": n, "columns": {column: {"count": "n", "digest": "d"}}} of the selected rows."""
+        parts = []
+        for column in plan.columns:
+            ident = sql.Identifier(column.name)
+            digest = sql.SQL(column.family.digest_sql).format(c=ident)
+            parts.append(sql.SQL("count({c}), sum({d})").format(c=ident, d=digest))
+        query = sql_files.load("source_figures").format(
+            figures=sql.SQL(", ").join(parts), table=plan.source.qualified, where=plan.selection.where)
+        try:
+            with self.conn.transaction():  # a savepoint: an error here keeps the exported snapshot alive
+                row = self.conn.execute(query, plan.selection.params).fetchone()
+        except psycopg.DataError as e:  # SQLSTATE class 22, e.g. an infinite date has no day number
+            raise ArchiveDataError(plan.label, self._unstorable_column(plan),
+                                   f"PostgreSQL cannot compute the checksums: {str(e).strip()}") from None
+        columns = {c.name: {"count": str(row[1 + 2 * i]), "digest": canonical(row[2 + 2 * i])}
+                   for i, c in enumerate(plan.columns)}
+        return {"row_count": row[0], "columns": columns}
+
+    def _unstorable_column(self, plan: TablePlan) -> str | None:
+        """The first date/timestamp column holding 'infinity'/'-infinity' among the selected rows."""
+        for column in plan.columns:
+            if column.family.name in ("date", "timestamp", "timestamptz"):
+                query = sql.SQL("SELECT EXISTS (SELECT FROM {table} WHERE ({where}) AND NOT isfinite({c}))").format(
+                    table=plan.source.qualified, where=plan.selection.where, c=sql.Identifier(column.name))
+                with self.conn.transaction():
+                    if self.conn.execute(query, plan.selection.params).fetchone()[0]:
+                        return column.name
+        return None
+
+    def copy_query(self, plan: TablePlan) -> str:
+        """The SELECT that COPY runs, parameters bound client-side (COPY takes none)."""
+        select = sql_files.load("select_rows").format(
+            columns=sql.SQL(", ").join(sql.SQL(c.family.select).format(c=sql.Identifier(c.name))
+                                       for c in plan.columns),
+            table=plan.source.qualified, where=plan.selection.where)
+        return psycopg.ClientCursor(self.conn).mogrify(select, plan.selection.params)
+
+    def rows(self, plan: TablePlan, query: str, target: pa.Schema, figures: Future | None = None) -> pa.RecordBatchReader:
+        """`copy_query`'s rows as Arrow batches in `target`'s types, logging progress every
+        PROGRESS_EVERY_S (with an ETA once `figures`, the pending count, is known)."""
+        connection = self.adbc
+        if isinstance(connection, str):
+            connection = self._resources.enter_context(contextlib.closing(connect_adbc(connection)))
+        cursor = self._resources.enter_context(contextlib.closing(connection.cursor()))
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self.snapshot)).as_string(self.conn))
+        cursor.execute(query)
+        source = cursor.fetch_record_batch()
+        names = [c.name for c in plan.columns]  # errors name the source's columns
+        return pa.RecordBatchReader.from_batches(target, _converted(source, target, plan.label, names, figures))
+
+
+def connect_adbc(uri: str):
+    """An ADBC PostgreSQL connection (~0.2 s: the driver loads the type catalog; worth overlapping)."""
+    import adbc_driver_postgresql.dbapi as adbc  # heavy; only the archive task needs it
+
+    return adbc.connect(uri)
+
+
+def _converted(source: pa.RecordBatchReader, target: pa.Schema, label: str, names: list[str],
+               figures: Future | None) -> Iterator[pa.RecordBatch]:
+    started = last_log = time.monotonic()
+    rows = 0
+    for batch in _decoded(source, target, label, names):
+        arrays = [_to_target(array, field, label, name)
+                  for array, field, name in zip(batch.columns, target, names, strict=True)]
+        yield pa.RecordBatch.from_arrays(arrays, schema=target)
+        rows += batch.num_rows
+        now = time.monotonic()
+        if now - last_log >= PROGRESS_EVERY_S:
+            rate = rows / (now - started)
+            if figures is not None and figures.done() and not figures.exception():
+                expected = figures.result()["row_count"]
+                log.info("%s: %d/%d rows read, %.0f rows/s, ETA %.0f s", label, rows, expected, rate,
+                         max(expected - rows, 0) / rate)
+            else:
+                log.info("%s: %d rows read, %.0f rows/s (count still running)", label, rows, rate)
+            last_log = now
+    elapsed = time.monotonic() - started
+    log.info("%s: read %d rows in %.1f s (%.0f rows/s)", label, rows, elapsed, rows / elapsed if elapsed else 0)
+
+
+def _decoded(source: pa.RecordBatchReader, target: pa.Schema, label: str,
+             names: list[str]) -> Iterator[pa.RecordBatch]:
+    """The driver's batches; a record its COPY decoder refuses is a data error (connection
+    faults surface as OSError and are left alone)."""
+    batches = iter(source)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as e:
+            if "ReadRecord failed" not in str(e):
+                raise
+            lists = [name for f, name in zip(target, names, strict=True) if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)]
+            raise ArchiveDataError(label, lists[0] if len(lists) == 1 else None,
+                                   f"holds a value the binary COPY reader cannot decode "
+                                   f"({str(e).strip()}){'' if len(lists) == 1 else f'; list columns: {lists}'}"
+                                   ) from None
+        yield batch
+
+
+def _to_target(array: pa.Array, field: pa.Field, label: str, name: str) -> pa.Array:
+    if isinstance(array, pa.ExtensionArray):
+        array = array.storage
+    if array.type != field.type:
+        try:
+            array = array.cast(field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            if pa.types.is_decimal(field.type) and pa.types.is_string(array.type):
+                nans = pc.sum(pc.equal(array, "nan")).as_py() or 0
+                if nans:
+                    raise ArchiveDataError(label, name, f"holds {nans} NaN value(s), which Iceberg's "
+                                           f"{field.type} cannot store; exclude them with a condition") from None
+            raise ArchiveDataError(label, name, f"cannot be stored as {field.type}: {e}") from None
+    if pa.types.is_date32(field.type):
+        _check_range(array.view(pa.int32()), _PG_MIN_DAYS, field, label, name)
+    elif pa.types.is_timestamp(field.type):
+        _check_range(array.view(pa.int64()), _PG_MIN_MICROS, field, label, name)
+    return array
+
+
+def _check_range(values: pa.Array, lowest: int, field: pa.Field, label: str, name: str) -> None:
+    smallest = pc.min(values).as_py()
+    if smallest is not None and smallest < lowest:
+        bad = pc.sum(pc.less(values, lowest)).as_py()
+        raise ArchiveDataError(label, name, f"holds {bad} 'infinity'/'-infinity' value(s) (or a "
+                               f"timestamp after 294246 AD), which Iceberg's {field.type} cannot store; "
+                               "exclude them with a condition")

@@ -1,0 +1,94 @@
+"""Shared fixtures. The local stack for tests runs on its own ports, folder and databases
+(StackConfig.for_tests), so a developer's `make up` stack keeps running undisturbed.
+Each fixture starts only what is not running yet and stops only what it started."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import boto3
+import pytest
+
+from devstack import postgres, stack
+
+# Airflow reads its configuration when first imported: point it at the test stack's home before
+# any test module imports it. In-process runs (`dag.test()`) get a metadata database of their
+# own: the e2e scheduler must never pick up, and race on, a run that dag.test() is driving.
+_TEST_CONFIG = stack.StackConfig.for_tests()
+IN_PROCESS_AIRFLOW_DB = f"{_TEST_CONFIG.airflow_database}_inproc"
+os.environ.update({k: v for k, v in stack.airflow_env(_TEST_CONFIG).items() if k != "PATH"})
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = stack.sqlalchemy_url(IN_PROCESS_AIRFLOW_DB)
+
+
+def pytest_collection_modifyitems(items):
+    """Fast tests first: unit, then integration, then whatever starts real Airflow."""
+
+    def phase(item) -> int:
+        if "airflow_stack" in item.fixturenames:
+            return 2
+        return 0 if item.path.relative_to(item.config.rootpath / "tests").parts[0] == "unit" else 1
+
+    items.sort(key=phase)
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    config: stack.StackConfig
+
+    @property
+    def aws_endpoint(self) -> str:
+        return self.config.aws_endpoint
+
+    @property
+    def pg_dsn(self) -> str:
+        return postgres.dsn(self.config.source_database)
+
+    def client(self, service: str):
+        """A boto3 client on the emulator, for arranging and checking test data."""
+        return boto3.client(service, **self.config.boto_args())
+
+    def resource(self, service: str):
+        return boto3.resource(service, **self.config.boto_args())
+
+
+@pytest.fixture(scope="session")
+def local_stack():
+    """PostgreSQL + the AWS emulator with every declared resource, and the connection env vars set."""
+    config = stack.StackConfig.for_tests()
+    moto = config.process("moto")
+    started_moto = moto.pid() is None
+    stack.start_postgres(config)
+    stack.start_aws(config)
+    saved = dict(os.environ)
+    os.environ.update(stack.connection_env(config))
+    try:
+        yield LocalStack(config)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        if started_moto:
+            moto.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_db(local_stack):
+    """The in-process metadata database, migrated: what `dag.test()` needs."""
+    postgres.ensure_database(IN_PROCESS_AIRFLOW_DB)
+    stack.run_logged([str(stack.VENV_BIN / "airflow"), "db", "migrate"], dict(os.environ),
+                     local_stack.config.process("db-migrate-inproc").log_file)
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(local_stack):
+    """Real Airflow (api-server, scheduler, dag-processor, triggerer) on the test stack."""
+    from devstack.airflow_api import AirflowApi
+
+    config = local_stack.config
+    started = [c for c in stack.AIRFLOW_COMPONENTS if config.process(c).pid() is None]
+    stack.start_airflow(config)
+    try:
+        yield AirflowApi(config.api_url)
+    finally:
+        for component in reversed(started):
+            config.process(component).stop()
