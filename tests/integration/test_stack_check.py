@@ -14,7 +14,7 @@ def stack_check_dag():
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder="dags/archiveflow_stack_check.py")
-    return bag.get_dag("archiveflow_stack_check")
+    return bag.dags["archiveflow_stack_check"]
 
 
 def test_every_check_passes_on_the_local_stack(local_stack, airflow_db, stack_check_dag):

@@ -29,7 +29,7 @@ def dag():
 
     bag = DagBag(dag_folder=os.path.join(os.path.dirname(__file__), "../../../dags/rdbms_archival.py"))
     assert bag.import_errors == {}
-    return bag.get_dag("rdbms_archival")
+    return bag.dags["rdbms_archival"]
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ def test_every_field_has_a_description_and_a_valid_default():
 def dag_params():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder="dags/rdbms_archival.py").get_dag("rdbms_archival").params
+    return DagBag(dag_folder="dags/rdbms_archival.py").dags["rdbms_archival"].params
 
 
 @pytest.mark.parametrize("change", [
