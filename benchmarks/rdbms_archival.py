@@ -1,11 +1,12 @@
 """Benchmark (not a test): the rdbms_archival archive step vs raw COPY binary, at two sizes.
 
-    .venv/bin/python benchmarks/rdbms_archival.py [--sizes 200000 1000000] [--repeat 3]
+    .venv/bin/python benchmarks/rdbms_archival.py [--sizes 200000 1000000] [--repeat 5]
 
 Generates a mixed-type table per size in database `archiveflow_bench`, starts its own AWS
 emulator (port 5299) unless running, then for each size, in fresh subprocesses (so ru_maxrss is
 that step's peak memory):
-- `copy`: `COPY (<the archive's own SELECT>) TO STDOUT (FORMAT binary)` read to the end (psycopg);
+- `copy`: `COPY (SELECT <every column> FROM <table>) TO STDOUT (FORMAT binary)` read to the end
+  (psycopg), the baseline: the same rows in their own types;
 - `archive`: `archive_table` as the DAG runs it: count + checksums, ADBC COPY -> Arrow -> Parquet
   on the emulator's S3 -> one Iceberg commit in its Glue catalog;
 - `checksums`: the count + per-column checksum query alone (the archive runs it concurrently with
@@ -79,8 +80,7 @@ def measure(step: str, rows: int, attempt: int) -> dict:
         started = time.perf_counter()
         if step == "copy":
             select = sql.SQL("SELECT {} FROM {}").format(
-                sql.SQL(", ").join(sql.SQL(c.family.select).format(c=sql.Identifier(c.name)) for c in plan.columns),
-                plan.source.qualified)
+                sql.SQL(", ").join(sql.Identifier(c.name) for c in plan.columns), plan.source.qualified)
             with conn.cursor().copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(select)) as copy:
                 nbytes = sum(len(block) for block in copy)
             done = rows
@@ -105,7 +105,7 @@ def run_child(step: str, rows: int, attempt: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[200_000, 1_000_000])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--child", nargs=3)
     args = parser.parse_args()
     if args.child:
@@ -123,9 +123,11 @@ def main() -> None:
               f"{'archive peak MB':>16} {'COPY peak MB':>13}")
         for rows in args.sizes:
             prepare(rows)
-            copies = [run_child("copy", rows, i) for i in range(args.repeat)]
-            archives = [run_child("archive", rows, i) for i in range(args.repeat)]
-            checksums = [run_child("checksums", rows, i) for i in range(args.repeat)]
+            copies, archives, checksums = [], [], []
+            for i in range(args.repeat):  # interleaved, so a slow spell of the machine hits every step
+                copies.append(run_child("copy", rows, i))
+                archives.append(run_child("archive", rows, i))
+                checksums.append(run_child("checksums", rows, i))
             copy_rate = statistics.median(c["rows_per_s"] for c in copies)
             archive_rate = statistics.median(a["rows_per_s"] for a in archives)
             checksum_rate = statistics.median(c["rows_per_s"] for c in checksums)

@@ -1,6 +1,8 @@
-"""PostgreSQL's `hashtextextended(text, 0)` (common/hashfn.c: `hash_bytes_extended`, Bob
-Jenkins' lookup3) over an Arrow array, vectorized with numpy, so both sides of a text checksum
-can use the server's cheap built-in hash (about 7x cheaper there than md5).
+"""PostgreSQL's extended hash functions with seed 0 (common/hashfn.c: `hash_bytes_extended`, Bob
+Jenkins' lookup3), vectorized with numpy, so both sides of a checksum can use the server's cheap
+built-in hashes (about 7x cheaper there than md5, 3-6x cheaper than exact numeric arithmetic):
+`hashtextextended` (also `uuid_hash_extended`: the same hash of 16 bytes), `hashint8extended`
+(also `timestamp_hash_extended` and `time_hash_extended`) and `hashfloat8extended`.
 
 Values are processed together, longest first: at 12-byte block i the strings still that long
 are a prefix of the sorted array. Little-endian layout, as on every platform MWAA and RDS run.
@@ -70,3 +72,29 @@ def hash_text_extended(values: pa.Array) -> np.ndarray:
     hashes = np.empty(len(order), np.uint64)
     hashes[order] = (b.astype(np.uint64) << np.uint64(32)) | c.astype(np.uint64)
     return hashes.view(np.int64)
+
+
+def hash_int8_extended(values: np.ndarray) -> np.ndarray:
+    """int64 `hashint8extended(v, 0)` of int64 values: lookup3 of the two halves folded to 32 bits."""
+    values = np.asarray(values, dtype=np.int64)
+    low, high = values.astype(np.uint32), (values >> 32).astype(np.uint32)
+    return _hash_words(4, low ^ np.where(values >= 0, high, ~high), np.uint32(0))
+
+
+def hash_float8_extended(values: np.ndarray) -> np.ndarray:
+    """int64 `hashfloat8extended(v, 0)` of float64 values: 0 for both zeros, one hash for every NaN."""
+    values = np.where(np.isnan(values), np.nan, np.asarray(values, dtype=np.float64))  # C's NAN: 0x7FF8...
+    bits = values.view(np.uint64)
+    hashes = _hash_words(8, (bits & 0xFFFFFFFF).astype(np.uint32), (bits >> 32).astype(np.uint32))
+    return np.where(values == 0, 0, hashes)
+
+
+def _hash_words(length: int, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """lookup3 of `length` (<= 8) bytes given as two little-endian 32-bit words."""
+    a = np.full(len(first), (length + _SEEDLESS_INIT) & 0xFFFFFFFF, np.uint32)
+    b, c = a.copy(), a.copy()
+    with np.errstate(over="ignore"):
+        a += first
+        b += second
+        a, b, c = _final(a, b, c)
+    return ((b.astype(np.uint64) << np.uint64(32)) | c.astype(np.uint64)).view(np.int64)

@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 
 from archiveflow.rdbms_archival import sql_files
 from archiveflow.rdbms_archival.naming import UnknownName, iceberg_name, iceberg_table_name, resolve
-from archiveflow.rdbms_archival.pgtypes import Column, canonical
+from archiveflow.rdbms_archival.pgtypes import Column, canonical, uuid_text
 from archiveflow.rdbms_archival.request import ArchivalRequest, RequestError, TableRequest
 from archiveflow.rdbms_archival.sql_guard import GuardError, Selection, Table, compile_selection
 
@@ -184,6 +184,8 @@ class SnapshotRead:
             figures=sql.SQL(", ").join(parts), table=plan.source.qualified, where=plan.selection.where)
         try:
             with self.conn.transaction():  # a savepoint: an error here keeps the exported snapshot alive
+                # one process: parallel workers would take CPU from the row stream it runs beside
+                self.conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                 row = self.conn.execute(query, plan.selection.params).fetchone()
         except psycopg.DataError as e:  # SQLSTATE class 22, e.g. an infinite date has no day number
             raise ArchiveDataError(plan.label, self._unstorable_column(plan),
@@ -280,12 +282,15 @@ def _decoded(source: pa.RecordBatchReader, target: pa.Schema, label: str,
 def _to_target(array: pa.Array, field: pa.Field, label: str, name: str) -> pa.Array:
     if isinstance(array, pa.ExtensionArray):
         array = array.storage
+    if array.type == pa.binary(16) and (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+        # a uuid, read as its 16 bytes
+        array = uuid_text(array)
     if array.type != field.type:
         try:
             array = array.cast(field.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             if pa.types.is_decimal(field.type) and pa.types.is_string(array.type):
-                nans = pc.sum(pc.equal(array, "nan")).as_py() or 0
+                nans = pc.sum(pc.equal(pc.utf8_lower(array), "nan")).as_py() or 0
                 if nans:
                     raise ArchiveDataError(label, name, f"holds {nans} NaN value(s), which Iceberg's "
                                            f"{field.type} cannot store; exclude them with a condition") from None
