@@ -1,12 +1,12 @@
 """Benchmark: archiveflow's zip packer vs Info-ZIP `zip -r`, then from the local S3 (moto).
 
-    .venv/bin/python benchmarks/deep_archive_pack.py [--files 20000] [--skip-s3]
+    .venv/bin/python benchmarks/deep_archive_pack.py [--files 20000] [--level N] [--skip-s3]
 
 1. Generates --files files of 1-64 KB on local disk, half compressible (CSV-like text), half not
    (random bytes named .bin, so only the packer's probe, not the suffix, can tell).
-2. Times `zip -r -q` (deflate 6, one core) and our packer (deflate 6, stores what does not
-   compress, compresses in a thread pool) on the same files, in the same run; prints files/s and
-   the ratio (goal >= 1.5).
+2. Times `zip -r -q` (deflate 6, one core) and our packer (the worker's deflate level by
+   default, --level to change it; stores what does not compress, compresses in a thread pool)
+   on the same files, in the same run; prints files/s and the ratio (goal >= 1.5).
 3. Peak RSS of the packer, in a fresh process, for a 100 MB and a 1 GB bundle (goal: flat).
 4. The same from S3: the files are uploaded to a moto server started here (stopped by pid at the
    end), packed from S3 into a multipart upload, and the peak RSS measured for 100 MB and 1 GB
