@@ -104,10 +104,11 @@ def _delete_sources(s3, dynamodb, plan: dict, unit: dict) -> None:
     if unsafe:
         raise RuntimeError(f"unit {unit['unit']}: {len(unsafe)} members are not indexed to this bundle "
                            f"(first: {unsafe[0]}); no source deleted")
-    for start in range(0, len(keys), DELETE_BATCH):
-        chunk = keys[start:start + DELETE_BATCH]
-        response = s3.delete_objects(Bucket=unit["source_bucket"],
-                                     Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+    for start in range(0, len(rows), DELETE_BATCH):
+        # ETag: S3 deletes an object only if it is still the version that was archived (a rewritten
+        # one comes back as a PreconditionFailed error and is kept). The emulator ignores it.
+        objects = [{"Key": row["source_key"], "ETag": row["source_etag"]} for row in rows[start:start + DELETE_BATCH]]
+        response = s3.delete_objects(Bucket=unit["source_bucket"], Delete={"Objects": objects, "Quiet": True})
         if response.get("Errors"):
             raise RuntimeError(f"unit {unit['unit']}: could not delete {response['Errors'][:3]}")
     log.info("unit %s: deleted %s source objects from s3://%s", unit["unit"], len(keys), unit["source_bucket"])

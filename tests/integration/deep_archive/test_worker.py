@@ -100,8 +100,17 @@ def test_sources_are_deleted_only_after_their_bundle_is_indexed(aws):
     first, second = document["units"]
     assert (first["files"], second["files"]) == (25, 15)
 
-    worker.run_unit(aws.s3, aws.dynamodb, document, first)
+    etags = {k: aws.s3.head_object(Bucket=aws.source, Key=k)["ETag"] for k in sorted(files)[:25]}
+    deletes = []
+    aws.s3.meta.events.register("before-parameter-build.s3.DeleteObjects",
+                                lambda params, **_: deletes.extend(params["Delete"]["Objects"]))
+    try:
+        worker.run_unit(aws.s3, aws.dynamodb, document, first)
+    finally:
+        aws.s3.meta.events.unregister("before-parameter-build.s3.DeleteObjects")
     assert sorted(aws.keys(aws.source, prefix)) == sorted(files)[25:]
+    # each delete is conditional on the archived version (S3 keeps an object rewritten since)
+    assert {o["Key"]: o["ETag"] for o in deletes} == etags
     with aws.open_bundle(first["archive_key"]) as archive:
         assert {n: archive.read(n) for n in archive.namelist()} == {k: files[k] for k in sorted(files)[:25]}
 
