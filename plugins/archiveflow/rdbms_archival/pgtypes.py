@@ -15,7 +15,8 @@ Each column belongs to one `Family`, which says:
 Lossy-by-design choices (documented): char(n) loses its pad spaces (PostgreSQL ignores them too);
 uuid (read as 16 bytes, stored as its canonical text), enums, json/jsonb, unconstrained numeric
 (and numeric whose scale is negative or above its precision), interval and every other type are
-archived as PostgreSQL's text form; only 1-D arrays of integers, text and booleans stay lists.
+archived as PostgreSQL's text form; only 1-D arrays of integers, text and booleans stay lists (a
+multi-dimensional value in such a column fails the archive, naming the column, before the commit).
 """
 
 from __future__ import annotations

@@ -180,6 +180,9 @@ class SnapshotRead:
             ident = sql.Identifier(column.name)
             digest = sql.SQL(column.family.digest_sql).format(c=ident)
             parts.append(sql.SQL("count({c}), sum({d})").format(c=ident, d=digest))
+        # an array column's type does not fix its dimensions, and the driver flattens 2-D arrays
+        lists = [c for c in plan.columns if c.family.name == "list"]
+        parts += [sql.SQL("max(array_ndims({}))").format(sql.Identifier(c.name)) for c in lists]
         query = sql_files.load("source_figures").format(
             figures=sql.SQL(", ").join(parts), table=plan.source.qualified, where=plan.selection.where)
         try:
@@ -192,6 +195,10 @@ class SnapshotRead:
                                    f"PostgreSQL cannot compute the checksums: {str(e).strip()}") from None
         columns = {c.name: {"count": str(row[1 + 2 * i]), "digest": canonical(row[2 + 2 * i])}
                    for i, c in enumerate(plan.columns)}
+        for column, dimensions in zip(lists, row[1 + 2 * len(plan.columns):], strict=True):
+            if dimensions is not None and dimensions > 1:
+                raise ArchiveDataError(plan.label, column.name, f"holds {dimensions}-dimensional arrays; only "
+                                       "1-D arrays are archived as lists (exclude them with a condition)")
         return {"row_count": row[0], "columns": columns}
 
     def _unstorable_column(self, plan: TablePlan) -> str | None:
