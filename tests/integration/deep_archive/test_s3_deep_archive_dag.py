@@ -79,3 +79,19 @@ def test_10000_files_are_bundled_and_indexed_exactly_once(aws, airflow_db, dag):
     assert all(aws.s3.head_object(Bucket=aws.archive, Key=b)["StorageClass"] == "DEEP_ARCHIVE" for b in bundles)
     assert not aws.s3.list_multipart_uploads(Bucket=aws.archive, Prefix=f"tests/{project}").get("Uploads")
 
+
+    # a second run over the same prefix plus 100 new files packs only the 100 new files
+    new_files = {f"{prefix}new/file-{i:03d}.json": b'{"new": %d}' % i for i in range(100)}
+    aws.upload(new_files)
+    assert run(dag, conf).state == "success"
+    items = aws.index_items(project)
+    assert Counter(item["pk"] for item in items) == Counter(f"{aws.source}/{key}" for key in {**files, **new_files})
+    new_bundles = {item["archive_key"] for item in items if item["archive_format"] == "zip"} - bundles
+    packed_again = Counter()
+    for bundle in new_bundles:
+        with aws.open_bundle(bundle) as archive:
+            assert archive.testzip() is None
+            for name in archive.namelist():
+                assert archive.read(name) == new_files[name]
+                packed_again[name] += 1
+    assert packed_again == Counter(list(new_files))
