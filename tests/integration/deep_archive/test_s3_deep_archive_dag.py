@@ -79,7 +79,6 @@ def test_10000_files_are_bundled_and_indexed_exactly_once(aws, airflow_db, dag):
     assert all(aws.s3.head_object(Bucket=aws.archive, Key=b)["StorageClass"] == "DEEP_ARCHIVE" for b in bundles)
     assert not aws.s3.list_multipart_uploads(Bucket=aws.archive, Prefix=f"tests/{project}").get("Uploads")
 
-
     # a second run over the same prefix plus 100 new files packs only the 100 new files
     new_files = {f"{prefix}new/file-{i:03d}.json": b'{"new": %d}' % i for i in range(100)}
     aws.upload(new_files)
