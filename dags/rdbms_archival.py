@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
 
 from archiveflow.operators.rdbms_archival import (
     ArchivalReportOperator,
@@ -16,6 +16,7 @@ from archiveflow.operators.rdbms_archival import (
     ValidateArchiveOperator,
     record_task_failure,
 )
+from archiveflow.params import dag_params
 from archiveflow.rdbms_archival.request import FIELDS
 
 DOC = """
@@ -60,8 +61,7 @@ with DAG(
         "retry_delay": timedelta(seconds=30),
         "on_failure_callback": record_task_failure,
     },
-    params={name: Param(default, description=description, **schema)
-            for name, (default, schema, description) in FIELDS.items()},
+    params=dag_params(FIELDS),
 ) as dag:
     tables = ValidateArchivalRequestOperator(task_id="validate_request")
     per_table = {"map_index_template": "{{ task.table['table'] }}"}  # the UI names each mapped task by its table

@@ -1,13 +1,13 @@
 """Operators of the `rdbms_archival` DAG: they open connections through provider hooks and hand
 them to the plain-Python core in `archiveflow.rdbms_archival`.
 
-Bad input raises AirflowFailException (no retries) before any side effect, and so does source
-data the archive cannot store (the core's ArchiveDataError: NaN in numeric(p, s), infinite
-dates...; a retry reads the same snapshot and fails the same way). Everything else may be retried:
-every step is idempotent (see iceberg_sink and purge).
+Bad input fails (no retries) before any side effect, and so does source data the archive cannot
+store (NaN in numeric(p, s), infinite dates...: a retry reads the same snapshot and fails the same
+way) and a refused purge: see `archiveflow.errors` and `operators.base`. Everything else may be
+retried: every step is idempotent (see iceberg_sink and purge).
 
 The DAG file imports this module at parse time, so the heavy libraries (pyarrow, pyiceberg,
-ADBC, reportlab, the AWS hooks) are imported inside `execute`, where they are used.
+ADBC, reportlab, the AWS hooks) are imported inside `run`, where they are used.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from archiveflow import resources
+from archiveflow.errors import BadRequest
+from archiveflow.operators.base import ArchiveflowOperator
 from archiveflow.rdbms_archival import metadata
-from archiveflow.rdbms_archival.request import ArchivalRequest, RequestError, parse_request
+from archiveflow.rdbms_archival.request import ArchivalRequest, parse_request
 
 if TYPE_CHECKING:
     import psycopg
@@ -32,10 +33,8 @@ if TYPE_CHECKING:
     from archiveflow.rdbms_archival.source import TablePlan
 
 
-class RdbmsArchivalBaseOperator(BaseOperator):
+class RdbmsArchivalBaseOperator(ArchiveflowOperator):
     """Shared plumbing: the request from the run's params, the source connection, catalog, recorder."""
-
-    ui_color = "#e8f0fe"
 
     def __init__(self, *, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -43,10 +42,7 @@ class RdbmsArchivalBaseOperator(BaseOperator):
 
     @staticmethod
     def request(context) -> ArchivalRequest:
-        try:
-            return parse_request(context["params"])
-        except RequestError as e:
-            raise AirflowFailException(str(e)) from None
+        return parse_request(context["params"])
 
     @staticmethod
     def glue_database(request: ArchivalRequest) -> str:
@@ -59,16 +55,16 @@ class RdbmsArchivalBaseOperator(BaseOperator):
         from airflow.providers.postgres.hooks.postgres import PostgresHook
         from airflow.sdk.exceptions import AirflowNotFoundException
 
-        hook = PostgresHook(postgres_conn_id=request.glue_connection, database=request.source_database)
+        hook = PostgresHook(postgres_conn_id=request.source_conn_id, database=request.source_database)
         try:
-            hook.get_connection(request.glue_connection)
+            hook.get_connection(request.source_conn_id)
         except AirflowNotFoundException:
-            raise AirflowFailException(f"glue_connection: no Airflow connection {request.glue_connection!r}") from None
+            raise BadRequest("glue_connection", f"no Airflow connection {request.source_conn_id!r}") from None
         try:
             conn = hook.get_conn()
         except psycopg.OperationalError as e:
             if "does not exist" in str(e):
-                raise AirflowFailException(f"source_database: {str(e).strip()}") from None
+                raise BadRequest("source_database", str(e).strip()) from None
             raise
         conn.autocommit = True
         with conn:
@@ -81,10 +77,7 @@ class RdbmsArchivalBaseOperator(BaseOperator):
     def plan(self, conn: psycopg.Connection, request: ArchivalRequest, index: int) -> TablePlan:
         from archiveflow.rdbms_archival.source import plan_table
 
-        try:
-            return plan_table(conn, request, index, self.glue_database(request))
-        except RequestError as e:
-            raise AirflowFailException(str(e)) from None
+        return plan_table(conn, request, index, self.glue_database(request))
 
     @cached_property
     def catalog(self):
@@ -108,23 +101,24 @@ class ValidateArchivalRequestOperator(RdbmsArchivalBaseOperator):
     """Check the whole request against the source catalog and the Glue catalog; no table data is
     read and nothing is written until every check passed. Returns one item per table to map over."""
 
-    def execute(self, context) -> list[dict]:
+    def run(self, context) -> list[dict]:
         from pyiceberg.exceptions import NoSuchNamespaceError
 
+        from archiveflow.rdbms_archival.request import FIELDS
         from archiveflow.rdbms_archival.source import plan_tables
+        from archiveflow.request_fields import unknown_fields
 
         request = self.request(context)
+        if unknown := unknown_fields(FIELDS, context["params"]):
+            self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
         with self.source(request) as (conn, _):
-            try:
-                plans = plan_tables(conn, request, self.glue_database(request))
-            except RequestError as e:
-                raise AirflowFailException(str(e)) from None
+            plans = plan_tables(conn, request, self.glue_database(request))
             database = conn.info.dbname
         try:
             self.catalog.load_namespace_properties(self.glue_database(request))
         except NoSuchNamespaceError:
-            raise AirflowFailException(
-                f"target_glue_database: Glue database {self.glue_database(request)!r} does not exist") from None
+            raise BadRequest("target_glue_database",
+                             f"Glue database {self.glue_database(request)!r} does not exist") from None
         self.recorder.update(context["run_id"], metadata.RUN_SK, status="running", request=request.as_conf(),
                              source_database=database, started_at=context["dag_run"].start_date.isoformat())
         for plan in plans:
@@ -145,17 +139,13 @@ class _PerTableOperator(RdbmsArchivalBaseOperator):
 class ArchiveTableOperator(_PerTableOperator):
     """Copy one table's selected rows into its Iceberg table as one snapshot tagged with the run."""
 
-    def execute(self, context) -> dict:
+    def run(self, context) -> dict:
         from archiveflow.rdbms_archival.archive import archive_table
-        from archiveflow.rdbms_archival.source import ArchiveDataError
 
         request = self.request(context)
         with self.source(request) as (conn, hook):
             plan = self.plan(conn, request, self.table["index"])
-            try:
-                result = archive_table(conn, self.adbc_uri(hook), self.catalog, plan, request, context["run_id"])
-            except ArchiveDataError as e:
-                raise AirflowFailException(str(e)) from e
+            result = archive_table(conn, self.adbc_uri(hook), self.catalog, plan, request, context["run_id"])
         self.recorder.update(context["run_id"], metadata.table_sk(plan.label), table=plan.label, index=plan.index,
                              condition=plan.request.condition, query=plan.request.query,
                              **{k: result[k] for k in ("iceberg_table", "snapshot_id", "rows_archived", "source")})
@@ -166,7 +156,7 @@ class ValidateArchiveOperator(_PerTableOperator):
     """Schema, row count and per-column checksums: source (recorded at archive time) vs the run's
     snapshot. `table` is ArchiveTableOperator's result."""
 
-    def execute(self, context) -> dict:
+    def run(self, context) -> dict:
         from archiveflow.rdbms_archival.validation import ValidationFailed, validate_snapshot
 
         request = self.request(context)
@@ -177,7 +167,7 @@ class ValidateArchiveOperator(_PerTableOperator):
             result = validate_snapshot(table, self.table, plan.columns, request.batch_size)
         except ValidationFailed as e:
             self.recorder.update(context["run_id"], metadata.table_sk(plan.label), validation=e.result)
-            raise AirflowFailException(str(e)) from None
+            raise
         self.recorder.update(context["run_id"], metadata.table_sk(plan.label), validation=result)
         return {**self.table, "validation": result}
 
@@ -186,7 +176,7 @@ class PurgeArchivedRowsOperator(_PerTableOperator):
     """Delete the validated, archived rows from the source (opt-in; legal hold and dry run
     respected). `table` is ValidateArchiveOperator's result."""
 
-    def execute(self, context) -> dict:
+    def run(self, context) -> dict:
         from archiveflow.rdbms_archival.purge import purge_rows, skip_reason
 
         request = self.request(context)
@@ -208,7 +198,7 @@ class ArchivalReportOperator(RdbmsArchivalBaseOperator):
     """Build the PDF report from the run's metadata and store it in the reports bucket (runs after
     success or failure: a failed run gets a report too)."""
 
-    def execute(self, context) -> str:
+    def run(self, context) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from archiveflow.rdbms_archival.report import build_pdf, report_key
@@ -228,7 +218,7 @@ class FinishArchivalRunOperator(RdbmsArchivalBaseOperator):
     """Record the run's outcome, notify the SNS topic when one is deployed, and fail the DAG run
     if the archival failed (this task runs whatever happened upstream)."""
 
-    def execute(self, context) -> str:
+    def run(self, context) -> str:
         from archiveflow.rdbms_archival.report import retention_until
 
         run_id = context["run_id"]
@@ -242,6 +232,7 @@ class FinishArchivalRunOperator(RdbmsArchivalBaseOperator):
         self.recorder.update(run_id, metadata.RUN_SK, status=status, reasons=reasons, finished_at=finished, **extra)
         self._notify(run_id, status, reasons, run.get("report_key"))
         if status != "succeeded":
+            # The run's outcome, already recorded: nothing a retry could change.
             raise AirflowFailException(f"archival run {run_id} failed: " + "; ".join(reasons))
         return status
 

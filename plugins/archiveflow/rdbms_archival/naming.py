@@ -19,8 +19,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from archiveflow.errors import ArchiveflowError
 
-class UnknownName(LookupError):
+
+class UnknownName(ArchiveflowError):
     """A name that matches nothing, or more than one thing."""
 
 

@@ -15,16 +15,13 @@ import psycopg
 from psycopg import sql
 from pyiceberg.table import Table
 
+from archiveflow.errors import SafetyRefusal
 from archiveflow.rdbms_archival import sql_files
 from archiveflow.rdbms_archival.iceberg_sink import snapshot_batches
 from archiveflow.rdbms_archival.naming import iceberg_name
 from archiveflow.rdbms_archival.source import PROGRESS_EVERY_S, TablePlan
 
 log = logging.getLogger(__name__)
-
-
-class PurgeRefused(Exception):
-    pass
 
 
 def skip_reason(legal_hold: bool, purge: bool) -> str | None:
@@ -38,10 +35,10 @@ def skip_reason(legal_hold: bool, purge: bool) -> str | None:
 def purge_rows(conn: psycopg.Connection, plan: TablePlan, table: Table, validated: dict, snapshot_id: int,
                batch_size: int, dry_run: bool) -> dict:
     if not validated.get("passed"):
-        raise PurgeRefused(f"{plan.label}: validation did not pass; nothing is deleted")
+        raise SafetyRefusal(f"{plan.label}: validation did not pass; nothing is deleted")
     key = plan.source.primary_key
     if not key:
-        raise PurgeRefused(f"{plan.label}: no primary key; archived rows cannot be deleted safely")
+        raise SafetyRefusal(f"{plan.label}: no primary key; archived rows cannot be deleted safely")
     types = {c.name: c.declared_type for c in plan.source.columns}
     arrays = sql.SQL(", ").join(sql.SQL("CAST({} AS " + types[k] + "[])").format(sql.Placeholder()) for k in key)
     statement = sql_files.load("purge_batch").format(

@@ -28,17 +28,18 @@ import pyarrow.compute as pc
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from archiveflow.errors import BadRequest, UnarchivableData
 from archiveflow.rdbms_archival import sql_files
 from archiveflow.rdbms_archival.naming import UnknownName, iceberg_name, iceberg_table_name, resolve
 from archiveflow.rdbms_archival.pgtypes import Column, canonical, uuid_text
-from archiveflow.rdbms_archival.request import ArchivalRequest, RequestError, TableRequest
+from archiveflow.rdbms_archival.request import ArchivalRequest, TableRequest
 from archiveflow.rdbms_archival.sql_guard import GuardError, Selection, Table, compile_selection
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 10.0
 
 
-class ArchiveDataError(ValueError):
+class ArchiveDataError(UnarchivableData):
     """The source data itself cannot be archived as typed; deterministic, so not worth a retry."""
 
     def __init__(self, table: str, column: str | None, reason: str):
@@ -104,8 +105,15 @@ def describe_table(conn: psycopg.Connection, schema: str, table: str) -> SourceT
 
 def plan_tables(conn: psycopg.Connection, request: ArchivalRequest, glue_database: str) -> list[TablePlan]:
     """Check every table of the request against the source catalog (reads no table data).
-    Raises RequestError naming the field and table."""
-    return [plan_table(conn, request, index, glue_database) for index in range(len(request.source_table))]
+    Raises BadRequest naming the field and table, also when two entries name the same table."""
+    plans: list[TablePlan] = []
+    for index in range(len(request.source_table)):
+        plan = plan_table(conn, request, index, glue_database)
+        if same := next((p for p in plans if p.source.oid == plan.source.oid), None):
+            raise BadRequest(plan.field("table_name"), f"names the same table as {same.field('table_name')}",
+                             plan.label)
+        plans.append(plan)
+    return plans
 
 
 def plan_table(conn: psycopg.Connection, request: ArchivalRequest, index: int, glue_database: str) -> TablePlan:
@@ -115,13 +123,13 @@ def plan_table(conn: psycopg.Connection, request: ArchivalRequest, index: int, g
         source = describe_table(conn, request.source_schema, wanted.table_name)
     except UnknownName as e:
         first = "source_schema" if str(e).startswith("schema") else f"{field}.table_name"
-        raise RequestError(first, str(e), wanted.table_name) from None
+        raise BadRequest(first, str(e), wanted.table_name) from None
     try:
         selection = compile_selection(Table(source.schema, source.name, tuple(c.name for c in source.columns)),
                                       wanted.condition, wanted.query)
     except GuardError as e:
         which, _, message = str(e).partition(": ")
-        raise RequestError(f"{field}.{which}", message, wanted.table_name) from None
+        raise BadRequest(f"{field}.{which}", message, wanted.table_name) from None
     plan = TablePlan(index, wanted, source, selection,
                      f"{glue_database}.{iceberg_table_name(conn.info.dbname, source.schema, source.name)}")
     _check_plan(plan, request)
@@ -133,15 +141,15 @@ def _check_plan(plan: TablePlan, request: ArchivalRequest) -> None:
     for column in plan.columns:
         other = by_iceberg_name.setdefault(iceberg_name(column.name), column.name)
         if other != column.name:
-            raise RequestError(plan.field("table_name"), f"columns {other!r} and {column.name!r} both become "
+            raise BadRequest(plan.field("table_name"), f"columns {other!r} and {column.name!r} both become "
                                f"Iceberg column {iceberg_name(column.name)!r}", plan.label)
     if request.purge and not request.legal_hold:
         if not plan.source.primary_key:
-            raise RequestError("purge", "the table has no primary key, so archived rows cannot be deleted "
+            raise BadRequest("purge", "the table has no primary key, so archived rows cannot be deleted "
                                "safely; archive it without purge", plan.label)
         missing = [k for k in plan.source.primary_key if k not in plan.selection.columns]
         if missing:
-            raise RequestError(plan.field("query"), f"purge needs the primary key columns {missing} "
+            raise BadRequest(plan.field("query"), f"purge needs the primary key columns {missing} "
                                "in the selected columns", plan.label)
 
 

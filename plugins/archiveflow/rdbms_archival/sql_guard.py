@@ -19,6 +19,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 
+from archiveflow.errors import ArchiveflowError
 from archiveflow.rdbms_archival.naming import UnknownName, resolve
 
 MAX_TEXT = 4000
@@ -53,7 +54,7 @@ _PREDICATES = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.
                exp.Not, exp.Is, exp.In, exp.Between, exp.Boolean)
 
 
-class GuardError(ValueError):
+class GuardError(ArchiveflowError):
     """The text is not an allowed condition/query; the message says why (the caller adds field and table)."""
 
 

@@ -12,12 +12,15 @@ from decimal import localcontext
 from pyiceberg.table import Table
 from pyiceberg.types import ListType
 
+from archiveflow.errors import SafetyRefusal
 from archiveflow.rdbms_archival.iceberg_sink import snapshot_batches
 from archiveflow.rdbms_archival.naming import iceberg_name
 from archiveflow.rdbms_archival.pgtypes import EXACT_DIGITS, Column, arrow_digest, canonical
 
 
-class ValidationFailed(Exception):
+class ValidationFailed(SafetyRefusal):
+    """The archive differs from the source: nothing of the run may be purged."""
+
     def __init__(self, result: dict):
         self.result = result
         failed = [f"{c['name']}: {c['detail']}" for c in result["checks"] if not c["passed"]]

@@ -4,11 +4,11 @@ and nothing reads table data."""
 from __future__ import annotations
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 from psycopg import sql
 
+from archiveflow.errors import BadRequest
 from archiveflow.operators.rdbms_archival import RdbmsArchivalBaseOperator
-from archiveflow.rdbms_archival.request import RequestError, parse_request
+from archiveflow.rdbms_archival.request import parse_request
 from archiveflow.rdbms_archival.source import plan_tables
 
 pytestmark = pytest.mark.integration
@@ -44,21 +44,23 @@ def test_names_resolve_with_the_documented_case_rules(source):
     ([{"table_name": "orders", "query": "SELECT note FROM orders"}], {"purge": True}, "source_table[0].query",
      "primary key"),
     ([{"table_name": "twins"}], {}, "source_table[0].table_name", "both become Iceberg column"),
+    ([{"table_name": "orders"}, {"table_name": "ORDERS"}], {}, "source_table[1].table_name",
+     r"names the same table as source_table\[0\]"),
 ])
 def test_bad_requests_are_named(source, tables, extra, field, message):
     conn, schema = source
-    with pytest.raises(RequestError, match=message) as error:
+    with pytest.raises(BadRequest, match=message) as error:
         plan(conn, schema, tables, **extra)
     assert error.value.field == field
 
 
 def test_unknown_schema_connection_and_database_are_named(source, local_stack):
     conn, _ = source
-    with pytest.raises(RequestError, match="schema 'nope' does not exist") as error:
+    with pytest.raises(BadRequest, match="schema 'nope' does not exist") as error:
         plan(conn, "nope", [{"table_name": "orders"}])
     assert error.value.field == "source_schema"
     operator = RdbmsArchivalBaseOperator(task_id="probe")
     for conf, field in [({"glue_connection": "no_such_conn"}, "glue_connection"),
                         ({"source_database": "no_such_db"}, "source_database")]:
-        with pytest.raises(AirflowFailException, match=f"^{field}: "), operator.source(parse_request(conf)):
+        with pytest.raises(BadRequest, match=f"^{field}: "), operator.source(parse_request(conf)):
             pass

@@ -11,9 +11,10 @@ import pytest
 from psycopg import sql
 
 from archiveflow import resources
+from archiveflow.errors import SafetyRefusal
 from archiveflow.rdbms_archival.archive import archive_table
 from archiveflow.rdbms_archival.iceberg_sink import added_files
-from archiveflow.rdbms_archival.purge import PurgeRefused, purge_rows
+from archiveflow.rdbms_archival.purge import purge_rows
 from archiveflow.rdbms_archival.request import parse_request
 from archiveflow.rdbms_archival.source import plan_table
 from archiveflow.rdbms_archival.validation import ValidationFailed, validate_snapshot
@@ -45,6 +46,6 @@ def test_a_mismatch_fails_validation_and_blocks_purge(pg, local_stack, catalog):
     with pytest.raises(ValidationFailed, match=r"checksums: columns differ: \['note'\]") as failure:
         validate_snapshot(iceberg, archived, plan.columns, 100)
     assert not failure.value.result["passed"]
-    with pytest.raises(PurgeRefused, match="validation did not pass"):
+    with pytest.raises(SafetyRefusal, match="validation did not pass"):
         purge_rows(conn, plan, iceberg, failure.value.result, archived["snapshot_id"], 100, dry_run=False)
     assert conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0] == 500

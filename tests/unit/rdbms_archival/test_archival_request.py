@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from archiveflow.rdbms_archival.request import FIELDS, RequestError, parse_request
+from archiveflow.errors import BadRequest
+from archiveflow.rdbms_archival.request import FIELDS, parse_request
 
 SEED_PAYLOAD = {
     "glue_connection": "postgres_connection",
@@ -46,16 +47,15 @@ def test_the_seed_payload_is_accepted_with_safe_defaults():
     ({"source_table": [{"table_name": "products", "sql": "x"}]}, "source_table[0]"),
     ({"source_table": [{"table_name": 'products"; --'}]}, "source_table[0].table_name"),
     ({"source_table": [{"table_name": "products", "condition": 1}]}, "source_table[0].condition"),
-    ({"source_table": [{"table_name": "products"}, {"table_name": "PRODUCTS"}]}, "source_table[1].table_name"),
 ])
 def test_bad_fields_are_named(change, field):
-    with pytest.raises(RequestError) as error:
+    with pytest.raises(BadRequest) as error:
         parse_request({**SEED_PAYLOAD, **change})
     assert error.value.field == field and str(error.value).startswith(field)
 
 
 def test_every_field_has_a_description_and_a_valid_default():
-    assert all(description for _, _, description in FIELDS.values())
+    assert all(f.description and f.title and f.section for f in FIELDS.values())
     parse_request({})  # all defaults together are a valid request
 
 

@@ -1,0 +1,37 @@
+"""The base of every archiveflow operator, and the one adapter from archiveflow's error vocabulary
+(`archiveflow.errors`) to Airflow: bad input, unarchivable data and safety refusals fail the task
+at once, without retry (a retry would meet the same input); everything else is left to the task's
+retries."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from archiveflow.errors import NON_RETRYABLE
+
+
+@contextlib.contextmanager
+def fail_without_retry() -> Iterator[None]:
+    """Turn a non-retryable archiveflow error into AirflowFailException, keeping its message."""
+    try:
+        yield
+    except NON_RETRYABLE as err:
+        raise AirflowFailException(str(err)) from err
+
+
+class ArchiveflowOperator(BaseOperator):
+    """Subclasses implement `run(context)`; `execute` applies `fail_without_retry` around it."""
+
+    ui_color = "#e8f0fe"
+
+    def execute(self, context) -> Any:
+        with fail_without_retry():
+            return self.run(context)
+
+    def run(self, context) -> Any:
+        raise NotImplementedError
