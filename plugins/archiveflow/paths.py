@@ -1,8 +1,10 @@
-"""Where the deployment's include/ folder is (SQL files, monthly source lists).
+"""The one resolver of the deployment's include/ folder (SQL files, default config files).
 
-$ARCHIVEFLOW_INCLUDE_DIR if set; else next to plugins/ (this repository, and an AIRFLOW_HOME
-holding dags/, plugins/ and include/ side by side); else inside the dags folder
-($AIRFLOW_HOME/dags/include: MWAA ships whatever sits in the dags prefix, and nothing beside it).
+include/ is looked for in this order:
+1. `$ARCHIVEFLOW_INCLUDE_DIR`, when set (another deployment layout, tests);
+2. the repository root, beside `plugins/` (a checkout, the local stack);
+3. inside the DAGs folder (`$AIRFLOW__CORE__DAGS_FOLDER`, else `$AIRFLOW_HOME/dags`): MWAA syncs
+   only the dags prefix and plugins.zip, so the deploy puts include/ there.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pathlib import Path
 def include_folders() -> list[Path]:
     if "ARCHIVEFLOW_INCLUDE_DIR" in os.environ:
         return [Path(os.environ["ARCHIVEFLOW_INCLUDE_DIR"])]
-    airflow_home = Path(os.environ.get("AIRFLOW_HOME", "/usr/local/airflow"))
-    return [Path(__file__).resolve().parents[2] / "include", airflow_home / "dags" / "include"]
+    dags_folder = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER") or os.path.join(
+        os.environ.get("AIRFLOW_HOME", "/usr/local/airflow"), "dags")
+    return [Path(__file__).resolve().parents[2] / "include", Path(dags_folder) / "include"]
 
 
 def include_path(*parts: str) -> Path:
@@ -24,3 +27,8 @@ def include_path(*parts: str) -> Path:
         if (candidate := folder.joinpath(*parts)).exists():
             return candidate
     raise FileNotFoundError(f"{'/'.join(parts)} not found under {[str(f) for f in include_folders()]}")
+
+
+def sql_folder() -> str:
+    """For a DAG's `template_searchpath`: templated operators then name files as `<family>/<name>.sql`."""
+    return str(include_path("sql"))

@@ -19,6 +19,7 @@ from airflow.providers.amazon.aws.hooks.batch_client import BatchClientHook as P
 from airflow.providers.common.compat.sdk import AirflowException
 
 import archiveflow
+from archiveflow.hooks.client_settings import AwsClientSettings
 
 # The folder holding the archiveflow package: what the container image has on its PYTHONPATH.
 PACKAGE_ROOT = str(Path(archiveflow.__file__).resolve().parent.parent)
@@ -34,20 +35,12 @@ class BatchClientHook(ProviderBatchClientHook):
         return self.service_config.get("local_runner") == "subprocess"
 
     def _local_env(self, job: dict) -> dict[str, str]:
-        credentials = self.get_credentials()
-        env = {
+        return {
             **os.environ,
             **{item["name"]: item["value"] for item in job["container"].get("environment", [])},
-            "AWS_ACCESS_KEY_ID": credentials.access_key,
-            "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
-            "AWS_DEFAULT_REGION": self.conn_region_name,
+            **AwsClientSettings.from_hook(self).environment(),
             "PYTHONPATH": os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")])),
         }
-        if credentials.token:
-            env["AWS_SESSION_TOKEN"] = credentials.token
-        if self.conn_config.endpoint_url:
-            env["AWS_ENDPOINT_URL"] = self.conn_config.endpoint_url
-        return env
 
     def run_job_locally(self, job_id: str) -> None:
         """Run the job's command for each array child (``local_parallelism`` at a time); raise if any fails."""

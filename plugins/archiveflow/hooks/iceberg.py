@@ -14,6 +14,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from pyiceberg.catalog.glue import GlueCatalog
 
 from archiveflow import resources
+from archiveflow.hooks.client_settings import AwsClientSettings
 
 
 class IcebergCatalogHook(AwsBaseHook):
@@ -29,21 +30,8 @@ class IcebergCatalogHook(AwsBaseHook):
 
     def catalog_properties(self) -> dict[str, str]:
         """Properties for the table files' S3 FileIO (the Glue client comes from the hook)."""
-        credentials = self.get_credentials()
-        properties = {
-            "warehouse": f"s3://{resources.bucket('warehouse')}/",
-            "s3.region": self.conn_region_name or "us-east-1",
-            "s3.access-key-id": credentials.access_key,
-            "s3.secret-access-key": credentials.secret_key,
-        }
-        if credentials.token:
-            properties["s3.session-token"] = credentials.token
-        s3_endpoint = self.conn_config.get_service_endpoint_url("s3")
-        if s3_endpoint:
-            # Emulators serve buckets by path, not by virtual host.
-            properties["s3.endpoint"] = s3_endpoint
-            properties["s3.path-style-access"] = "true"
-        return properties
+        return {"warehouse": f"s3://{resources.bucket('warehouse')}/",
+                **AwsClientSettings.from_hook(self).pyiceberg_properties()}
 
     @cached_property
     def catalog(self) -> GlueCatalog:

@@ -12,13 +12,13 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import sqlglot
 from airflow.providers.amazon.aws.hooks.athena import AthenaHook
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
 from airflow.sdk import BaseHook
+
+from archiveflow.hooks.client_settings import AwsClientSettings
 
 ENGINES = ("athena", "duckdb")
 # Extensions ship as PyPI wheels (duckdb-extension-*): loaded from disk, never downloaded.
@@ -80,19 +80,7 @@ class LakehouseSqlHook(BaseHook):
             con.close()
 
     def _configure_s3(self, con) -> None:
-        aws = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="s3")
-        credentials = aws.get_credentials()
-        options = {
-            "KEY_ID": credentials.access_key,
-            "SECRET": credentials.secret_key,
-            "REGION": aws.conn_region_name or "us-east-1",
-        }
-        if credentials.token:
-            options["SESSION_TOKEN"] = credentials.token
-        endpoint = aws.conn_config.get_service_endpoint_url("s3")
-        if endpoint:
-            parsed = urlparse(endpoint)
-            options.update(ENDPOINT=parsed.netloc, URL_STYLE="path", USE_SSL=str(parsed.scheme == "https").lower())
+        options = AwsClientSettings.from_connection(self.aws_conn_id).duckdb_s3_secret()
         body = ", ".join(
             f"{key} {value}" if value in ("true", "false") else f"{key} '{value}'" for key, value in options.items()
         )
