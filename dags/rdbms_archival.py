@@ -1,12 +1,8 @@
-"""rdbms_archival: archive PostgreSQL tables into Iceberg, validate, optionally purge, report."""
+"""rdbms_archival (Airflow DAG): archive PostgreSQL tables into Iceberg, validate, optionally purge, report."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import DAG
-
+from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.operators.rdbms_archival import (
     ArchivalReportOperator,
     ArchiveTableOperator,
@@ -16,7 +12,6 @@ from archiveflow.operators.rdbms_archival import (
     ValidateArchiveOperator,
     record_task_failure,
 )
-from archiveflow.params import dag_params
 from archiveflow.rdbms_archival.request import FIELDS
 
 DOC = """
@@ -46,22 +41,14 @@ characters as `_`. Identifier case rules (`Index` vs `"Index"`) are in
 `plugins/archiveflow/rdbms_archival/naming.py`.
 """
 
-with DAG(
-    dag_id="rdbms_archival",
+with archiveflow_dag(
+    "rdbms_archival",
     description="Archive PostgreSQL tables into Iceberg (Glue), validate, optionally purge, report",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
     doc_md=DOC,
-    tags=["archiveflow", "archival", "postgres", "iceberg"],
+    tags=["archival", "postgres", "iceberg"],
+    fields=FIELDS,
     max_active_tasks=4,
-    default_args={
-        "owner": "archiveflow",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "on_failure_callback": record_task_failure,
-    },
-    params=dag_params(FIELDS),
+    default_args={"on_failure_callback": record_task_failure},
 ) as dag:
     tables = ValidateArchivalRequestOperator(task_id="validate_request")
     per_table = {"map_index_template": "{{ task.table['table'] }}"}  # the UI names each mapped task by its table

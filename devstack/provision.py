@@ -1,7 +1,8 @@
 """Create every AWS resource declared in plugins/archiveflow/resources.yaml, idempotently.
 
-Runs against whatever endpoint the boto3 session is given: the local emulator here. On AWS
-the same list is created by mwaa/template.yaml.
+Runs against whatever endpoint the boto3 session is given: the local emulator here. No
+infrastructure template ships yet: on AWS, create the same resources in your account (the
+README's MWAA section), then run `archiveflow_stack_check`, which names whatever is missing.
 """
 
 from __future__ import annotations

@@ -11,112 +11,41 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict
 
 from archiveflow.deep_archive import cost, index
 from archiveflow.deep_archive.progress import Progress
+from archiveflow.deep_archive.request import ArchiveRequest
 from archiveflow.deep_archive.s3io import part_size_for, put_jsonl
+from archiveflow.errors import BadRequest
+from archiveflow.units import MiB
 
 log = logging.getLogger(__name__)
 
-STORAGE_CLASSES = ("DEEP_ARCHIVE", "GLACIER", "GLACIER_IR", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING")
-MAX_FILE_COUNT = 100_000  # a zip entry costs ~100 bytes of worker memory until the bundle closes
-MAX_ARCHIVE_SIZE_MB = 102_400  # 100 GiB: ~20 min of upload for one Batch child
-MB = 1024 * 1024
 # Source objects in these classes cannot be read without a restore: they are left alone.
 UNREADABLE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 PLANS_PREFIX = "_plans"
 MAX_ARRAY_SIZE = 10_000  # AWS Batch's limit on array children; beyond it a child packs several units
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_OUTPUT_PREFIX = re.compile(r"^(?!(.*/)?\.\.?(/|$))[A-Za-z0-9!_.*'()=-]+(/[A-Za-z0-9!_.*'()=-]+)*$")  # no . or ..
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-
-
-class InvalidRequest(ValueError):
-    """Bad input, named by its field: not worth a retry."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-@dataclass(frozen=True)
-class ArchiveRequest:
-    """The seed's /archive payload, plus where bundles go and whether sources are deleted."""
-
-    project_name: str
-    bucket_name: str
-    prefix: str
-    file_count: int
-    archive_size: int  # MB
-    archive_bucket: str
-    output_prefix: str
-    storage_class: str = "DEEP_ARCHIVE"
-    account: str | None = None
-    region: str | None = None
-    delete_source: bool = False
-
-    @classmethod
-    def from_conf(cls, conf: Mapping, archive_bucket: str) -> ArchiveRequest:
-        """Check every field of a run conf (or a monthly source entry); raise InvalidRequest on the first bad one."""
-
-        def text(field: str, pattern: re.Pattern | None = None, required: bool = True) -> str | None:
-            value = conf.get(field)
-            if value in (None, "") and not required:
-                return None
-            if not isinstance(value, str) or not value.strip():
-                raise InvalidRequest(field, "is required and must be a non-empty string")
-            if pattern and not pattern.match(value):
-                raise InvalidRequest(field, f"{value!r} does not match {pattern.pattern}")
-            return value
-
-        def integer(field: str, low: int, high: int) -> int:
-            value = conf.get(field)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise InvalidRequest(field, f"must be an integer from {low} to {high}, got {value!r}")
-            return value
-
-        project_name = text("project_name", _NAME)
-        storage_class = conf.get("storage_class") or "DEEP_ARCHIVE"
-        if storage_class not in STORAGE_CLASSES:
-            raise InvalidRequest("storage_class", f"{storage_class!r} is not one of {', '.join(STORAGE_CLASSES)}")
-        account = conf.get("account")
-        if account not in (None, "") and not re.fullmatch(r"\d{12}", str(account)):
-            raise InvalidRequest("account", f"{account!r} is not a 12-digit AWS account id")
-        return cls(
-            project_name=project_name,
-            bucket_name=text("bucket_name"),
-            prefix=text("prefix"),
-            file_count=integer("file_count", 1, MAX_FILE_COUNT),
-            archive_size=integer("archive_size", 1, MAX_ARCHIVE_SIZE_MB),
-            archive_bucket=text("archive_bucket", required=False) or archive_bucket,
-            output_prefix=(text("output_prefix", _OUTPUT_PREFIX, required=False) or project_name).strip("/"),
-            storage_class=storage_class,
-            account=str(account) if account else None,
-            region=text("region", _REGION, required=False),
-            delete_source=bool(conf.get("delete_source", False)),
-        )
 
 
 def check_access(request: ArchiveRequest, s3, *, account: str, region: str, forbidden: set[str]) -> None:
     """Reads only: the buckets exist and may be used, and account and region match the connection."""
     if request.account and request.account != account:
-        raise InvalidRequest("account", f"{request.account} is not the connection's account {account}")
+        raise BadRequest("account", f"{request.account} is not the connection's account {account}")
     if request.region and request.region != region:
-        raise InvalidRequest("region", f"{request.region} is not the connection's region {region}")
+        raise BadRequest("region", f"{request.region} is not the connection's region {region}")
     if request.bucket_name in forbidden | {request.archive_bucket}:
-        raise InvalidRequest("bucket_name", f"{request.bucket_name} is an archiveflow bucket, not a source")
+        raise BadRequest("bucket_name", f"{request.bucket_name} is an archiveflow bucket, not a source")
     for field in ("bucket_name", "archive_bucket"):
         bucket = getattr(request, field)
         try:
             located = s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] or "us-east-1"
         except s3.exceptions.ClientError as err:
-            raise InvalidRequest(field, f"bucket {bucket} is missing or not accessible "
+            raise BadRequest(field, f"bucket {bucket} is missing or not accessible "
                                         f"({err.response['Error']['Code']})") from err
         if located != region:
-            raise InvalidRequest(field, f"bucket {bucket} is in {located}, the run is in {region}")
+            raise BadRequest(field, f"bucket {bucket} is in {located}, the run is in {region}")
 
 
 def _objects(s3, request: ArchiveRequest, dynamodb, index_table: str, skipped: dict) -> Iterator[dict]:
@@ -176,7 +105,7 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
         totals["bytes"] += common["bytes"]
 
     for request in requests:
-        cap = request.archive_size * MB
+        cap = request.archive_size * MiB
         skipped = {"indexed": 0, "unreadable_class": 0}
         bundle: list[dict] = []
         bundle_bytes = 0
@@ -238,7 +167,7 @@ def summary(document: dict) -> str:
     )
     return (
         f"**Plan {document['plan_id']}**\n\n{sources}\n\n"
-        f"- {totals['files']:,} files, {totals['bytes'] / MB:,.1f} MiB in {totals['bundles']:,} bundles "
+        f"- {totals['files']:,} files, {totals['bytes'] / MiB:,.1f} MiB in {totals['bundles']:,} bundles "
         f"+ {totals['units'] - totals['bundles']:,} objects too big to bundle\n"
         f"- skipped: {totals['indexed']:,} already archived, {totals['unreadable_class']:,} already in Glacier\n"
         f"- monthly storage: ${costs.get('monthly_before_usd', 0):,.2f} in Standard today, "

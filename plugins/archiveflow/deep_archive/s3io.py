@@ -11,17 +11,18 @@ import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from archiveflow.deep_archive.zipstream import MIB, Member
+from archiveflow.deep_archive.zipstream import Member
+from archiveflow.units import MiB
 
-MIN_PART = 16 * MIB
+MIN_PART = 16 * MiB
 MAX_PARTS = 10_000
-CHUNK = 4 * MIB
+CHUNK = 4 * MiB
 
 
 def part_size_for(expected_bytes: int) -> int:
     """Part size that keeps a bundle of about ``expected_bytes`` well under S3's 10,000 parts."""
     needed = math.ceil(expected_bytes * 1.1 / (MAX_PARTS - 100))
-    return max(MIN_PART, math.ceil(needed / MIB) * MIB)
+    return max(MIN_PART, math.ceil(needed / MiB) * MiB)
 
 
 def b64_crc32(crc: int) -> str:

@@ -19,9 +19,10 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Protocol
 
+from archiveflow.units import MiB
+
 STORED, DEFLATED = 0, 8
 U32_MAX, U16_MAX = 0xFFFFFFFF, 0xFFFF
-MIB = 1024 * 1024
 
 # Already-compressed formats: deflating them burns CPU for nothing.
 COMPRESSED_SUFFIXES = frozenset(
@@ -193,8 +194,8 @@ def pack(
     *,
     threads: int = 8,
     level: int = 6,
-    buffer_limit: int = 8 * MIB,
-    inflight_bytes: int = 64 * MIB,
+    buffer_limit: int = 8 * MiB,
+    inflight_bytes: int = 64 * MiB,
     on_member: Callable[[Entry], None] = lambda entry: None,
 ) -> list[Entry]:
     """Write ``members`` (in order) as a zip to ``out``; returns the entries written.

@@ -13,6 +13,7 @@ import pytest
 from archiveflow.deep_archive import plan as planner
 from archiveflow.deep_archive import worker
 from archiveflow.deep_archive.index import INDEX_SUFFIX
+from archiveflow.deep_archive.request import parse_request
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.integration
 def make_plan(aws, files: dict[str, bytes], prefix: str, *, delete_source: bool = False, file_count: int = 5000):
     project = prefix.rstrip("/")
     aws.upload(files)
-    request = planner.ArchiveRequest.from_conf(
+    request = parse_request(
         {"project_name": project, "bucket_name": aws.source, "prefix": prefix, "file_count": file_count,
          "archive_size": 100, "output_prefix": f"tests/{project}", "delete_source": delete_source}, aws.archive)
     return planner.plan(aws.s3, aws.dynamodb, [request], plan_id=aws.unique(project), plan_bucket=aws.archive,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from archiveflow import resources
+from archiveflow.errors import ArchiveflowError
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ class Connections:
     lakehouse_sql_conn_id: str = "lakehouse_sql"
 
 
-class StackCheckError(RuntimeError):
-    pass
+class StackCheckError(ArchiveflowError):
+    """A service failed its check; retried like any service error (it may be starting up)."""
 
 
 @contextlib.contextmanager
@@ -49,7 +50,7 @@ def service(name: str, conn_id: str) -> Iterator[None]:
     except ClientError as err:
         error = err.response.get("Error", {})
         raise StackCheckError(f"{name}: {error.get('Code')}: {error.get('Message')} (connection {conn_id!r})") from err
-    except Exception as err:
+    except Exception as err:  # deliberately broad: the check's job is to name ANY failure of the service
         raise StackCheckError(f"{name}: {type(err).__name__}: {err} (connection {conn_id!r})") from err
     log.info("%s: ok in %.2fs", name, time.monotonic() - started)
 
