@@ -170,6 +170,8 @@ class IngestShardOperator(ArchiveflowOperator):
 class UpdateSensorAggregatesOperator(ArchiveflowOperator):
     """Recompute the hourly aggregates of every hour the batches touched, then the sensors' overall ones."""
 
+    template_fields = ("batches",)  # resolves the ingest tasks' XComs
+
     def __init__(self, *, batches: list[dict], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.batches = batches
@@ -189,6 +191,8 @@ class UpdateSensorAggregatesOperator(ArchiveflowOperator):
 
 class CommitCheckpointsOperator(ArchiveflowOperator):
     """Move each shard's checkpoint past its batch, then record the run in the `runs` table."""
+
+    template_fields = ("batches", "aggregates")
 
     def __init__(self, *, batches: list[dict], aggregates: dict, **kwargs: Any) -> None:
         super().__init__(**kwargs)
