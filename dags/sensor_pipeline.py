@@ -12,6 +12,7 @@ from archiveflow.operators.sensor_data import (
     CommitCheckpointsOperator,
     IngestShardOperator,
     UpdateSensorAggregatesOperator,
+    record_pipeline_failure,
 )
 from archiveflow.params import dag_params
 from archiveflow.sensor_data.request import FIELDS
@@ -27,7 +28,7 @@ shard by shard from a checkpoint, and:
 | `check_request` | conf, and the stream exists; lists its shards |
 | `ingest_shard` (one per shard) | takes the records after the shard's checkpoint (at most `max_records_per_shard`) and records them as the shard's *pending batch* before writing anything; checks each record against the contract; writes valid readings to `s3://<sensor-data bucket>/raw/date=YYYY-MM-DD/hour=HH/` (JSON lines, gzip, by the reading's own hour) and malformed ones to `quarantine/date=<arrival day>/` with a `reason` and `message` |
 | `update_aggregates` | for each hour the batches touched, recomputes count, sum, min, max and mean per sensor from **all** raw objects of that hour and overwrites the hour's item in the `sensor-aggregates` table; then recomputes each sensor's `overall` item from its hours |
-| `commit_checkpoints` | moves each shard's checkpoint past its batch (conditional write); records the run in the `runs` table (`pk = sensor_pipeline#<run id>`) |
+| `commit_checkpoints` | moves each shard's checkpoint past its batch (conditional write); records the run in the `runs` table (`pk = sensor_pipeline#<run id>`; a failed task records itself there too) |
 
 **Never counted twice.** Aggregates are recomputed from the raw data, never incremented. A retry,
 or the next run after a failure, replays the shard's pending batch — exactly the same records —
@@ -53,7 +54,8 @@ with DAG(
     max_active_runs=1,  # one reader per shard checkpoint at a time
     doc_md=DOC,
     tags=["archiveflow", "sensors", "kinesis", "dynamodb"],
-    default_args={"owner": "archiveflow", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={"owner": "archiveflow", "retries": 2, "retry_delay": timedelta(seconds=30),
+                  "on_failure_callback": record_pipeline_failure},
     params=dag_params(FIELDS),
 ) as dag:
     shards = CheckSensorRequestOperator(task_id="check_request")

@@ -220,3 +220,13 @@ class CommitCheckpointsOperator(ArchiveflowOperator):
             "stream": _stream_name(request.stream_name), **summary, "finished_at": datetime.now(UTC).isoformat()})
         self.log.info("run summary: %s", summary)
         return summary
+
+
+def record_pipeline_failure(context) -> None:
+    """on_failure_callback of sensor_pipeline: the run's item in the `runs` table says which task failed and why."""
+    ti = context["ti"]
+    _table(context["params"].get("aws_conn_id") or "aws_default", "runs").put_item(Item={
+        "pk": f"sensor_pipeline#{context['run_id']}", "sk": "run", "status": "failed",
+        "failed_task": ti.task_id, "map_index": ti.map_index,
+        "reason": str(context.get("exception") or "unknown error")[:2000],
+        "finished_at": datetime.now(UTC).isoformat()})

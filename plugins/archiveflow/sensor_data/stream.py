@@ -7,11 +7,14 @@ attempt saw, even if more arrived since.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from archiveflow.errors import SafetyRefusal, TransientServiceError
 from archiveflow.sensor_data.readings import StreamRecord
+
+log = logging.getLogger(__name__)
 
 GET_RECORDS_LIMIT = 10_000
 # Kinesis serves at most 5 GetRecords calls per second per shard.
@@ -20,11 +23,18 @@ GET_RECORDS_PAUSE_SECONDS = 0.2
 
 def read_new(kinesis, stream: str, shard_id: str, after: str | None, max_records: int) -> list[StreamRecord]:
     """Records after `after` (from the oldest retained record when None), at most `max_records`."""
-    if after is None:
-        position = {"ShardIteratorType": "TRIM_HORIZON"}
-    else:
+    position = {"ShardIteratorType": "TRIM_HORIZON"}
+    if after is not None:
         position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after}
-    iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard_id, **position)["ShardIterator"]
+    try:
+        iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard_id, **position)["ShardIterator"]
+    except kinesis.exceptions.InvalidArgumentException:
+        # The checkpoint is no longer a position of this shard (the stream was recreated, or the
+        # record expired): everything the shard still holds is new to us.
+        log.warning("%s/%s: checkpoint %s is not valid any more; reading from the oldest record", stream, shard_id,
+                    after)
+        iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard_id,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
     return _drain(kinesis, stream, shard_id, iterator, lambda records: len(records) >= max_records)[:max_records]
 
 
