@@ -102,3 +102,9 @@ def test_readings_to_aggregates_to_the_average_temperature_api(airflow_stack, lo
     run = airflow_stack.wait_for_run(PIPELINE, pipeline_run, timeout=300)
     assert run["state"] == "success"
     assert (aggregates(local_stack, sensor_list), objects(s3, bucket, stream)) == before
+
+
+def test_a_conf_breaking_the_schema_is_refused_before_any_run(airflow_stack):
+    airflow_stack.wait_for_dag(PIPELINE)
+    response = airflow_stack.trigger(PIPELINE, {"max_records_per_shard": 0}, run_id=f"e2e_bad__{uuid.uuid4().hex[:8]}")
+    assert response.status_code == 400 and "max_records_per_shard" in response.text

@@ -71,10 +71,10 @@ class PutMockSensorReadingsOperator(ArchiveflowOperator):
         request = parse_request(context["params"])
         if unknown := unknown_fields(FIELDS, context["params"]):
             self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
-        plan = self.plan(request, context)
         kinesis = _kinesis(request.aws_conn_id)
         stream = _stream_name(request.stream_name)
         _check_stream(kinesis, stream)
+        plan = self.plan(request, context)
         records = mock_records(plan)
         self.put(kinesis, stream, records, _table(request.aws_conn_id, "runs"), context["run_id"])
         kinds: dict[str, int] = {}

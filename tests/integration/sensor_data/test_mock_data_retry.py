@@ -36,3 +36,22 @@ def test_a_retry_puts_only_the_chunks_an_earlier_try_did_not(sensors, local_stac
 
     operator.put(sensors.kinesis, sensors.stream, records, runs, run_id)  # a further retry: nothing left to put
     assert stream_size(sensors.kinesis, sensors.stream) == 1203 - 500
+
+
+def test_an_unknown_stream_is_refused_naming_the_field_before_anything_is_put(local_stack):
+    from archiveflow.errors import BadRequest
+    from archiveflow.operators.sensor_data import CheckSensorRequestOperator
+
+    context = {"params": {"stream_name": f"no-such-stream-{uuid.uuid4().hex[:6]}"}, "run_id": "test"}
+    for operator in (CheckSensorRequestOperator(task_id="check_request"),
+                     PutMockSensorReadingsOperator(task_id="put_readings")):
+        with pytest.raises(BadRequest) as err:
+            operator.run({**context, "dag_run": None})
+        assert err.value.field == "stream_name"
+
+
+def test_the_declared_stream_is_provisioned_with_its_shards(local_stack):
+    from archiveflow.operators.sensor_data import CheckSensorRequestOperator
+
+    shards = CheckSensorRequestOperator(task_id="check_request").run({"params": {}, "run_id": "test"})
+    assert len(shards) == resources.declared()["kinesis_streams"]["sensor-readings"]["shards"]
