@@ -43,10 +43,6 @@ class StreamRecord:
     arrived_at: datetime
     data: bytes
 
-    @property
-    def identity(self) -> tuple[str, str, str]:
-        return self.stream, self.shard_id, self.sequence_number
-
     def source(self) -> dict[str, str]:
         return {"stream": self.stream, "shard_id": self.shard_id, "sequence_number": self.sequence_number,
                 "partition_key": self.partition_key, "arrived_at": utc_text(self.arrived_at)}
