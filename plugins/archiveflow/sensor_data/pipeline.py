@@ -71,7 +71,12 @@ def hourly_items(table, sensor_id: str, first: str = "0", last: str = "9") -> li
     # Hours sort as text between "0" and "9"; OVERALL ("overall") sorts after them all, out of range.
     condition = Key("sensor_id").eq(sensor_id) & Key("window_start").between(first, last)
     items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ConsistentRead": True}
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": condition, "ConsistentRead": True,
+        # Only what combining needs: a year of hours stays one or two pages. ("count" is a reserved word.)
+        "ProjectionExpression": "window_start, #count, sum_temperature, min_temperature, max_temperature",
+        "ExpressionAttributeNames": {"#count": "count"},
+    }
     while True:
         page = table.query(**kwargs)
         items.extend(page["Items"])
