@@ -55,6 +55,8 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> None:
         except glue.exceptions.AlreadyExistsException:
             pass
 
+    _provision_kinesis(client("kinesis"), declared.get("kinesis_streams") or {})
+
     sns = client("sns")
     for logical in declared["sns_topics"]:
         sns.create_topic(Name=resources.sns_topic(logical))
@@ -72,6 +74,15 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> None:
 
     _provision_batch(endpoint_url, client("batch"), client("iam"))
     log.info("provisioned %s", endpoint_url)
+
+
+def _provision_kinesis(kinesis, streams: dict) -> None:
+    existing = set(kinesis.list_streams()["StreamNames"])
+    for logical, spec in streams.items():
+        name = resources.kinesis_stream(logical)
+        if name not in existing:
+            kinesis.create_stream(StreamName=name, ShardCount=spec["shards"])
+        kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1})
 
 
 def lifecycle_rule(rule: dict) -> dict:
