@@ -35,6 +35,9 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> None:
             if err.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
 
+    for logical in declared.get("s3_versioning") or []:
+        s3.put_bucket_versioning(Bucket=resources.bucket(logical), VersioningConfiguration={"Status": "Enabled"})
+
     for logical, rules in (declared.get("s3_lifecycle") or {}).items():
         s3.put_bucket_lifecycle_configuration(
             Bucket=resources.bucket(logical), LifecycleConfiguration={"Rules": [lifecycle_rule(r) for r in rules]}
@@ -46,6 +49,8 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> None:
         name = resources.dynamodb_table(logical)
         if name not in existing_tables:
             dynamodb.create_table(**dynamodb_table_spec(name, spec))
+        elif spec.get("stream"):
+            _ensure_stream(dynamodb, name, spec["stream"])
 
     glue = client("glue")
     for logical, description in declared["glue_databases"].items():
@@ -106,6 +111,16 @@ def dynamodb_table_spec(name: str, spec: dict) -> dict:
     if spec.get("stream"):
         table["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec["stream"]}
     return table
+
+
+def _ensure_stream(dynamodb, name: str, view_type: str) -> None:
+    """An existing table streams `view_type` (a declared change of view type takes a new stream)."""
+    current = dynamodb.describe_table(TableName=name)["Table"].get("StreamSpecification") or {}
+    if current.get("StreamEnabled") and current.get("StreamViewType") == view_type:
+        return
+    if current.get("StreamEnabled"):
+        dynamodb.update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
+    dynamodb.update_table(TableName=name, StreamSpecification={"StreamEnabled": True, "StreamViewType": view_type})
 
 
 def _key_schema(names: list[str]) -> list[dict]:
