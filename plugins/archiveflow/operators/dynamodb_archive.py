@@ -41,6 +41,13 @@ class DynamoDBArchiveBaseOperator(ArchiveflowOperator):
 
         return DynamoDBHook(aws_conn_id=self.aws_conn_id)
 
+    def dynamodb_client(self):
+        """A low-level client taking typed values (`{"S": ...}`), as stream records carry them; the
+        DynamoDBHook's `client` belongs to its resource, which expects plain Python values."""
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        return AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="dynamodb").get_conn()
+
     def s3_client(self):
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
@@ -258,7 +265,7 @@ class RestoreItemsOperator(DynamoDBArchiveBaseOperator):
             return {"dry_run": True, "items": planned["items"]}
         s3 = self.s3_client()
         entries = json.loads(s3.get_object(Bucket=resources.bucket("reports"), Key=planned["plan_key"])["Body"].read())
-        restorer = ItemRestorer(s3, self.dynamodb().client, planned["bucket"], planned["target"],
+        restorer = ItemRestorer(s3, self.dynamodb_client(), planned["bucket"], planned["target"],
                                 planned["key_names"], request.overwrite)
         outcome = restorer.restore_all(entries)
         refused = outcome["refused"]
