@@ -95,11 +95,9 @@ class RecordArchiver:
             outcome.dead_lettered += dead
 
     def _write_key(self, key: str, records: list[Mapping[str, Any]], recheck: bool) -> tuple[int, int, list]:
-        archived, already, dead = 0, 0, []
-        for record in records:  # stream order: the last deletion ends up the current version
-            if recheck and self._holds(key, record["eventID"]):
-                already += 1
-                continue
+        already = self._already_written(key, records) if recheck else 0
+        archived, dead = 0, []
+        for record in records[already:]:  # stream order: the last deletion ends up the current version
             error = self._write_with_retries(key, record)
             if error is None:
                 archived += 1
@@ -107,15 +105,18 @@ class RecordArchiver:
                 dead.append(self._dead_letter(key, record, error))
         return archived, already, dead
 
-    def _holds(self, key: str, event_id: str) -> bool:
-        """Whether a version of `key` already holds the record `event_id`."""
+    def _already_written(self, key: str, records: list[Mapping[str, Any]]) -> int:
+        """How many of the key's records (in stream order) an earlier attempt wrote: versions are
+        written in stream order, so the current version names the last one written."""
         try:
             head = self.s3.head_object(Bucket=self.target.bucket, Key=key)
         except ClientError as err:
             if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return False
+                return 0
             raise
-        return head.get("Metadata", {}).get(EVENT_ID_METADATA) == event_id
+        current = head.get("Metadata", {}).get(EVENT_ID_METADATA)
+        event_ids = [r["eventID"] for r in records]
+        return event_ids.index(current) + 1 if current in event_ids else 0
 
     def _write_with_retries(self, key: str, record: Mapping[str, Any]) -> str | None:
         """None once written; the last error after ATTEMPTS failed tries."""
