@@ -184,7 +184,9 @@ class RecordStreamArchiveOperator(DynamoDBArchiveBaseOperator):
     def run(self, context) -> dict[str, Any]:
         ti = context["ti"]
         planned = ti.xcom_pull(task_ids="plan_tables") or []
-        outcomes = [o for o in (ti.xcom_pull(task_ids="archive_table", default=[]) or []) if o]
+        # One map index per planned table, so a list comes back even for one table; None where it failed.
+        pulled = ti.xcom_pull(task_ids="archive_table", map_indexes=list(range(len(planned)))) if planned else []
+        outcomes = [o for o in pulled if o]
         failed = sorted({t["table"] for t in planned} - {o["table"] for o in outcomes})
         dead = [d for o in outcomes for d in o["dead_lettered"]]
         gaps = [g for o in outcomes for g in o["gaps"]]

@@ -25,18 +25,18 @@ def dags():
 
 @pytest.fixture
 def new_table(local_stack):
-    """Create tables with a NEW_AND_OLD_IMAGES stream (dropped afterwards): new_table({"tenant": "S", ...})."""
+    """Create tables with a stream (dropped afterwards): new_table({"tenant": "S", "order_no": "N"})."""
     client = local_stack.client("dynamodb")
     created = []
 
-    def create(key: dict[str, str]) -> str:
+    def create(key: dict[str, str], view_type: str = "NEW_AND_OLD_IMAGES") -> str:
         name = f"it-ddb-{uuid.uuid4().hex[:8]}"
         kinds = ["HASH", "RANGE"]
         client.create_table(
             TableName=name, BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": n, "KeyType": kinds[i]} for i, n in enumerate(key)],
             AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in key.items()],
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": view_type})
         created.append(name)
         return name
 

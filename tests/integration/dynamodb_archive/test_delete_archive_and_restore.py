@@ -231,11 +231,7 @@ def test_key_deleted_twice_keeps_both_archives_and_restore_never_overwrites(dags
     ("NEW_AND_OLD_IMAGES", {"bucket": resources.bucket("reports")}, "bucket"),  # not versioned
 ])
 def test_bad_input_fails_first_task_naming_the_field(dags, local_stack, airflow_db, new_table, stream, conf, field):
-    name = new_table({"PK": "S"})
-    if stream != "NEW_AND_OLD_IMAGES":
-        client = local_stack.client("dynamodb")
-        client.update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
-        client.update_table(TableName=name, StreamSpecification={"StreamEnabled": True, "StreamViewType": stream})
+    name = new_table({"PK": "S"}, stream)
     run = dags["dynamodb_delete_archive"].test(run_conf={"tables": [name], **conf})
     assert run.state == DagRunState.FAILED
     plan = next(t for t in run.get_task_instances() if t.task_id == "plan_tables")
