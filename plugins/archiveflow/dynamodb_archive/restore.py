@@ -51,13 +51,12 @@ def typed_key(key: Mapping[str, Any], key_types: Mapping[str, str], field: str) 
 
 
 def archive_versions(s3, bucket: str, table: str) -> dict[str, list[dict[str, Any]]]:
-    """Every archived version under `<table>/`, per object key, newest first."""
+    """Every archived version under `<table>/`, per object key, newest first (S3 lists a key's
+    versions newest first; LastModified, to the second, could not order two in one second)."""
     versions: dict[str, list[dict[str, Any]]] = {}
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=f"{table}/"):
         for version in page.get("Versions", []):
             versions.setdefault(version["Key"], []).append(version)
-    for entries in versions.values():
-        entries.sort(key=lambda v: (v["LastModified"], v.get("IsLatest", False)), reverse=True)
     return versions
 
 
