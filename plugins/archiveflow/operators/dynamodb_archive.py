@@ -51,7 +51,8 @@ class DynamoDBArchiveBaseOperator(ArchiveflowOperator):
     def s3_client(self):
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        return S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+        # Enough pooled connections for the parallel writers (botocore's default pool holds 10).
+        return S3Hook(aws_conn_id=self.aws_conn_id, config={"max_pool_connections": 32}).get_conn()
 
     def describe_table(self, name: str, field: str) -> dict[str, Any]:
         client = self.dynamodb().client
