@@ -28,25 +28,8 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> None:
         return session.client(service, endpoint_url=endpoint_url)
 
     declared = resources.declared()
-    s3 = client("s3")
-    for logical in declared["s3_buckets"]:
-        try:
-            s3.create_bucket(Bucket=resources.bucket(logical))
-        except ClientError as err:
-            if err.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
-
-    for logical, rules in (declared.get("s3_lifecycle") or {}).items():
-        s3.put_bucket_lifecycle_configuration(
-            Bucket=resources.bucket(logical), LifecycleConfiguration={"Rules": [lifecycle_rule(r) for r in rules]}
-        )
-
-    dynamodb = client("dynamodb")
-    existing_tables = set(dynamodb.list_tables()["TableNames"])
-    for logical, spec in declared["dynamodb_tables"].items():
-        name = resources.dynamodb_table(logical)
-        if name not in existing_tables:
-            dynamodb.create_table(**dynamodb_table_spec(name, spec))
+    _provision_buckets(client("s3"), declared)
+    _provision_tables(client("dynamodb"), declared)
 
     glue = client("glue")
     for logical, description in declared["glue_databases"].items():
@@ -83,6 +66,34 @@ def _provision_kinesis(kinesis, streams: dict) -> None:
         if name not in existing:
             kinesis.create_stream(StreamName=name, ShardCount=spec["shards"])
         kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1})
+
+
+def _provision_buckets(s3, declared: dict) -> None:
+    """Buckets, their versioning and lifecycle rules (each call idempotent)."""
+    for logical in declared["s3_buckets"]:
+        try:
+            s3.create_bucket(Bucket=resources.bucket(logical))
+        except ClientError as err:
+            if err.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+
+    for logical in declared.get("s3_versioning") or []:
+        s3.put_bucket_versioning(Bucket=resources.bucket(logical), VersioningConfiguration={"Status": "Enabled"})
+
+    for logical, rules in (declared.get("s3_lifecycle") or {}).items():
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=resources.bucket(logical), LifecycleConfiguration={"Rules": [lifecycle_rule(r) for r in rules]}
+        )
+
+
+def _provision_tables(dynamodb, declared: dict) -> None:
+    """Tables missing are created (a table's key schema cannot change: a changed declaration of an
+    existing local table needs a fresh emulator, `make down && make up`)."""
+    existing_tables = set(dynamodb.list_tables()["TableNames"])
+    for logical, spec in declared["dynamodb_tables"].items():
+        name = resources.dynamodb_table(logical)
+        if name not in existing_tables:
+            dynamodb.create_table(**dynamodb_table_spec(name, spec))
 
 
 def lifecycle_rule(rule: dict) -> dict:
