@@ -1,20 +1,17 @@
-"""dynamodb_delete_archive: archive every item deleted from DynamoDB tables (their streams' REMOVE
+"""dynamodb_delete_archive (Airflow DAG): archive every item deleted from DynamoDB tables (their streams' REMOVE
 records) to S3, one object per item."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-from airflow.sdk import DAG
-
+from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.dynamodb_archive.request import FIELDS
 from archiveflow.operators.dynamodb_archive import (
     ArchiveDeletedItemsOperator,
     PlanStreamArchiveOperator,
     RecordStreamArchiveOperator,
 )
-from archiveflow.params import dag_params
 
 DOC = """
 ### DynamoDB deleted-item archive
@@ -53,17 +50,14 @@ characters, which are percent-encoded (`%2F`); a binary value is `~` + hex. A ke
 1,024 bytes is cut and ends with `~sha256-<32 hex>`; the full key is always in the record.
 """
 
-with DAG(
-    dag_id="dynamodb_delete_archive",
+with archiveflow_dag(
+    "dynamodb_delete_archive",
     description="Archive items deleted from DynamoDB tables (stream REMOVE records) to S3",
-    schedule=timedelta(minutes=5),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,  # checkpoints are read and moved by one run at a time
     doc_md=DOC,
-    tags=["archiveflow", "dynamodb", "streams", "s3"],
-    default_args={"owner": "archiveflow", "retries": 2, "retry_delay": timedelta(seconds=30)},
-    params=dag_params(FIELDS),
+    tags=["dynamodb", "streams", "s3"],
+    fields=FIELDS,
+    schedule=timedelta(minutes=5),
+    max_active_runs=1,  # checkpoints are read and moved by one run at a time
 ) as dag:
     tables = PlanStreamArchiveOperator(task_id="plan_tables")
     archived = ArchiveDeletedItemsOperator.partial(

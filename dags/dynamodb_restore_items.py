@@ -1,15 +1,10 @@
-"""dynamodb_restore_items: put items archived by dynamodb_delete_archive back into a table."""
+"""dynamodb_restore_items (Airflow DAG): put items archived by dynamodb_delete_archive back into a table."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import DAG
-
+from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.dynamodb_archive.restore_request import FIELDS
 from archiveflow.operators.dynamodb_archive import PlanRestoreOperator, RestoreItemsOperator
-from archiveflow.params import dag_params
 
 DOC = """
 ### Restore deleted DynamoDB items
@@ -34,15 +29,11 @@ Everything deleted on one day: `{"table": "archiveflow-tracked-items", "deleted_
 | `restore_items` | puts each item back. An item that exists is never overwritten unless `overwrite`: one equal to its archive counts as already restored (re-running is safe), one with another value is left alone, listed, and fails the run once the others are restored. Recorded in the `runs` table and announced on SNS. |
 """
 
-with DAG(
-    dag_id="dynamodb_restore_items",
+with archiveflow_dag(
+    "dynamodb_restore_items",
     description="Put DynamoDB items archived by dynamodb_delete_archive back into a table",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
     doc_md=DOC,
-    tags=["archiveflow", "dynamodb", "restore"],
-    default_args={"owner": "archiveflow", "retries": 2, "retry_delay": timedelta(seconds=30)},
-    params=dag_params(FIELDS),
+    tags=["dynamodb", "restore"],
+    fields=FIELDS,
 ) as dag:
     PlanRestoreOperator(task_id="plan_restore") >> RestoreItemsOperator(task_id="restore_items")

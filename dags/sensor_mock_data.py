@@ -1,14 +1,9 @@
-"""sensor_mock_data: put realistic (and some malformed) sensor readings into the Kinesis stream."""
+"""sensor_mock_data (Airflow DAG): put realistic (and some malformed) sensor readings into the Kinesis stream."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import DAG
-
+from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.operators.sensor_data import PutMockSensorReadingsOperator
-from archiveflow.params import dag_params
 from archiveflow.sensor_data.mock_request import FIELDS
 
 DOC = """
@@ -37,15 +32,11 @@ Reading format: `{"sensor_id": "sensor-001", "timestamp": "2026-12-01T13:05:00.4
 "temperature": 21.37, "humidity": 48.2, "location": "cold-room"}`; partition key = sensor id.
 """
 
-with DAG(
-    dag_id="sensor_mock_data",
+with archiveflow_dag(
+    "sensor_mock_data",
     description="Put realistic mock sensor readings (some late, out of order, malformed) into Kinesis",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
     doc_md=DOC,
-    tags=["archiveflow", "sensors", "kinesis", "demo"],
-    default_args={"owner": "archiveflow", "retries": 2, "retry_delay": timedelta(seconds=30)},
-    params=dag_params(FIELDS),
+    tags=["sensors", "kinesis", "demo"],
+    fields=FIELDS,
 ) as dag:
     PutMockSensorReadingsOperator(task_id="put_readings")

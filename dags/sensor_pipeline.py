@@ -1,12 +1,8 @@
-"""sensor_pipeline: Kinesis sensor readings → raw S3 (by hour), quarantine, per-sensor aggregates in DynamoDB."""
+"""sensor_pipeline (Airflow DAG): Kinesis sensor readings → raw S3 (by hour), quarantine, per-sensor aggregates in DynamoDB."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import DAG
-
+from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.operators.sensor_data import (
     CheckSensorRequestOperator,
     CommitCheckpointsOperator,
@@ -14,7 +10,6 @@ from archiveflow.operators.sensor_data import (
     UpdateSensorAggregatesOperator,
     record_pipeline_failure,
 )
-from archiveflow.params import dag_params
 from archiveflow.sensor_data.request import FIELDS
 
 DOC = """
@@ -45,18 +40,15 @@ Airflow API server (see the README). Example conf: `{}` or
 `{"max_records_per_shard": 10000, "stream_name": "archiveflow-sensor-readings"}`.
 """
 
-with DAG(
-    dag_id="sensor_pipeline",
+with archiveflow_dag(
+    "sensor_pipeline",
     description="Kinesis sensor readings → raw S3 by hour, quarantine, per-sensor aggregates in DynamoDB",
-    schedule="*/10 * * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,  # one reader per shard checkpoint at a time
     doc_md=DOC,
-    tags=["archiveflow", "sensors", "kinesis", "dynamodb"],
-    default_args={"owner": "archiveflow", "retries": 2, "retry_delay": timedelta(seconds=30),
-                  "on_failure_callback": record_pipeline_failure},
-    params=dag_params(FIELDS),
+    tags=["sensors", "kinesis", "dynamodb"],
+    fields=FIELDS,
+    schedule="*/10 * * * *",
+    max_active_runs=1,  # one reader per shard checkpoint at a time
+    default_args={"on_failure_callback": record_pipeline_failure},
 ) as dag:
     shards = CheckSensorRequestOperator(task_id="check_request")
     batches = IngestShardOperator.partial(task_id="ingest_shard", map_index_template="{{ task.shard_id }}").expand(

@@ -52,14 +52,12 @@ class ResolveArchiveSourcesOperator(_DeepArchiveOperator):
 
     def run(self, context) -> list[dict]:
         from archiveflow.deep_archive.request import FIELDS, parse_request
-        from archiveflow.request_fields import unknown_fields
 
         archive_bucket = resources.bucket("archive")
         if context["dag_run"].run_type == "scheduled":
             requests = self._due_monthly_sources(archive_bucket, month=f"{context['dag_run'].run_after:%Y-%m}")
         else:
-            if unknown := unknown_fields(FIELDS, context["params"]):
-                self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
+            self.warn_unknown_fields(FIELDS, context["params"])
             requests = [parse_request(context["params"], archive_bucket)]
         return [asdict(request) for request in self.checked_requests([asdict(r) for r in requests])]
 

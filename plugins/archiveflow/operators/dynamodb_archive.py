@@ -20,7 +20,6 @@ from archiveflow import resources
 from archiveflow.dynamodb_archive import config
 from archiveflow.errors import BadRequest, SafetyRefusal
 from archiveflow.operators.base import ArchiveflowOperator
-from archiveflow.request_fields import unknown_fields
 
 # The failure switch (off unless set): a regular expression; every write of an archive object
 # whose key matches fails, so the record goes to the dead-letter queue. For acceptance tests only.
@@ -98,8 +97,7 @@ class PlanStreamArchiveOperator(DynamoDBArchiveBaseOperator):
         from archiveflow.dynamodb_archive.request import FIELDS, parse_request
 
         request = parse_request(context["params"])
-        if unknown := unknown_fields(FIELDS, context["params"]):
-            self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
+        self.warn_unknown_fields(FIELDS, context["params"])
         tables = list(request.tables) if request.tables else self.configured_tables()
         bucket = request.bucket or resources.bucket("stream-archive")
         self.check_bucket(bucket)
@@ -235,8 +233,7 @@ class PlanRestoreOperator(DynamoDBArchiveBaseOperator):
         from archiveflow.dynamodb_archive.restore_request import FIELDS, parse_request
 
         request = parse_request(context["params"])
-        if unknown := unknown_fields(FIELDS, context["params"]):
-            self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
+        self.warn_unknown_fields(FIELDS, context["params"])
         field = "target_table" if request.target_table else "table"
         key_names, key_types = key_schema(self.describe_table(request.target, field))
         bucket = request.bucket or resources.bucket("stream-archive")

@@ -64,13 +64,11 @@ class PutMockSensorReadingsOperator(ArchiveflowOperator):
     chunks; each chunk put is recorded in the `runs` table, so a retry puts only what is missing."""
 
     def run(self, context) -> dict[str, Any]:
-        from archiveflow.request_fields import unknown_fields
         from archiveflow.sensor_data.mock import mock_records
         from archiveflow.sensor_data.mock_request import FIELDS, parse_request
 
         request = parse_request(context["params"])
-        if unknown := unknown_fields(FIELDS, context["params"]):
-            self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
+        self.warn_unknown_fields(FIELDS, context["params"])
         kinesis = _kinesis(request.aws_conn_id)
         stream = _stream_name(request.stream_name)
         _check_stream(kinesis, stream)
@@ -126,13 +124,11 @@ class CheckSensorRequestOperator(ArchiveflowOperator):
     """Check the conf and that the stream exists; return its shards, to map the ingestion over."""
 
     def run(self, context) -> list[str]:
-        from archiveflow.request_fields import unknown_fields
         from archiveflow.sensor_data.request import FIELDS, parse_request
         from archiveflow.sensor_data.stream import shard_ids
 
         request = parse_request(context["params"])
-        if unknown := unknown_fields(FIELDS, context["params"]):
-            self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
+        self.warn_unknown_fields(FIELDS, context["params"])
         kinesis = _kinesis(request.aws_conn_id)
         stream = _stream_name(request.stream_name)
         _check_stream(kinesis, stream)
