@@ -73,6 +73,7 @@ _TYPE_WORDS = {"date", "timestamp", "timestamptz", "smallint", "int2", "integer"
 _INTERVAL_UNITS = {"YEAR", "YEARS", "MONTH", "MONTHS", "WEEK", "WEEKS", "DAY", "DAYS", "HOUR", "HOURS",
                    "MINUTE", "MINUTES", "SECOND", "SECONDS"}
 _INTERVAL_FIELDS = {"YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"}  # INTERVAL '6' MONTH
+_WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
 # Token types whose text must be PostgreSQL's spelling of the operator (sqlglot reads `==` as =).
 _SPELLINGS = {
     TokenType.EQ: {"="}, TokenType.NEQ: {"<>", "!="}, TokenType.LT: {"<"}, TokenType.LTE: {"<="},
@@ -367,7 +368,7 @@ class _Compiler:
 
     def _binary(self, node: exp.Expression) -> sql.Composable:
         negatable = isinstance(node, _NEGATABLE)
-        self._only(node, "this", "expression", *(("negate",) if negatable else ()))
+        self._only(node, "this", "expression", *(("negate",) if negatable else ()), "typed", "safe")
         op = ("NOT " if negatable and node.args.get("negate") else "") + _BINARY[type(node)]
         return sql.SQL("({} " + op + " {})").format(self.compile(node.left), self.compile(node.right))
 
@@ -417,7 +418,12 @@ class _Compiler:
             raise GuardError(f"interval unit {literal.unit!r} is not a PostgreSQL interval field "
                              f"({', '.join(sorted(_INTERVAL_FIELDS))}); or write INTERVAL '{literal.text} "
                              f"{literal.unit.lower()}'")
-        return sql.SQL("CAST({} AS interval " + literal.unit + ")").format(self.bind(literal.text))
+        if not _WHOLE_NUMBER.fullmatch(literal.text):
+            raise GuardError(f"INTERVAL '{literal.text}' {literal.unit}: with a unit after it, the string must be a "
+                             f"whole number; or write INTERVAL '{literal.text} {literal.unit.lower()}s'")
+        # What PostgreSQL makes of INTERVAL 'n' UNIT. Not CAST(%s AS interval UNIT): a bound
+        # parameter is read without the unit (as n seconds) and only then cast to the field.
+        return sql.SQL("(CAST({} AS integer) * INTERVAL '1 " + literal.unit + "')").format(self.bind(literal.text))
 
     def _niladic(self, node: exp.Expression) -> sql.Composable:
         self._only(node)

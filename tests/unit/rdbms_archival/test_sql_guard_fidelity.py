@@ -25,8 +25,9 @@ def compiled(condition: str) -> tuple[str, tuple]:
      ("90 days ago",)),
     ("created_at > interval '1 day 10:00' + d", '("created_at" > (CAST(%s AS interval) + "d"))', ("1 day 10:00",)),
     ("created_at < now() - interval '1 year -2 months 3 days'", None, ("1 year -2 months 3 days",)),
-    ("created_at < now() - INTERVAL '6' MONTH", '("created_at" < (CURRENT_TIMESTAMP - CAST(%s AS interval MONTH)))',
-     ("6",)),
+    # a bound '6' cast to `interval MONTH` would be 6 seconds, truncated to 0: the unit multiplies
+    ("created_at < now() - INTERVAL '6' MONTH",
+     "(\"created_at\" < (CURRENT_TIMESTAMP - (CAST(%s AS integer) * INTERVAL '1 MONTH')))", ("6",)),
     ("created_at < now() - '2 weeks'::interval", '("created_at" < (CURRENT_TIMESTAMP - CAST(%s AS interval)))',
      ("2 weeks",)),
     # standard_conforming_strings: a backslash is a backslash
@@ -85,6 +86,8 @@ def test_numbers_are_typed_as_postgresql_types_constants(condition, value, pg_ty
     "created_at < now() - interval '1' week",
     "created_at < now() - interval 5 day",
     "created_at < now() - interval '1' day to second",
+    "created_at < now() - interval '1.5' day",  # a fraction with a unit: write '1.5 days'
+    "created_at < now() - interval '1 day' day",
     "created_at < current_timestamp(3)",
     "created_at < current_date()",
     "name = +'a'",
