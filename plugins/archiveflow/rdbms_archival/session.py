@@ -18,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 SEARCH_PATH = "pg_catalog, pg_temp"
 _SEARCH_PATH_OPTION = "-c search_path=" + SEARCH_PATH.replace(" ", "")
+_WHERE = (b"host", b"hostaddr", b"port", b"dbname", b"user")
 
 
 def pin_search_path(conn: psycopg.Connection) -> str | None:
@@ -33,8 +34,10 @@ def pin_search_path(conn: psycopg.Connection) -> str | None:
 def adbc_conninfo(conn: psycopg.Connection) -> str:
     """A libpq connection string (the ADBC PostgreSQL driver takes one) with every parameter
     `conn` was opened with, and our search_path appended to its `options` (the last -c wins)."""
+    # Defaults are left out (the other libpq may not know a newer keyword), except where to
+    # connect: the two drivers' libpq builds may default to different socket directories.
     params = {o.keyword.decode(): o.val.decode() for o in conn.pgconn.info
-              if o.val is not None and o.val != o.compiled}
+              if o.val is not None and (o.val != o.compiled or o.keyword in _WHERE)}
     params["options"] = f"{params.get('options', '')} {_SEARCH_PATH_OPTION}".strip()
     return make_conninfo(**params)
 

@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 
 from archiveflow.errors import BadRequest, TransientServiceError, UnarchivableData
 from archiveflow.rdbms_archival import sql_files
-from archiveflow.rdbms_archival.allowed_sources import NO_ALLOW_LIST, AllowedSources
+from archiveflow.rdbms_archival.allowed_sources import NO_ALLOW_LIST, AllowedSources, is_system_schema
 from archiveflow.rdbms_archival.explain import check_with_postgresql
 from archiveflow.rdbms_archival.naming import UnknownName, iceberg_name, iceberg_table_name, resolve
 from archiveflow.rdbms_archival.pgtypes import Column, canonical, uuid_text
@@ -97,6 +97,8 @@ def describe_table(conn: psycopg.Connection, schema: str, table: str) -> SourceT
     """Resolve names with the rules in naming.py; raises UnknownName."""
     schemas = [r[0] for r in conn.execute(sql_files.load("schemas")).fetchall()]
     schema = resolve(schema, schemas, what="schema", quoted=False, sql_identifier=False)
+    if is_system_schema(schema):
+        raise UnknownName(f"schema {schema!r} is a PostgreSQL system schema: never a source")
     relations = {r[1]: r[0] for r in conn.execute(sql_files.load("relations"), {"schema": schema}).fetchall()}
     name = resolve(table, relations, what=f"table in schema {schema!r}", quoted=False, sql_identifier=False)
     oid = relations[name]

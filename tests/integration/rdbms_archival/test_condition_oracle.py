@@ -69,7 +69,7 @@ CONDITIONS = [
     "iv > '1 day 10:00'::interval AND iv < CAST('3 days' AS interval)",
     "fd >= DATE '2024-02-01' AND fd < '2024-03-01'",
     "fts < TIMESTAMP '2024-01-03 12:00:00' OR CAST(fts AS date) = '2024-01-05'",
-    "tstz > TIMESTAMPTZ '2024-01-01 00:00:00+00' AND -i2 > 50",
+    "tstz > TIMESTAMPTZ '2024-01-01 00:00:00+00' AND -n > 40",
     "f * 2 >= 25.5 AND f < 2.5E1 AND b IS TRUE",
 ]
 

@@ -111,7 +111,7 @@ def test_search_path_is_pinned_on_both_connections_and_wins_over_the_options(pla
     request = parse_request({"glue_connection": "planted", "source_schema": schema,
                              "source_table": [{"table_name": "t", "condition": "lower(v) = 'abc'"}]})
     with operator.source(request) as (source_conn, hook):
-        assert hook.replaced_search_path == f"{schema}, public"
+        assert hook.replaced_search_path == f"{schema},public"
         assert source_conn.execute("SHOW search_path").fetchone()[0] == "pg_catalog, pg_temp"
         plan = operator.plan(source_conn, request, 0)
         with SnapshotRead(source_conn, operator.adbc_uri(hook)) as read:
