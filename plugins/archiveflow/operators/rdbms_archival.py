@@ -62,6 +62,7 @@ class RdbmsArchivalBaseOperator(ArchiveflowOperator):
             hook.get_connection(request.source_conn_id)
         except AirflowNotFoundException:
             raise BadRequest("glue_connection", f"no Airflow connection {request.source_conn_id!r}") from None
+        self.allowed_sources = hook.allowed_sources  # a malformed allow-list fails before connecting
         try:
             conn = hook.get_conn()
         except psycopg.OperationalError as e:
@@ -69,7 +70,6 @@ class RdbmsArchivalBaseOperator(ArchiveflowOperator):
                 raise BadRequest("source_database", str(e).strip()) from None
             raise
         conn.autocommit = True
-        self.allowed_sources = hook.allowed_sources
         with conn:
             yield conn, hook
 
