@@ -64,6 +64,7 @@ class Column:
     numeric_precision: int | None = None
     numeric_scale: int | None = None
     nullable: bool = True
+    type_schema: str = "pg_catalog"  # of the (base) type
 
     @property
     def family(self) -> Family:

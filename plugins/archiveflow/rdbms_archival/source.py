@@ -145,7 +145,22 @@ def plan_table(conn: psycopg.Connection, request: ArchivalRequest, index: int, g
     plan = TablePlan(index, wanted, source, selection,
                      f"{glue_database}.{iceberg_table_name(conn.info.dbname, source.schema, source.name)}")
     _check_plan(plan, request)
+    _check_condition_types(plan)
     return plan
+
+
+def _check_condition_types(plan: TablePlan) -> None:
+    """An extension's type outside pg_catalog (citext, hstore, ltree...) has its operators there
+    too, out of reach of the pinned search_path: PostgreSQL would compare such a column with
+    others (citext as case-sensitive text), so a condition on one is refused."""
+    types = {c.name: c for c in plan.source.columns}
+    for field, name in plan.selection.referenced:
+        column = types[name]
+        if column.type_kind == "b" and column.element_type is None and column.type_schema != "pg_catalog":
+            raise BadRequest(plan.field(field), f"column {name!r} is of type {column.declared_type}, whose operators "
+                             f"live in schema {column.type_schema!r}, outside the archive's search_path (pg_catalog, "
+                             "pg_temp), where a comparison would mean something else; leave it out of the "
+                             "condition, or archive a view that converts it", plan.label)
 
 
 def _check_plan(plan: TablePlan, request: ArchivalRequest) -> None:

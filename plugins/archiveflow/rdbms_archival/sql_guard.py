@@ -108,15 +108,16 @@ class Selection:
     columns: tuple[str, ...]
     where: sql.Composable
     params: tuple
+    referenced: tuple[tuple[str, str], ...] = ()  # (field, column) of every column the WHERE uses
 
 
 def compile_selection(table: Table, condition: str | None, query: str | None) -> Selection:
     """Both given: the rows must satisfy the query's WHERE and the condition. Raises GuardError
     with the offending field ('condition' or 'query') at the start of its message."""
-    columns, clauses, params = table.columns, [], []
+    columns, clauses, params, referenced = table.columns, [], [], []
     if query is not None:
         try:
-            columns, where = _compile_query(table, query, params)
+            columns, where = _compile_query(table, query, params, referenced)
         except GuardError as e:
             raise GuardError(f"query: {e}") from None
         if where is not None:
@@ -124,13 +125,13 @@ def compile_selection(table: Table, condition: str | None, query: str | None) ->
     if condition is not None:
         try:
             statement, literals = _parse_single(condition)
-            compiler = _Compiler(table, params, literals)
+            compiler = _Compiler(table, params, literals, referenced, "condition")
             clauses.append(compiler.predicate(statement))
             compiler.finish()
         except GuardError as e:
             raise GuardError(f"condition: {e}") from None
     where = sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("TRUE")
-    return Selection(columns=columns, where=where, params=tuple(params))
+    return Selection(columns=columns, where=where, params=tuple(params), referenced=tuple(referenced))
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,8 @@ def _check_size(statement: exp.Expression) -> None:
             todo.append((child, depth if chained else depth + 1))
 
 
-def _compile_query(table: Table, text: str, params: list) -> tuple[tuple[str, ...], sql.Composable | None]:
+def _compile_query(table: Table, text: str, params: list,
+                   referenced: list) -> tuple[tuple[str, ...], sql.Composable | None]:
     stmt, literals = _parse_single(text)
     if not isinstance(stmt, exp.Select):
         raise GuardError(f"must be a single SELECT, got {stmt.key.upper()}")
@@ -252,7 +254,7 @@ def _compile_query(table: Table, text: str, params: list) -> tuple[tuple[str, ..
     _same_name(target.args["this"], table.name, "table")
     if target.args.get("db") is not None:
         _same_name(target.args["db"], table.schema, "schema")
-    compiler = _Compiler(table, params, literals)
+    compiler = _Compiler(table, params, literals, referenced, "query")
     if all(isinstance(p, exp.Star) for p in stmt.expressions):
         columns = table.columns
     else:
@@ -287,9 +289,10 @@ def pg_number(digits: str, negative: bool = False) -> int | Decimal:
 
 
 class _Compiler:
-    def __init__(self, table: Table, params: list, literals: list[_SourceLiteral]):
+    def __init__(self, table: Table, params: list, literals: list[_SourceLiteral], referenced: list, field: str):
         self.table, self.params = table, params
         self._literals = iter(literals)
+        self._referenced, self._field = referenced, field
 
     def predicate(self, node: exp.Expression) -> sql.Composable:
         inner = node
@@ -339,7 +342,9 @@ class _Compiler:
         return handler(self, node)
 
     def _column(self, node: exp.Column) -> sql.Composable:
-        return sql.Identifier(self.column_name(node))
+        name = self.column_name(node)
+        self._referenced.append((self._field, name))
+        return sql.Identifier(name)
 
     def _literal(self, node: exp.Literal) -> sql.Composable:
         if node.is_string:

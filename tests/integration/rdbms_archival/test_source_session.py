@@ -85,6 +85,20 @@ def test_the_connection_allow_list_limits_schemas_and_tables(source):
     assert error.value.field == "source_schema"
 
 
+def test_a_condition_on_an_extension_type_is_refused(source):
+    conn, schema = source
+    if not conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'citext'").fetchone()[0]:
+        pytest.skip("citext is not installed on this server")
+    conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS citext SCHEMA {}").format(sql.Identifier(schema)))
+    where = conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'citext'").fetchone()[0]
+    conn.execute(sql.SQL("CREATE TABLE {}.emails (id integer PRIMARY KEY, email {})").format(
+        sql.Identifier(schema), sql.Identifier(where, "citext")))
+    with pytest.raises(BadRequest, match="outside the archive's search_path") as error:
+        plan(conn, schema, [{"table_name": "emails", "condition": "id > 0 AND email = 'A@example.com'"}])
+    assert error.value.field == "source_table[0].condition"
+    assert plan(conn, schema, [{"table_name": "emails", "condition": "id > 0"}])[0].label == f"{schema}.emails"
+
+
 @pytest.fixture
 def planted_connection(source, local_stack, monkeypatch):
     """A connection whose options put the test schema first in search_path, where a `lower(varchar)`
