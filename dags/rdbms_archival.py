@@ -29,7 +29,7 @@ rdbms_archival -c '{...}'`, or `POST /api/v2/dags/rdbms_archival/dagRuns`):
 
 | task | what it does |
 |---|---|
-| `validate_request` | connection, database, schema, tables, `condition`/`query` (parsed, allow-listed, bound), purge prerequisites, Glue database. Bad input fails here, without retries, naming the field. |
+| `validate_request` | connection, database, schema (never a system schema; within the connection extra's `archiveflow_allowed_sources` if set), tables, `condition`/`query` (parsed, allow-listed, literals bound as written, then `EXPLAIN`ed by PostgreSQL), purge prerequisites, Glue database. Bad input fails here, without retries, naming the field. Every source session runs with `search_path = pg_catalog, pg_temp`. |
 | `archive_table` (one per table) | one REPEATABLE READ snapshot: count + per-column checksums, rows via `COPY … (FORMAT binary)` into Arrow → one Iceberg snapshot tagged with the run id (a retry never appends twice) |
 | `validate_table` | schema, row count, checksums: source vs the files this run's snapshot added. A mismatch fails and blocks every purge |
 | `purge_table` | opt-in (`purge`), never under `legal_hold`, `dry_run` only counts; by primary key in `batch_size` transactions |
