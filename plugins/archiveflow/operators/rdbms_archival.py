@@ -123,11 +123,9 @@ class ValidateArchivalRequestOperator(RdbmsArchivalBaseOperator):
 
         from archiveflow.rdbms_archival.request import FIELDS
         from archiveflow.rdbms_archival.source import plan_tables
-        from archiveflow.request_fields import unknown_fields
 
         request = self.request(context)
-        if unknown := unknown_fields(FIELDS, context["params"]):
-            self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
+        self.warn_unknown_fields(FIELDS, context["params"])
         with self.source(request) as (conn, hook):
             plans = plan_tables(conn, request, self.glue_database(request), self.allowed_sources)
             database = conn.info.dbname
