@@ -10,8 +10,6 @@ from psycopg import sql
 from archiveflow.rdbms_archival.iceberg_sink import LEGAL_HOLD, RUN_COLUMN, VERSION_COLUMN
 from archiveflow.rdbms_archival.purge import skip_reason
 
-from .helpers import archive_and_validate
-
 pytestmark = pytest.mark.integration
 
 
@@ -20,15 +18,15 @@ def newest_per_key(iceberg) -> dict[int, str]:
     return {r["id"]: r["status"] for r in rows}  # later versions overwrite earlier ones
 
 
-def test_reruns_without_purge_add_only_changed_rows_as_new_versions(pg, local_stack, catalog):
+def test_reruns_without_purge_add_only_changed_rows_as_new_versions(pg, local_stack, catalog, archive_and_validate):
     conn, schema = pg
     table = sql.Identifier(schema, "tickets")
     conn.execute(sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, status text NOT NULL, note text)").format(table))
     conn.execute(sql.SQL("INSERT INTO {} SELECT g, 'open', NULL FROM generate_series(1, 1000) g").format(table))
     tables = [{"table_name": "tickets"}]
 
-    first = archive_and_validate(conn, local_stack, catalog, schema, "run-1", source_table=tables)
-    second = archive_and_validate(conn, local_stack, catalog, schema, "run-2", source_table=tables)
+    first = archive_and_validate("run-1", source_table=tables)
+    second = archive_and_validate("run-2", source_table=tables)
     assert (first.result["rows_archived"], first.result["rows_skipped"]) == (1000, 0)
     assert (second.result["rows_archived"], second.result["rows_skipped"]) == (0, 1000)
     assert second.validated["passed"]
@@ -36,19 +34,19 @@ def test_reruns_without_purge_add_only_changed_rows_as_new_versions(pg, local_st
     conn.execute(sql.SQL("UPDATE {} SET status = 'closed' WHERE id <= 3").format(table))
     conn.execute(sql.SQL("UPDATE {} SET note = 'x' WHERE id = 4").format(table))
     conn.execute(sql.SQL("INSERT INTO {} VALUES (1001, 'open', NULL)").format(table))
-    third = archive_and_validate(conn, local_stack, catalog, schema, "run-3", source_table=tables)
+    third = archive_and_validate("run-3", source_table=tables)
     assert (third.result["rows_archived"], third.result["rows_skipped"]) == (5, 996)
     assert third.validated["passed"]
 
     archive = catalog.load_table(first.plan.iceberg_table)
     data = archive.scan().to_arrow()
-    assert data.num_rows == 1006
+    assert data.num_rows == 1005
     assert pc.count_distinct(data[RUN_COLUMN]).as_py() == 2  # run-2 added nothing
     assert newest_per_key(archive) == {**{i: "open" for i in range(1, 1002)}, 1: "closed", 2: "closed", 3: "closed"}
 
     # A row changed back to a value archived long ago is a new version again: the newest wins.
     conn.execute(sql.SQL("UPDATE {} SET status = 'open' WHERE id = 1").format(table))
-    fourth = archive_and_validate(conn, local_stack, catalog, schema, "run-4", source_table=tables)
+    fourth = archive_and_validate("run-4", source_table=tables)
     assert fourth.result["rows_archived"] == 1 and newest_per_key(catalog.load_table(first.plan.iceberg_table))[1] == "open"
 
     schema_ = archive.schema()
@@ -57,21 +55,21 @@ def test_reruns_without_purge_add_only_changed_rows_as_new_versions(pg, local_st
     assert sorted(schema_.identifier_field_names()) == sorted(["id", VERSION_COLUMN])
 
 
-def test_a_legal_hold_sticks_until_released_explicitly(pg, local_stack, catalog):
+def test_a_legal_hold_sticks_until_released_explicitly(pg, local_stack, catalog, archive_and_validate):
     conn, schema = pg
     conn.execute(sql.SQL("CREATE TABLE {} (id integer PRIMARY KEY)").format(sql.Identifier(schema, "cases")))
     conn.execute(sql.SQL("INSERT INTO {} SELECT generate_series(1, 10)").format(sql.Identifier(schema, "cases")))
     tables = [{"table_name": "cases"}]
 
-    held = archive_and_validate(conn, local_stack, catalog, schema, "run-hold", legal_hold=True, source_table=tables)
+    held = archive_and_validate("run-hold", legal_hold=True, source_table=tables)
     assert held.result["legal_hold"] == {"held": True, "change": "set", "set_by": "run-hold"}
-    later = archive_and_validate(conn, local_stack, catalog, schema, "run-later", purge=True, source_table=tables)
+    later = archive_and_validate("run-later", purge=True, source_table=tables)
     assert later.result["legal_hold"] == {"held": True, "change": "kept", "set_by": "run-hold"}
     properties = catalog.load_table(held.plan.iceberg_table).properties
     assert properties[LEGAL_HOLD] == "true"
     assert skip_reason(properties, purge=True) == "legal hold on the archive (set by run run-hold): rows are kept"
 
-    released = archive_and_validate(conn, local_stack, catalog, schema, "run-release", purge=True,
+    released = archive_and_validate("run-release", purge=True,
                                     release_legal_hold=True, source_table=tables)
     assert released.result["legal_hold"] == {"held": False, "change": "released", "released_by": "run-release",
                                              "set_by": "run-hold"}

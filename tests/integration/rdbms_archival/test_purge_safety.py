@@ -17,21 +17,19 @@ from archiveflow.rdbms_archival.purge import purge_rows
 from archiveflow.rdbms_archival.request import parse_request
 from archiveflow.rdbms_archival.source import plan_table
 
-from .helpers import archive_and_validate
-
 pytestmark = pytest.mark.integration
 
 
 def ids(conn, table) -> list[int]:
-    return conn.execute(sql.SQL("SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM {}").format(table)).fetchone()[0]
+    return conn.execute(sql.SQL("SELECT coalesce(array_agg(id ORDER BY id), ARRAY[]::int[]) FROM {}").format(table)).fetchone()[0]
 
 
-def test_rows_a_writer_changes_between_archive_and_purge_are_kept_and_counted(pg, local_stack, catalog):
+def test_rows_a_writer_changes_between_archive_and_purge_are_kept_and_counted(pg, local_stack, catalog, archive_and_validate):
     conn, schema = pg
     table = sql.Identifier(schema, "accounts")
     conn.execute(sql.SQL("CREATE TABLE {} (id integer PRIMARY KEY, balance numeric(10, 2), note text)").format(table))
     conn.execute(sql.SQL("INSERT INTO {} SELECT g, g * 1.5, 'n' || g FROM generate_series(1, 100) g").format(table))
-    run = archive_and_validate(conn, local_stack, catalog, schema, "run-writer", purge=True,
+    run = archive_and_validate("run-writer", purge=True,
                                source_table=[{"table_name": "accounts", "condition": "id <= 50"}])
     assert run.result["rows_archived"] == 50
 
@@ -96,19 +94,19 @@ def make_orders(conn, schema):
     return orders, lines, notes
 
 
-def test_a_purge_that_would_cascade_is_refused_unless_opted_in_and_dry_run_counts_the_cascade(pg, local_stack, catalog):
+def test_a_purge_that_would_cascade_is_refused_unless_opted_in_and_dry_run_counts_the_cascade(pg, local_stack, catalog, archive_and_validate):
     conn, schema = pg
     orders, lines, notes = make_orders(conn, schema)
     request = parse_request({"source_schema": schema, "purge": True,
-                             "source_table": [{"table_name": "orders", "condition": "closed"}]})
+                             "source_table": [{"table_name": "orders", "condition": "closed = TRUE"}]})
     with pytest.raises(SafetyRefusal) as refused:
         plan_table(conn, request, 0, resources.glue_database("archive"))
     for named in (f"{schema}.order_lines", "lines_order_fk", "ON DELETE CASCADE", f"{schema}.notes",
                   "notes_order_fk", "ON DELETE SET NULL", "allow_purge_cascade"):
         assert named in str(refused.value)
 
-    run = archive_and_validate(conn, local_stack, catalog, schema, "run-cascade", purge=True,
-                               allow_purge_cascade=True, source_table=[{"table_name": "orders", "condition": "closed"}])
+    run = archive_and_validate("run-cascade", purge=True,
+                               allow_purge_cascade=True, source_table=[{"table_name": "orders", "condition": "closed = TRUE"}])
     dry = purge_rows(conn, run.plan, run.iceberg, run.validated, 1000, dry_run=True)
     assert dry["would_delete"] == 10
     assert dry["cascade"] == {f"{schema}.order_lines (lines_order_fk, ON DELETE CASCADE)": 30,
@@ -121,7 +119,7 @@ def test_a_purge_that_would_cascade_is_refused_unless_opted_in_and_dry_run_count
     assert conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE order_id IS NULL").format(notes)).fetchone()[0] == 20
 
 
-def test_inheritance_children_are_neither_archived_nor_purged_with_their_parent(pg, local_stack, catalog):
+def test_inheritance_children_are_neither_archived_nor_purged_with_their_parent(pg, local_stack, catalog, archive_and_validate):
     conn, schema = pg
     parent, child = sql.Identifier(schema, "events"), sql.Identifier(schema, "events_2025")
     conn.execute(sql.SQL("CREATE TABLE {} (id integer PRIMARY KEY, kind text)").format(parent))
@@ -134,7 +132,7 @@ def test_inheritance_children_are_neither_archived_nor_purged_with_their_parent(
     conn.execute(sql.SQL("CREATE TRIGGER audit_delete BEFORE DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}()")
                  .format(parent, sql.Identifier(schema, "audit")))
 
-    run = archive_and_validate(conn, local_stack, catalog, schema, "run-inherit", purge=True,
+    run = archive_and_validate("run-inherit", purge=True,
                                source_table=[{"table_name": "events", "condition": "kind = 'old'"}])
     assert run.result["rows_archived"] == 30 and run.result["source"]["row_count"] == 30
     assert [t["name"] for t in run.plan.source.triggers] == ["audit_delete"]
@@ -145,17 +143,17 @@ def test_inheritance_children_are_neither_archived_nor_purged_with_their_parent(
     assert ids(conn, child) == list(range(1, 41))
 
 
-def test_a_partitioned_table_is_archived_and_purged_as_a_whole(pg, local_stack, catalog):
+def test_a_partitioned_table_is_archived_and_purged_as_a_whole(pg, local_stack, catalog, archive_and_validate):
     conn, schema = pg
     parted = sql.Identifier(schema, "readings")
     conn.execute(sql.SQL("CREATE TABLE {} (id integer, day date, PRIMARY KEY (id, day)) PARTITION BY RANGE (day)")
                  .format(parted))
     for year in (2024, 2025):
-        conn.execute(sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM (%s) TO (%s)").format(
-            sql.Identifier(schema, f"readings_{year}"), parted), (f"{year}-01-01", f"{year + 1}-01-01"))
+        conn.execute(sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
+            sql.Identifier(schema, f"readings_{year}"), parted, f"{year}-01-01", f"{year + 1}-01-01"))
     conn.execute(sql.SQL("INSERT INTO {} SELECT g, date '2024-06-01' + g * 5 FROM generate_series(1, 100) g")
                  .format(parted))
-    run = archive_and_validate(conn, local_stack, catalog, schema, "run-parted", purge=True,
+    run = archive_and_validate("run-parted", purge=True,
                                source_table=[{"table_name": "readings", "condition": "id <= 80"}])
     assert run.result["rows_archived"] == 80
     assert purge_rows(conn, run.plan, run.iceberg, run.validated, 1000, dry_run=False)["deleted"] == 80

@@ -47,5 +47,5 @@ def test_a_mismatch_fails_validation_and_blocks_purge(pg, local_stack, catalog):
         validate_snapshot(iceberg, archived, plan.columns, 100)
     assert not failure.value.result["passed"]
     with pytest.raises(SafetyRefusal, match="validation did not pass"):
-        purge_rows(conn, plan, iceberg, failure.value.result, archived["snapshot_id"], 100, dry_run=False)
+        purge_rows(conn, plan, iceberg, failure.value.result, 100, dry_run=False)
     assert conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0] == 500
