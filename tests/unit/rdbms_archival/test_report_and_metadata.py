@@ -46,19 +46,19 @@ def test_report_text_is_extractable_and_complete():
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).replace("\n", " ")
     for expected in ("Gokul", "gokul@example.com", "Table sales.products", "Index < 20", "Rows archived 19",
                      "archive.crm__sales__products", "PASSED - source 19, target 19", "2026-07-31",
-                     "Legal hold yes", "legal hold", "SNS down"):
+                     "Legal hold set by this run", "legal hold", "SNS down"):
         assert expected in text, expected
 
 
 def test_report_keys_are_unique_and_safe_for_hostile_run_ids():
-    assert report_key("manual__2026-01-31T10:00:00+00:00") == "rdbms_archival/manual__2026-01-31T10.3a00.3a00+00.3a00/report.pdf"
+    assert report_key("manual__2026-01-31T10:00:00+00:00") == "rdbms_archival/manual__2026-01-31T10.3a00.3a00.2b00.3a00/report.pdf"
     hostile = ["a:b", "a_b", "a.b", "a.2eb", "..", ".", "../..", "a/b", "a%2fb", "a b", "ä", "a\x00b", "" + "x" * 250]
     keys = [report_key(run_id) for run_id in hostile]
     assert len(set(keys)) == len(hostile)
     for key in keys:
         prefix, folder, name = key.split("/")
         assert (prefix, name) == ("rdbms_archival", "report.pdf") and folder not in (".", "..")
-        assert re.fullmatch(r"[A-Za-z0-9._+-]+", folder) and len(key) < 1024
+        assert re.fullmatch(r"[A-Za-z0-9._-]+", folder) and len(key) < 1024
 
 
 def test_retention():
