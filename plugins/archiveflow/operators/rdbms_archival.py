@@ -158,7 +158,7 @@ class ValidateArchiveOperator(_PerTableOperator):
     snapshot. `table` is ArchiveTableOperator's result."""
 
     def run(self, context) -> dict:
-        from archiveflow.rdbms_archival.validation import ValidationFailed, validate_snapshot
+        from archiveflow.rdbms_archival.validation import ValidationFailed, validate_snapshot, withdraw_run
 
         request = self.request(context)
         with self.source(request) as (conn, _):
@@ -169,7 +169,10 @@ class ValidateArchiveOperator(_PerTableOperator):
         try:
             result = {**validate_snapshot(table, self.table, plan.columns, request.batch_size), **effects}
         except ValidationFailed as e:
-            self.recorder.update(context["run_id"], metadata.table_sk(plan.label), validation={**e.result, **effects})
+            withdraw_run(table, context["run_id"])
+            self.log.error("%s: the run's rows are withdrawn from %s (kept in its history)", plan.label, table.name())
+            self.recorder.update(context["run_id"], metadata.table_sk(plan.label),
+                                 validation={**e.result, **effects, "withdrawn": True})
             raise
         for trigger in effects["triggers"]:
             self.log.info("%s: trigger %s", plan.label, trigger["definition"])

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal, localcontext
 
+from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
 from pyiceberg.types import ListType
 
 from archiveflow.errors import SafetyRefusal
 from archiveflow.rdbms_archival.iceberg_sink import snapshot_batches
-from archiveflow.rdbms_archival.naming import iceberg_name
+from archiveflow.rdbms_archival.naming import RUN_COLUMN, iceberg_name
 from archiveflow.rdbms_archival.pgtypes import EXACT_DIGITS, Column, arrow_digest, canonical
 
 
@@ -110,3 +111,11 @@ def validate_snapshot(table: Table, archived: dict, columns: Sequence[Column], b
     if not result["passed"]:
         raise ValidationFailed(result)
     return result
+
+
+def withdraw_run(table: Table, run_id: str) -> None:
+    """Take the rows of a run whose archive failed validation out of the table's current state
+    (its history keeps them, for investigation): no later run may skip a row as archived, or
+    purge it, because of a version that was never verified."""
+    if RUN_COLUMN in table.schema().column_names:
+        table.delete(EqualTo(RUN_COLUMN, run_id), snapshot_properties={"archiveflow.withdrawn_run_id": run_id})
