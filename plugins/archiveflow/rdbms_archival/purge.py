@@ -79,8 +79,13 @@ def purge_rows(conn: psycopg.Connection, plan: TablePlan, table: Table, validate
     cascade = [0] * len(plan.source.referenced_by)
     for batch in latest.to_batches(max_chunksize=batch_size):
         params = [batch.column(i).to_pylist() for i in range(len(key) + 1)] + params_after
-        with conn.transaction():
-            row = conn.execute(statement, params).fetchone()
+        try:
+            with conn.transaction():
+                row = conn.execute(statement, params).fetchone()
+        except psycopg.errors.ForeignKeyViolation as e:  # ON DELETE RESTRICT / NO ACTION: the same on a retry
+            raise SafetyRefusal(f"{plan.label}: archived rows are still referenced by another table, so PostgreSQL "
+                                f"refuses their deletion ({str(e).strip()}); {matched} rows were deleted before this "
+                                "batch, the batch was rolled back") from None
         matched, present, seen = matched + row[0], present + row[1], seen + batch.num_rows
         cascade = [total + n for total, n in zip(cascade, row[2:], strict=True)] if dry_run else cascade
         if time.monotonic() - last_log >= PROGRESS_EVERY_S:

@@ -3,12 +3,18 @@ new versions tagged with the run), keeps what the source declared, and a legal h
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from psycopg import sql
+from pyiceberg.schema import Schema
+from pyiceberg.types import IntegerType, NestedField, StringType
 
+from archiveflow import resources
 from archiveflow.rdbms_archival.iceberg_sink import LEGAL_HOLD, RUN_COLUMN, VERSION_COLUMN
 from archiveflow.rdbms_archival.purge import skip_reason
+from archiveflow.rdbms_archival.request import parse_request
+from archiveflow.rdbms_archival.source import plan_table
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +81,26 @@ def test_a_legal_hold_sticks_until_released_explicitly(pg, local_stack, catalog,
                                              "set_by": "run-hold"}
     properties = catalog.load_table(held.plan.iceberg_table).properties
     assert properties[LEGAL_HOLD] == "false" and skip_reason(properties, purge=True) is None
+
+
+def test_a_table_archived_before_keeps_its_schema_and_gains_the_version_columns(pg, local_stack, catalog,
+                                                                                archive_and_validate):
+    conn, schema = pg
+    conn.execute(sql.SQL("CREATE TABLE {} (id integer PRIMARY KEY, name text NOT NULL)")
+                 .format(sql.Identifier(schema, "legacy")))
+    conn.execute(sql.SQL("INSERT INTO {} SELECT g, 'n' || g FROM generate_series(1, 20) g")
+                 .format(sql.Identifier(schema, "legacy")))
+    request = parse_request({"source_schema": schema, "source_table": [{"table_name": "legacy"}]})
+    plan = plan_table(conn, request, 0, resources.glue_database("archive"))
+    # as the previous version created it: every field optional, no identifier fields, no version columns
+    old = catalog.create_table(plan.iceberg_table, schema=Schema(
+        NestedField(1, "id", IntegerType(), required=False), NestedField(2, "name", StringType(), required=False)))
+    old.append(pa.table({"id": pa.array(range(1, 21), pa.int32()), "name": [f"n{i}" for i in range(1, 21)]}))
+
+    first = archive_and_validate("run-new-1", source_table=[{"table_name": "legacy"}])
+    second = archive_and_validate("run-new-2", source_table=[{"table_name": "legacy"}])
+    assert (first.result["rows_archived"], second.result["rows_skipped"]) == (20, 20)
+    table = catalog.load_table(plan.iceberg_table)
+    assert table.scan().to_arrow().num_rows == 40  # the old rows stay; the versions are added once
+    assert not table.schema().find_field("name").required and not table.schema().identifier_field_names()
+    assert not table.schema().find_field(VERSION_COLUMN).required

@@ -158,3 +158,18 @@ def test_a_partitioned_table_is_archived_and_purged_as_a_whole(pg, local_stack, 
     assert run.result["rows_archived"] == 80
     assert purge_rows(conn, run.plan, run.iceberg, run.validated, 1000, dry_run=False)["deleted"] == 80
     assert ids(conn, parted) == list(range(81, 101))
+
+
+def test_rows_another_table_still_references_stop_the_purge_without_retries(pg, local_stack, catalog,
+                                                                             archive_and_validate):
+    conn, schema = pg
+    parents, children = sql.Identifier(schema, "parents"), sql.Identifier(schema, "children")
+    conn.execute(sql.SQL("CREATE TABLE {} (id integer PRIMARY KEY)").format(parents))
+    conn.execute(sql.SQL("CREATE TABLE {} (id integer PRIMARY KEY, parent_id integer REFERENCES {})")
+                 .format(children, parents))  # NO ACTION: PostgreSQL refuses the delete itself
+    conn.execute(sql.SQL("INSERT INTO {} SELECT generate_series(1, 10)").format(parents))
+    conn.execute(sql.SQL("INSERT INTO {} VALUES (1, 7)").format(children))
+    run = archive_and_validate("run-restrict", purge=True, source_table=[{"table_name": "parents"}])
+    with pytest.raises(SafetyRefusal, match="still referenced by another table"):
+        purge_rows(conn, run.plan, run.iceberg, run.validated, 1000, dry_run=False)
+    assert len(ids(conn, parents)) == 10
