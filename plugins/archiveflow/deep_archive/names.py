@@ -6,11 +6,12 @@ inside the target folder, on any file system, may not. So each key's name is:
 - NFC-normalised (an NFD spelling of the same name is one file on macOS), with the UTF-8 flag set
   by the writer;
 - split on ``/`` with empty and ``.`` segments dropped (no leading ``/``, no ``a//b``); a ``..``
-  segment, a backslash, ``%``-looking text is kept, but control characters, ``\\`` and ``..``
-  are percent-encoded (``%5C``, ``%2E%2E``, ``%01``);
+  segment, backslashes and control characters are percent-encoded (``%2E%2E``, ``%5C``, ``%01``);
+  a key with no segment left (``/``) is percent-encoded whole;
 - then made unique within the bundle, compared case-insensitively: a name already taken, or
   that is also a folder of another member (``a`` next to ``a/b``, ``dir/`` holding bytes next to
-  ``dir/x``), gets ``~N`` before its extension, with N the smallest number giving a free name.
+  ``dir/x``), gets ``~N`` before its extension, with N the smallest number giving a name that is
+  free and no other key's own.
 
 Names depend only on the bundle's key list, so a retried bundle gets the same names. The index
 keeps both the key and the member name: a restore always goes by the index, never by the name.
