@@ -23,6 +23,10 @@ def test_every_declared_resource_exists(local_stack):
     assert resources.sns_topic("notifications") in topics
     rules = local_stack.client("s3").get_bucket_lifecycle_configuration(Bucket=resources.bucket("archive"))["Rules"]
     assert {r["ID"] for r in rules} == {"abort-incomplete-multipart-uploads", "expire-bundle-plans"}
+    for name in resources.declared()["s3_buckets"]:  # what a killed multipart upload leaves is aborted
+        rules = local_stack.client("s3").get_bucket_lifecycle_configuration(Bucket=resources.bucket(name))["Rules"]
+        assert [r["AbortIncompleteMultipartUpload"] for r in rules if r["ID"] == "abort-incomplete-multipart-uploads"
+                ] == [{"DaysAfterInitiation": 1}], name
     versioning = local_stack.client("s3").get_bucket_versioning(Bucket=resources.bucket("stream-archive"))
     assert versioning["Status"] == "Enabled"  # an item deleted twice keeps both archives
     tracked = local_stack.client("dynamodb").describe_table(TableName=resources.dynamodb_table("tracked-items"))

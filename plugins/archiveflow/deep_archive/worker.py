@@ -45,6 +45,7 @@ from archiveflow.deep_archive.s3io import (
 )
 from archiveflow.deep_archive.zipstream import Member, pack
 from archiveflow.errors import SafetyRefusal
+from archiveflow.failpoints import failpoint
 
 log = logging.getLogger("archiveflow.deep_archive.worker")
 READ_THREADS = 16  # S3 GETs of small objects are latency-bound: more threads than cores
@@ -119,6 +120,7 @@ def _delete_sources(s3, dynamodb, plan: dict, unit: dict) -> None:
         response = s3.delete_objects(Bucket=unit["source_bucket"], Delete={"Objects": objects, "Quiet": True})
         if response.get("Errors"):
             raise RuntimeError(f"unit {unit['unit']}: could not delete {response['Errors'][:3]}")
+        failpoint("deep_archive.deleting")
     log.info("unit %s: deleted %s source objects from s3://%s", unit["unit"], len(rows), unit["source_bucket"])
 
 
@@ -132,6 +134,7 @@ def run_unit(s3, dynamodb, plan: dict, unit: dict) -> None:
         if stale:
             log.info("unit %s: aborted %s upload(s) left by an earlier attempt", unit["unit"], stale)
         items = _pack_zip(s3, unit, plan) if unit["kind"] == "zip" else _copy_object(s3, unit)
+        failpoint("deep_archive.uploaded")
         index.write(dynamodb, plan["index_table"], items)
         header = {"archive_bucket": unit["archive_bucket"], "archive_key": unit["archive_key"],
                   "plan_id": plan["plan_id"], "files": len(items), "kind": unit["kind"]}

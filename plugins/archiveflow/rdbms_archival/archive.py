@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 
+from archiveflow.failpoints import failpoint
 from archiveflow.rdbms_archival.iceberg_sink import (
     LEGAL_HOLD,
     LEGAL_HOLD_RELEASED_BY,
@@ -25,9 +26,11 @@ from archiveflow.rdbms_archival.iceberg_sink import (
     VERSION_COLUMN,
     arrow_schema,
     commit_once,
+    discard_uncommitted,
     ensure_table,
     find_run_snapshot,
     latest_versions,
+    run_write_id,
     set_properties,
     write_data_files,
 )
@@ -115,6 +118,7 @@ def archive_table(conn: psycopg.Connection, adbc_uri: str, catalog: Catalog, pla
         snapshot = find_run_snapshot(table, run_id, plan.label)
         if snapshot is None:
             snapshot = _append(conn, adbc.result(), pool, table, plan, run_id)
+            failpoint("rdbms_archival.committed")
     if not snapshot.appended:
         log.info("%s: this run already committed snapshot %d; not appending again", plan.label, snapshot.snapshot_id)
     elapsed = time.monotonic() - started
@@ -148,6 +152,11 @@ def _append(conn: psycopg.Connection, adbc, pool: ThreadPoolExecutor, table, pla
         log.info("%s: %d keys already archived; rows identical to their newest version are skipped",
                  plan.label, len(unchanged.digests))
     skipped = FiguresSum(plan.columns)
+    write_id = run_write_id(run_id, plan.label)
+    left = discard_uncommitted(table, write_id)
+    if any(left.values()):
+        log.warning("%s: an earlier attempt of this run left %d open upload(s) and %d data file(s) it never "
+                    "committed: aborted and deleted", plan.label, left["uploads_aborted"], left["files_deleted"])
     # Count and checksums run on the psycopg connection while ADBC streams the rows (same
     # snapshot, two server processes); the commit waits for both.
     with SnapshotRead(conn, adbc) as read:
@@ -159,7 +168,7 @@ def _append(conn: psycopg.Connection, adbc, pool: ThreadPoolExecutor, table, pla
             data_files = write_data_files(
                 table, pa.RecordBatchReader.from_batches(
                     target, _new_versions(rows, unchanged, skipped, run_id, read.taken_at, target)),
-                FILE_BYTES, ROW_GROUP_BYTES)
+                FILE_BYTES, ROW_GROUP_BYTES, write_id)
         finally:
             wait([figures])  # it runs inside the snapshot's transaction: let it end before that closes
         log.info("%s: %d rows match (count and checksums)", plan.label, figures.result()["row_count"])

@@ -3,8 +3,11 @@
 Idempotency: each append is one atomic commit tagged in its snapshot summary with the run id and
 the source table. Before appending we look for that tag: a retry after a commit whose task died
 before reporting finds the snapshot and reuses it (and the source figures recorded with it), a
-retry after a crash before the commit finds nothing and appends. Files written by a crashed
-attempt that never committed are unreferenced; Iceberg's orphan-file maintenance removes them.
+retry after a crash before the commit finds nothing and appends. An attempt's data files are
+named with a write id derived from the run and the source table (`run_write_id`), so that retry
+first removes what a killed attempt left of its uncommitted write: the open multipart uploads
+and the data files no snapshot references (`discard_uncommitted`). The warehouse bucket's
+abort-incomplete-multipart-upload rule (resources.yaml) is the backstop for a run never retried.
 
 History: a table is a history of row versions (see naming.py for the three columns archiveflow
 adds). A run appends only rows whose key has no archived version yet or whose newest archived
@@ -162,7 +165,40 @@ def latest_versions(table: Table, key: Sequence[str]) -> pa.Table:
     return latest.rename_columns(names[:-1])
 
 
-def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, row_group_bytes: int) -> list[DataFile]:
+def run_write_id(run_id: str, source: str) -> uuid.UUID:
+    """The write id in the data file names of a run's append to one table: the same in every attempt."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"archiveflow:{run_id}:{source}")
+
+
+def discard_uncommitted(table: Table, write_id: uuid.UUID) -> dict[str, int]:
+    """Abort the multipart uploads and delete the data files named with `write_id` (call it only
+    while no snapshot of that write exists: then none of them is referenced)."""
+    bucket, _, path = table.location().removeprefix("s3://").removeprefix("s3a://").partition("/")
+    prefix, mark, s3 = f"{path.rstrip('/')}/data/", str(write_id), _s3_client(table.io.properties)
+    uploads = [u for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
+               for u in page.get("Uploads", []) if mark in u["Key"]]
+    for upload in uploads:
+        s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    files = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+             for o in page.get("Contents", []) if mark in o["Key"]]
+    for start in range(0, len(files), 1000):
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in files[start:start + 1000]],
+                                                 "Quiet": True})
+    return {"uploads_aborted": len(uploads), "files_deleted": len(files)}
+
+
+def _s3_client(properties: dict[str, str]):
+    """A boto3 S3 client on the same endpoint and credentials as the table's FileIO."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=properties.get("s3.endpoint"), region_name=properties.get("s3.region"),
+                        aws_access_key_id=properties.get("s3.access-key-id"),
+                        aws_secret_access_key=properties.get("s3.secret-access-key"),
+                        aws_session_token=properties.get("s3.session-token"))
+
+
+def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, row_group_bytes: int,
+                     write_id: uuid.UUID) -> list[DataFile]:
     """Write `rows` as Parquet data files of about `file_bytes` of Arrow data each, in row groups
     of about `row_group_bytes`; commits nothing.
 
@@ -171,8 +207,8 @@ def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, 
     only one row group is left to write. Files are written the way pyiceberg's own append writes
     them (`write_file` in the pinned 0.12: same schema projection with field ids, writer, file
     names and statistics); calling it apart lets the commit wait for the source checksums,
-    computed while the rows stream."""
-    write_uuid, files = uuid.uuid4(), []
+    computed while the rows stream. `write_id` names the files (see `run_write_id`)."""
+    write_uuid, files = write_id, []
     task_schema = pyarrow_to_schema(rows.schema, name_mapping=table.metadata.schema().name_mapping,
                                     format_version=table.metadata.format_version)
     current: _DataFileWriter | None = None

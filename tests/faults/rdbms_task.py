@@ -1,0 +1,42 @@
+"""rdbms_archival's per-table tasks as a killable process: `python rdbms_task.py DSN SCHEMA RUN_ID archive|purge`.
+
+`archive` is the archive_table task; `purge` is validate_table then purge_table (the archive of
+the run is found committed, as their retries find it). Progress is logged at every batch, so the
+test can place its fault mid-stream; the result is printed as JSON at the end.
+"""
+
+import json
+import logging
+import sys
+
+import psycopg
+
+from archiveflow import resources
+from archiveflow.hooks.iceberg import IcebergCatalogHook
+from archiveflow.rdbms_archival import purge, source
+from archiveflow.rdbms_archival.archive import archive_table
+from archiveflow.rdbms_archival.request import parse_request
+from archiveflow.rdbms_archival.validation import validate_snapshot
+
+BATCH_SIZE = 2000
+
+
+def run(conn: psycopg.Connection, dsn: str, catalog, schema: str, run_id: str, action: str) -> dict:
+    request = parse_request({"source_schema": schema, "source_table": [{"table_name": "big"}], "purge": True,
+                             "batch_size": BATCH_SIZE})
+    plan = source.plan_table(conn, request, 0, resources.glue_database("archive"))
+    result = archive_table(conn, dsn, catalog, plan, request, run_id)
+    if action == "purge":
+        table = catalog.load_table(plan.iceberg_table)
+        validated = validate_snapshot(table, result, plan.columns, BATCH_SIZE)
+        result = purge.purge_rows(conn, plan, table, validated, BATCH_SIZE, dry_run=False)
+    return result
+
+
+if __name__ == "__main__":
+    source.PROGRESS_EVERY_S = purge.PROGRESS_EVERY_S = 0  # a log line per batch: the test places its fault
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    dsn, schema, run_id, action = sys.argv[1:5]
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        outcome = run(connection, dsn, IcebergCatalogHook().get_catalog(), schema, run_id, action)
+    print("RESULT " + json.dumps(outcome, default=str), flush=True)
