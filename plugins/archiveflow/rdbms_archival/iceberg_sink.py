@@ -23,6 +23,7 @@ are added, as optional. A source column that drops NOT NULL later is made option
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import NotNull
@@ -61,6 +63,7 @@ from archiveflow.pyiceberg_compat import parquet_writer_options, project_batch
 from archiveflow.rdbms_archival.naming import ROW_DIGEST_COLUMN, RUN_COLUMN, VERSION_COLUMN, iceberg_name
 from archiveflow.rdbms_archival.pgtypes import Column
 
+log = logging.getLogger(__name__)
 RUN_TAG = "archiveflow.run_id"
 SOURCE_TAG = "archiveflow.source_table"
 FIGURES_TAG = "archiveflow.source_figures"
@@ -173,18 +176,29 @@ def run_write_id(run_id: str, source: str) -> uuid.UUID:
 def discard_uncommitted(table: Table, write_id: uuid.UUID) -> dict[str, int]:
     """Abort the multipart uploads and delete the data files named with `write_id` (call it only
     while no snapshot of that write exists: then none of them is referenced)."""
-    bucket, _, path = table.location().removeprefix("s3://").removeprefix("s3a://").partition("/")
-    prefix, mark, s3 = f"{path.rstrip('/')}/data/", str(write_id), _s3_client(table.io.properties)
+    (bucket, prefix), mark, s3 = _bucket_and_prefix(table), str(write_id), _s3_client(table.io.properties)
     uploads = [u for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
                for u in page.get("Uploads", []) if mark in u["Key"]]
     for upload in uploads:
         s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
     files = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
              for o in page.get("Contents", []) if mark in o["Key"]]
-    for start in range(0, len(files), 1000):
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in files[start:start + 1000]],
-                                                 "Quiet": True})
+    _delete_keys(s3, bucket, files)
     return {"uploads_aborted": len(uploads), "files_deleted": len(files)}
+
+
+def _bucket_and_prefix(table: Table) -> tuple[str, str]:
+    """The bucket of the table's files and the prefix of its data files."""
+    bucket, _, path = table.location().removeprefix("s3://").removeprefix("s3a://").partition("/")
+    return bucket, f"{path.rstrip('/')}/data/"
+
+
+def _delete_keys(s3, bucket: str, keys: list[str]) -> None:
+    for start in range(0, len(keys), 1000):
+        response = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]],
+                                                            "Quiet": True})
+        if response.get("Errors"):
+            raise RuntimeError(f"s3://{bucket}: could not delete {response['Errors'][:3]}")
 
 
 def _s3_client(properties: dict[str, str]):
@@ -222,17 +236,39 @@ def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, 
             files.append(current.close())
             current = None
 
-    with ThreadPoolExecutor(1) as writer:
-        pending = None
-        for group in _chunks(rows, row_group_bytes):
+    try:
+        with ThreadPoolExecutor(1) as writer:
+            pending = None
+            for group in _chunks(rows, row_group_bytes):
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(write, group)
             if pending is not None:
                 pending.result()
-            pending = writer.submit(write, group)
-        if pending is not None:
-            pending.result()
-    if current is not None:
-        files.append(current.close())
+        if current is not None:
+            files.append(current.close())
+    except BaseException:
+        # A process holding an unclosed S3 upload stream hangs at exit (pyarrow 26): close it,
+        # and leave no file behind (discard_uncommitted is the backstop when this fails too).
+        _delete_written(table, current, [f.file_path for f in files])
+        raise
     return files
+
+
+def _delete_written(table: Table, current: _DataFileWriter | None, paths: list[str]) -> None:
+    if current is not None and current.writer is not None:
+        paths.append(current.path)
+        try:
+            with current.stream:
+                current.writer.close()
+        except (OSError, pa.ArrowException) as e:
+            log.warning("%s: could not close %s after the failure (%s)", table.name(), current.path, e)
+    # boto3, not table.io: pyarrow's delete leaves a "data/" directory marker behind
+    s3, bucket = _s3_client(table.io.properties), _bucket_and_prefix(table)[0]
+    try:
+        _delete_keys(s3, bucket, [path.split("/", 3)[3] for path in paths])
+    except (ClientError, RuntimeError) as e:
+        log.warning("%s: could not delete %s after the failure (%s); a retry deletes them", table.name(), paths, e)
 
 
 class _DataFileWriter:
