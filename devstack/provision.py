@@ -15,6 +15,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from archiveflow import resources
+from archiveflow.deep_archive.migrate_index import add_global_index
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> None:
 
     declared = resources.declared()
     _provision_buckets(client("s3"), declared)
-    _provision_tables(client("dynamodb"), declared)
+    _provision_tables(client("dynamodb"), declared["dynamodb_tables"])
 
     glue = client("glue")
     for logical, description in declared["glue_databases"].items():
@@ -86,14 +87,16 @@ def _provision_buckets(s3, declared: dict) -> None:
         )
 
 
-def _provision_tables(dynamodb, declared: dict) -> None:
-    """Tables missing are created (a table's key schema cannot change: a changed declaration of an
-    existing local table needs a fresh emulator, `make down && make up`)."""
+def _provision_tables(dynamodb, tables: dict) -> None:
+    """Create missing tables; add to existing ones the global indexes declared since they were made."""
     existing_tables = set(dynamodb.list_tables()["TableNames"])
-    for logical, spec in declared["dynamodb_tables"].items():
+    for logical, spec in tables.items():
         name = resources.dynamodb_table(logical)
         if name not in existing_tables:
             dynamodb.create_table(**dynamodb_table_spec(name, spec))
+            continue
+        for index_name, index_key in (spec.get("global_indexes") or {}).items():
+            add_global_index(dynamodb, name, index_name, index_key)
 
 
 def lifecycle_rule(rule: dict) -> dict:
