@@ -96,7 +96,7 @@ def _text(event: dict, field: str) -> str:
     return value
 
 
-def bronze_row(event: Any) -> dict[str, Any]:
+def bronze_row(event: Any, ensure_ascii: bool = False) -> dict[str, Any]:
     """The seed's Bronze row of one decoded event; MalformedEvent says why when it is not an event.
     `id`, `type` and `created_at` are required; `repo` and `actor` may be absent (null columns)."""
     if not isinstance(event, dict):
@@ -112,8 +112,17 @@ def bronze_row(event: Any) -> dict[str, Any]:
         "repo_name": repo.get("name"),
         "actor_id": _integer_or_none(actor.get("id"), "actor.id"),
         "actor_login": actor.get("login"),
-        "payload_raw": json.dumps(event.get("payload"), ensure_ascii=False, separators=(",", ":")),
+        "payload_raw": json.dumps(event.get("payload"), ensure_ascii=ensure_ascii, separators=(",", ":")),
     }
+
+
+def encode_row(row: dict[str, Any]) -> bytes:
+    """A Bronze row as one JSON line (no newline), UTF-8; a lone surrogate (valid JSON, not UTF-8)
+    stays escaped."""
+    try:
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return json.dumps(row, separators=(",", ":")).encode()
 
 
 def bronze_line(line: bytes) -> bytes:
@@ -124,8 +133,7 @@ def bronze_line(line: bytes) -> bytes:
         raise MalformedEvent("not UTF-8") from None
     except ValueError:
         raise MalformedEvent("not JSON") from None
-    row = bronze_row(event)
     try:
-        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(bronze_row(event), ensure_ascii=False, separators=(",", ":")).encode()
     except UnicodeEncodeError:  # a lone surrogate (valid JSON, not UTF-8): keep it escaped
-        return json.dumps(row, separators=(",", ":")).encode()
+        return json.dumps(bronze_row(event, ensure_ascii=True), separators=(",", ":")).encode()

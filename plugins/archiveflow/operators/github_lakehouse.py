@@ -23,7 +23,7 @@ from typing import Any
 
 from archiveflow import resources
 from archiveflow.errors import BadRequest, TransientServiceError, UnarchivableData
-from archiveflow.github_lakehouse.bronze import TABLE, GhHour, events_api_key
+from archiveflow.github_lakehouse.bronze import TABLE, GhHour, encode_row, events_api_key
 from archiveflow.github_lakehouse.request import parse_events_api_request, parse_ingestion_request
 from archiveflow.operators.base import ArchiveflowOperator
 
@@ -236,8 +236,7 @@ class PollEventsApiOperator(GithubLakehouseOperator):
         if result.outcome == "rate_limited":
             return self._wait_for_reset(result.retry_at, request.max_rate_limit_wait_minutes)
         if result.rows:
-            body = gzip.compress(b"".join(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
-                                         + b"\n" for row in result.rows), 6, mtime=0)
+            body = gzip.compress(b"".join(encode_row(row) + b"\n" for row in result.rows), 6, mtime=0)
             self.s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip")
         self._save_state(request.http_conn_id, run_id, start, result)
         summary = {"outcome": result.outcome, "events_written": len(result.rows), "pages": result.pages,
