@@ -112,7 +112,7 @@ def test_bad_conf_fails_naming_the_field(lake, airflow_db):
         PlanHourOperator(task_id="plan").run(context(hour="2024-02-30-5"))
 
 
-@pytest.mark.parametrize("fault", ["http_500", "truncated_body", "corrupt_gzip", "truncated_gzip"])
+@pytest.mark.parametrize("fault", ["http_500", "http_403", "truncated_body", "corrupt_gzip", "truncated_gzip"])
 def test_source_failures_write_nothing(lake, faulty_source, fault):
     hour = GhHour.parse(f"{lake.unique_day()}-11")
     data = gzip.compress(b"".join(json.dumps({"id": str(i), "type": "PushEvent",
@@ -121,6 +121,7 @@ def test_source_failures_write_nothing(lake, faulty_source, fault):
     path = "/" + hour.source_path
     faulty_source.faults[path] = {
         "http_500": {"status": 500},
+        "http_403": {"status": 403},
         "truncated_body": {"body": data, "cut_to": len(data) // 2},
         "corrupt_gzip": {"body": data[:1000] + bytes(5000) + data[6000:]},
         "truncated_gzip": {"body": data[: len(data) // 2]},   # a complete response of half a file
