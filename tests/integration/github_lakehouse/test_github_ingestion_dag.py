@@ -179,3 +179,18 @@ def test_an_hour_bigger_than_the_memory_budget_streams_through(lake):
     assert probe["summary"]["written"] == entry["events"]
     head = lake.s3.head_object(Bucket=lake.bucket, Key=hour.bronze_key)
     assert head["ContentLength"] == probe["summary"]["bronze_bytes"]
+
+
+def test_the_wait_ends_when_the_hour_is_published(lake):
+    import asyncio
+    import threading
+    import time
+
+    from archiveflow.triggers.http_object import HttpObjectPublishedTrigger
+
+    hour = GhHour.parse(f"{lake.unique_day()}-16")
+    trigger = HttpObjectPublishedTrigger("gharchive_default", hour.source_path, time.time() + 60, poke_interval=1)
+    threading.Timer(2, generate_hour, args=(lake.dir, hour), kwargs={"events": 50}).start()
+    started = time.monotonic()
+    event = asyncio.run(anext(trigger.run()))
+    assert event.payload["status"] == "published" and 2 <= time.monotonic() - started < 30
