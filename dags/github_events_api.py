@@ -1,15 +1,10 @@
-"""github_events_api: poll the GitHub Events API every five minutes into the Bronze table."""
+"""github_events_api (Airflow DAG): poll the GitHub Events API every five minutes into the Bronze table."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import DAG
-
+from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.github_lakehouse.request import EVENTS_API_FIELDS
 from archiveflow.operators.github_lakehouse import PollEventsApiOperator, RegisterBronzeTableOperator
-from archiveflow.params import dag_params
 
 DOC = """
 ### GitHub Events API → Bronze, every five minutes
@@ -37,18 +32,15 @@ Example conf (all optional):
 ```
 """
 
-with DAG(
-    dag_id="github_events_api",
+with archiveflow_dag(
+    "github_events_api",
     description="GitHub Events API poll -> Bronze (ETag, pagination, rate limits)",
+    doc_md=DOC,
+    tags=["github", "lakehouse", "bronze"],
+    fields=EVENTS_API_FIELDS,
     schedule="*/5 * * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
     max_active_runs=1,  # each poll continues from where the previous one stopped
     is_paused_upon_creation=True,  # polling spends the token's rate limit: unpause it deliberately
-    doc_md=DOC,
-    tags=["archiveflow", "github", "lakehouse", "bronze"],
-    default_args={"owner": "archiveflow", "retries": 2, "retry_delay": timedelta(seconds=30)},
-    params=dag_params(EVENTS_API_FIELDS),
 ) as dag:
     register = RegisterBronzeTableOperator(task_id="register_bronze_table")
     poll = PollEventsApiOperator(task_id="poll_events")

@@ -1,19 +1,18 @@
-"""github_ingestion: one GH Archive hour per run into the lakehouse's Bronze table."""
+"""github_ingestion (Airflow DAG): one GH Archive hour per run into the lakehouse's Bronze table."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable
+from airflow.sdk import CronDataIntervalTimetable
 
+from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.github_lakehouse.request import INGESTION_FIELDS
 from archiveflow.operators.github_lakehouse import (
     IngestHourOperator,
     PlanHourOperator,
     RegisterBronzeTableOperator,
 )
-from archiveflow.params import dag_params
 from archiveflow.sensors.http_object import HttpObjectSensor
 
 DOC = """
@@ -41,17 +40,15 @@ Example conf (all optional):
 ```
 """
 
-with DAG(
-    dag_id="github_ingestion",
+with archiveflow_dag(
+    "github_ingestion",
     description="GH Archive hour -> Bronze (JSONL gzip, ingest_dt=) in the GitHub events lakehouse",
-    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=4,
     doc_md=DOC,
-    tags=["archiveflow", "github", "lakehouse", "bronze"],
-    default_args={"owner": "archiveflow", "retries": 2, "retry_delay": timedelta(minutes=2)},
-    params=dag_params(INGESTION_FIELDS),
+    tags=["github", "lakehouse", "bronze"],
+    fields=INGESTION_FIELDS,
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    max_active_runs=4,
+    retry_delay=timedelta(minutes=2),
 ) as dag:
     plan = PlanHourOperator(task_id="plan_hour")
     register = RegisterBronzeTableOperator(task_id="register_bronze_table")
