@@ -7,10 +7,10 @@
 2. Times `zip -r -q` (deflate 6, one core) and our packer (the worker's deflate level by
    default, --level to change it; stores what does not compress, compresses in a thread pool)
    on the same files, in the same run; prints files/s and the ratio (goal >= 1.5).
-3. Peak RSS of the packer, in a fresh process, for a 100 MB and a 1 GB bundle (goal: flat).
+3. Peak RSS of the packer, in a fresh process, for a 100 MiB and a 1 GiB bundle (goal: flat).
 4. The same from S3: the files are uploaded to a moto server started here (stopped by pid at the
-   end), packed from S3 into a multipart upload, and the peak RSS measured for 100 MB and 1 GB
-   bundles (of 1 MB objects there: moto serves ~100-200 small requests/s).
+   end), packed from S3 into a multipart upload, and the peak RSS measured for 100 MiB and 1 GiB
+   bundles (of 1 MiB objects there: moto serves ~100-200 small requests/s).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from botocore.config import Config  # noqa: E402
 from archiveflow.deep_archive.s3io import CHUNK, MultipartUpload, S3Source, part_size_for  # noqa: E402
 from archiveflow.deep_archive.worker import DEFLATE_LEVEL  # noqa: E402
 from archiveflow.deep_archive.zipstream import Member, pack  # noqa: E402
+from archiveflow.units import MiB  # noqa: E402
 
-MB = 1_000_000
 BUCKET = "bench"
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
 
@@ -123,7 +123,7 @@ def pack_s3(endpoint: str, prefix: str, total_bytes: int) -> dict:
     return {"seconds": time.perf_counter() - started, "files": len(members), "bytes": size, "zip_bytes": sent["size"]}
 
 
-def peak_rss_mb() -> float:
+def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -168,7 +168,7 @@ def upload(endpoint: str, keys: list[str], body: Callable[[str], bytes]) -> floa
 
 
 def rate(result: dict) -> str:
-    return (f"{result['files']:,} files, {result['bytes'] / MB:,.0f} MB -> {result['zip_bytes'] / MB:,.0f} MB "
+    return (f"{result['files']:,} files, {result['bytes'] / MiB:,.0f} MiB -> {result['zip_bytes'] / MiB:,.0f} MiB "
             f"in {result['seconds']:.1f} s = {result['files'] / result['seconds']:,.0f} files/s")
 
 
@@ -188,7 +188,7 @@ def main() -> None:
             result = pack_local(paths, root, Path(rest[1]), int(rest[2]), int(rest[3]))
         else:
             result = pack_s3(rest[0], rest[1], int(rest[2]))
-        print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
+        print(json.dumps({**result, "peak_rss_mib": peak_rss_mib()}))
         return
 
     work = Path(tempfile.mkdtemp(prefix="deep-archive-bench-"))
@@ -197,23 +197,23 @@ def main() -> None:
         started = time.perf_counter()
         paths = generate(root, args.files)
         total = sum(p.stat().st_size for p in paths)
-        print(f"generated {len(paths):,} files, {total / MB:,.0f} MB in {time.perf_counter() - started:.0f} s; "
+        print(f"generated {len(paths):,} files, {total / MiB:,.0f} MiB in {time.perf_counter() - started:.0f} s; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
         started = time.perf_counter()
         subprocess.run(["zip", "-r", "-q", str(work / "infozip.zip"), "files"], cwd=work, check=True)
         infozip = time.perf_counter() - started
         print(f"Info-ZIP zip -r: {len(paths) / infozip:,.0f} files/s ({infozip:.1f} s, "
-              f"{(work / 'infozip.zip').stat().st_size / MB:,.0f} MB)")
+              f"{(work / 'infozip.zip').stat().st_size / MiB:,.0f} MiB)")
 
         ours = in_fresh_process("local", str(root), str(work / "ours.zip"), str(total), str(args.level))
-        print(f"archiveflow packer (disk, deflate {args.level}): {rate(ours)}, peak RSS {ours['peak_rss_mb']:.0f} MB")
+        print(f"archiveflow packer (disk, deflate {args.level}): {rate(ours)}, peak RSS {ours['peak_rss_mib']:.0f} MiB")
         print(f"ratio (ours / zip -r files/s): {infozip / ours['seconds']:.2f}  (goal >= 1.5)")
         with zipfile.ZipFile(work / "ours.zip") as archive:
             assert archive.testzip() is None and len(archive.namelist()) == len(paths)
-        for size in (100 * MB, 1000 * MB):
+        for size in (100 * MiB, 1000 * MiB):
             result = in_fresh_process("local", str(root), str(work / "mem.zip"), str(size), str(args.level))
-            print(f"  {size // MB:>5} MB bundle from disk: {rate(result)}, peak RSS {result['peak_rss_mb']:.0f} MB")
+            print(f"  {size // MiB:>5} MiB bundle from disk: {rate(result)}, peak RSS {result['peak_rss_mib']:.0f} MiB")
 
         if args.skip_s3:
             return
@@ -226,13 +226,13 @@ def main() -> None:
                              lambda key: (root / key.removeprefix("small/")).read_bytes())
             print(f"uploaded {len(paths):,} files to moto in {seconds:.0f} s ({len(paths) / seconds:,.0f} files/s)")
             result = in_fresh_process("s3", endpoint, "small/", str(total))
-            print(f"archiveflow packer (moto S3 -> multipart): {rate(result)}, peak RSS {result['peak_rss_mb']:.0f} MB; "
+            print(f"archiveflow packer (moto S3 -> multipart): {rate(result)}, peak RSS {result['peak_rss_mib']:.0f} MiB; "
                   f"ratio vs zip -r on disk: {infozip / result['seconds']:.2f}")
             upload(endpoint, [f"large/{i:04d}.bin" for i in range(1000)],
-                   lambda key: b"a" * (MB // 2) + random.Random(key).randbytes(MB // 2))
-            for size in (100 * MB, 1000 * MB):
+                   lambda key: b"a" * (MiB // 2) + random.Random(key).randbytes(MiB // 2))
+            for size in (100 * MiB, 1000 * MiB):
                 result = in_fresh_process("s3", endpoint, "large/", str(size))
-                print(f"  {size // MB:>5} MB bundle from moto: {rate(result)}, peak RSS {result['peak_rss_mb']:.0f} MB")
+                print(f"  {size // MiB:>5} MiB bundle from moto: {rate(result)}, peak RSS {result['peak_rss_mib']:.0f} MiB")
         finally:
             moto.terminate()
             moto.wait(timeout=30)

@@ -1,12 +1,8 @@
-"""rdbms_archival: archive PostgreSQL tables into Iceberg, validate, optionally purge, report."""
+"""rdbms_archival (Airflow DAG): archive PostgreSQL tables into Iceberg, validate, optionally purge, report."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import DAG
-
+from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.operators.rdbms_archival import (
     ArchivalReportOperator,
     ArchiveTableOperator,
@@ -16,7 +12,6 @@ from archiveflow.operators.rdbms_archival import (
     ValidateArchiveOperator,
     record_task_failure,
 )
-from archiveflow.params import dag_params
 from archiveflow.rdbms_archival.request import FIELDS
 
 DOC = """
@@ -34,7 +29,7 @@ rdbms_archival -c '{...}'`, or `POST /api/v2/dags/rdbms_archival/dagRuns`):
 
 | task | what it does |
 |---|---|
-| `validate_request` | connection, database, schema, tables, `condition`/`query` (parsed, allow-listed, bound), purge prerequisites, Glue database. Bad input fails here, without retries, naming the field. |
+| `validate_request` | connection, database, schema (never a system schema; within the connection extra's `archiveflow_allowed_sources` if set), tables, `condition`/`query` (parsed, allow-listed, literals bound as written, then `EXPLAIN`ed by PostgreSQL), purge prerequisites, Glue database. Bad input fails here, without retries, naming the field. Every source session runs with `search_path = pg_catalog, pg_temp`. |
 | `archive_table` (one per table) | one REPEATABLE READ snapshot: count + per-column checksums, rows and a per-row digest via `COPY … (FORMAT binary)` into Arrow; rows whose newest archived version has the same key and digest are skipped, the others are appended as new versions in one Iceberg snapshot tagged with the run id (a retry never appends twice). Sets or keeps the legal hold on the Iceberg table (`release_legal_hold` lifts it) |
 | `validate_table` | schema, row count, checksums: source vs the files this run's snapshot added plus the rows skipped as archived unchanged. Lists the table's triggers and cascading foreign keys. A mismatch fails, blocks every purge and withdraws the run's rows from the table's current state |
 | `purge_table` | opt-in (`purge`), never while the Iceberg table is under a legal hold, `dry_run` only counts (also the rows a cascade would change); deletes by primary key in `batch_size` transactions only rows that still match the condition and are identical to their newest archived version (digest compared inside the DELETE); changed rows are kept and counted. Plain tables: `ONLY` the table (not inheritance children); partitioned tables: all partitions |
@@ -51,22 +46,14 @@ characters as `_`, a history of row versions (`archiveflow_row_digest`, `archive
 `plugins/archiveflow/rdbms_archival/naming.py`.
 """
 
-with DAG(
-    dag_id="rdbms_archival",
+with archiveflow_dag(
+    "rdbms_archival",
     description="Archive PostgreSQL tables into Iceberg (Glue), validate, optionally purge, report",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
     doc_md=DOC,
-    tags=["archiveflow", "archival", "postgres", "iceberg"],
+    tags=["archival", "postgres", "iceberg"],
+    fields=FIELDS,
     max_active_tasks=4,
-    default_args={
-        "owner": "archiveflow",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "on_failure_callback": record_task_failure,
-    },
-    params=dag_params(FIELDS),
+    default_args={"on_failure_callback": record_task_failure},
 ) as dag:
     tables = ValidateArchivalRequestOperator(task_id="validate_request")
     per_table = {"map_index_template": "{{ task.table['table'] }}"}  # the UI names each mapped task by its table

@@ -1,21 +1,21 @@
-"""s3_deep_archive: pack small S3 objects into zip bundles in Deep Archive and index every file."""
+"""s3_deep_archive (Airflow DAG): pack small S3 objects into zip bundles in Deep Archive and index every file."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 from datetime import timedelta
-from pathlib import Path
 
-import pendulum
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import DAG, Param, TriggerRule, get_current_context, task
+from airflow.sdk import TriggerRule, task
 
 from archiveflow import resources
+from archiveflow.dag_builder import archiveflow_dag
+from archiveflow.deep_archive.request import FIELDS
 from archiveflow.operators.batch import BatchOperator
-
-STORAGE_CLASSES = ["DEEP_ARCHIVE", "GLACIER", "GLACIER_IR", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING"]
-OPTIONAL_TEXT = ["null", "string"]
+from archiveflow.operators.deep_archive import (
+    PlanBundlesOperator,
+    RecordArchiveRunOperator,
+    ResolveArchiveSourcesOperator,
+)
 
 DOC = """
 ### Deep-archive packing
@@ -24,94 +24,45 @@ Millions of small objects cost far more in Glacier Deep Archive one by one (each
 billed overhead and a transition request) than packed into a few large `.zip` bundles. This DAG:
 
 1. **resolve_sources** — the run's conf (the `/archive` payload) or, on the monthly schedule
-   (10th, 03:00), `include/deep_archive/monthly_sources.yaml`, read at run time, minus every source
-   a triggered run already archived this month. Bad input fails here, naming the field, with no retry.
+   (10th, 03:00), the monthly list: the Airflow Variable `archiveflow_deep_archive_monthly_sources`
+   (JSON, editable in the UI) or, when unset, `include/deep_archive/monthly_sources.yaml`, read at run
+   time, minus every source a run already archived this month. Each entry takes the same fields as
+   the conf. Bad input fails here, naming the field, with no retry; an empty list archives nothing.
+   Bundles go only to the deployment's archive buckets (the archive bucket plus the Variable
+   `archiveflow_deep_archive_archive_buckets`, a JSON list), never a source, warehouse or lakehouse
+   bucket; an `output_prefix` starting with `_` is reserved (`_plans/` expires after 30 days).
 2. **plan** — streams the listing of each prefix into bundle manifests in S3 (`_plans/` in the archive
-   bucket), skipping objects already indexed; bundles respect `file_count` and `archive_size` (MB)
-   and keep key order; objects bigger than `archive_size` are archived on their own.
+   bucket), skipping objects whose current version is already archived (one rewritten since is
+   archived again); overlapping sources (`reports/` and `reports/2026/`) are planned once, the most
+   specific entry owning its files; bundles respect `file_count` and `archive_size` (MiB) and keep
+   key order; objects bigger than `archive_size` are archived on their own (under a derived name
+   when their key would pass S3's 1,024 bytes).
 3. **approve** — when `require_approval`, shows the plan (files, bytes, bundles, monthly cost before
    and after, one-off request cost); *Reject* ends the run with nothing archived.
 4. **pack** — one AWS Batch array job, one child per bundle, running
    `python -m archiveflow.deep_archive.worker`: each child streams its objects into a zip uploaded by
-   multipart straight into `storage_class`, writes one DynamoDB index item per file and an index object
-   next to the bundle, then deletes the sources if `delete_source` is set.
+   multipart straight into `storage_class`, writes the DynamoDB index (a version item per file and its
+   newest item: original key, member name, offset, sizes, CRC-32) and an index object next to the
+   bundle, then deletes the sources if `delete_source` is set. Member names are safe and unique (no
+   `..`, `//`, leading `/`, control characters or backslashes; collisions get `~N`), so `unzip`
+   extracts one file per member. A unit that fails does not stop the others: the child fails at the
+   end naming every failed unit.
 5. **record** — the run and its sources in the `runs` table.
 
 `dry_run` stops after the plan and writes nothing. Re-running is safe: indexed files are skipped,
 finished bundles are not redone, an interrupted bundle is redone from scratch under the same key.
 """
 
-with DAG(
-    dag_id="s3_deep_archive",
+with archiveflow_dag(
+    "s3_deep_archive",
     description="Pack small S3 objects into zip bundles in Deep Archive; index every file",
-    schedule="0 3 10 * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,  # two runs over one prefix would archive the same files twice
     doc_md=DOC,
-    tags=["archiveflow", "s3", "deep-archive"],
-    default_args={"owner": "archiveflow", "retries": 2, "retry_delay": timedelta(minutes=1)},
-    params={
-        "project_name": Param(None, type=OPTIONAL_TEXT, minLength=1, maxLength=64,
-                              pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$",
-                              description="Project the files belong to; restores look files up by it"),
-        "bucket_name": Param(None, type=OPTIONAL_TEXT, minLength=3, maxLength=63,
-                             description="Source bucket (required unless the monthly schedule runs)"),
-        "prefix": Param(None, type=OPTIONAL_TEXT, minLength=1, description="Key prefix to archive (not empty)"),
-        "file_count": Param(50_000, type="integer", minimum=1, maximum=100_000,
-                            description="Most files in one bundle"),
-        "archive_size": Param(500, type="integer", minimum=1, maximum=102_400,
-                              description="Largest bundle, in MB; bigger objects are archived on their own"),
-        "account": Param(None, type=OPTIONAL_TEXT, pattern="^[0-9]{12}$",
-                         description="AWS account id; must match the connection's (optional)"),
-        "region": Param(None, type=OPTIONAL_TEXT, pattern="^[a-z]{2}(-[a-z]+)+-[0-9]$",
-                        description="AWS region; must match the connection's and the buckets' (optional)"),
-        "storage_class": Param("DEEP_ARCHIVE", type="string", enum=STORAGE_CLASSES,
-                               description="Storage class of the bundles"),
-        "output_prefix": Param(None, type=OPTIONAL_TEXT, pattern="^[A-Za-z0-9!_.*'()=/-]+$",
-                               description="Key prefix of the bundles in the archive bucket (default: project_name)"),
-        "archive_bucket": Param(None, type=OPTIONAL_TEXT, minLength=3, maxLength=63,
-                                description="Destination bucket (default: the deployment's archive bucket)"),
-        "dry_run": Param(False, type="boolean", description="Plan and report only; write nothing"),
-        "delete_source": Param(False, type="boolean",
-                               description="Delete each source object once its bundle is uploaded and indexed"),
-        "require_approval": Param(True, type="boolean", description="Wait for a human to approve the plan"),
-    },
+    tags=["s3", "deep-archive"],
+    fields=FIELDS,
+    schedule="0 3 10 * *",
+    max_active_runs=1,  # two runs over one prefix would archive the same files twice
+    retry_delay=timedelta(minutes=1),
 ) as dag:
-
-    @task
-    def resolve_sources(params: dict) -> list[dict]:
-        from archiveflow.hooks.deep_archive import DeepArchiveHook
-
-        context = get_current_context()
-        hook = DeepArchiveHook()
-        if context["dag_run"].run_type != "scheduled":
-            return hook.validate([params])
-        from archiveflow.paths import include_path
-
-        # The scheduled run's sources; ARCHIVEFLOW_MONTHLY_SOURCES points elsewhere (tests, other deployments).
-        path = Path(os.environ.get("ARCHIVEFLOW_MONTHLY_SOURCES") or include_path("deep_archive", "monthly_sources.yaml"))
-        return hook.due_monthly_sources(path, month=f"{context['dag_run'].run_after:%Y-%m}")
-
-    @task(multiple_outputs=True)
-    def plan(sources: list[dict], params: dict, run_id: str) -> dict:
-        from archiveflow.deep_archive.plan import plan_key, summary
-        from archiveflow.hooks.deep_archive import DeepArchiveHook
-
-        run_after = get_current_context()["dag_run"].run_after
-        plan_id = f"{run_after:%Y%m%dT%H%M%S}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
-        document = DeepArchiveHook().plan(sources, plan_id, dry_run=params["dry_run"])
-        report = summary(document)
-        print(report)
-        units = len(document["units"])
-        return {
-            "plan_id": plan_id, "units": units, "report": report,
-            "result": {k: document[k] for k in ("plan_id", "totals", "cost", "requests")},
-            "job_name": f"s3-deep-archive-{plan_id}",
-            "array_properties": {"size": document["array_size"]} if document["array_size"] > 1 else None,
-            "container_overrides": {"environment": [
-                {"name": "ARCHIVEFLOW_PLAN", "value": f"s3://{document['plan_bucket']}/{plan_key(plan_id)}"}]},
-        }
 
     @task.branch
     def route(units: int, params: dict) -> str | None:
@@ -131,17 +82,8 @@ with DAG(
         ignore_downstream_trigger_rules=True,  # a rejection skips pack and record
     )
 
-    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-    def record(result: dict, run_id: str) -> dict:
-        from archiveflow.hooks.deep_archive import DeepArchiveHook
-
-        month = f"{get_current_context()['dag_run'].run_after:%Y-%m}"
-        DeepArchiveHook().record(run_id, month, result)
-        print(f"archived {result['totals']}; cost {result['cost']}")
-        return result["totals"]
-
-    sources = resolve_sources()
-    planned = plan(sources)
+    sources = ResolveArchiveSourcesOperator(task_id="resolve_sources")
+    planned = PlanBundlesOperator(task_id="plan", sources=sources.output).output
     pack = BatchOperator(
         task_id="pack",
         job_name=planned["job_name"],
@@ -157,4 +99,5 @@ with DAG(
     routed = route(planned["units"])
     routed >> [approve, pack]
     approve >> pack
-    pack >> record(planned["result"])
+    pack >> RecordArchiveRunOperator(task_id="record", result=planned["result"],
+                                      trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)

@@ -1,7 +1,8 @@
 """Create every AWS resource declared in plugins/archiveflow/resources.yaml, idempotently.
 
-Runs against whatever endpoint the boto3 session is given: the local emulator here. On AWS
-the same list is created by mwaa/template.yaml.
+Runs against whatever endpoint the boto3 session is given: the local emulator here. No
+infrastructure template ships yet: on AWS, create the same resources in your account (the
+README's MWAA section), then run `archiveflow_stack_check`, which names whatever is missing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from archiveflow import resources
+from archiveflow.deep_archive.migrate_index import add_global_index
 
 log = logging.getLogger(__name__)
 
@@ -27,25 +29,8 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> None:
         return session.client(service, endpoint_url=endpoint_url)
 
     declared = resources.declared()
-    s3 = client("s3")
-    for logical in declared["s3_buckets"]:
-        try:
-            s3.create_bucket(Bucket=resources.bucket(logical))
-        except ClientError as err:
-            if err.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
-
-    for logical, rules in (declared.get("s3_lifecycle") or {}).items():
-        s3.put_bucket_lifecycle_configuration(
-            Bucket=resources.bucket(logical), LifecycleConfiguration={"Rules": [lifecycle_rule(r) for r in rules]}
-        )
-
-    dynamodb = client("dynamodb")
-    existing_tables = set(dynamodb.list_tables()["TableNames"])
-    for logical, spec in declared["dynamodb_tables"].items():
-        name = resources.dynamodb_table(logical)
-        if name not in existing_tables:
-            dynamodb.create_table(**dynamodb_table_spec(name, spec))
+    _provision_buckets(client("s3"), declared)
+    _provision_tables(client("dynamodb"), declared["dynamodb_tables"])
 
     glue = client("glue")
     for logical, description in declared["glue_databases"].items():
@@ -53,6 +38,8 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> None:
             glue.create_database(DatabaseInput={"Name": resources.glue_database(logical), "Description": description})
         except glue.exceptions.AlreadyExistsException:
             pass
+
+    _provision_kinesis(client("kinesis"), declared.get("kinesis_streams") or {})
 
     sns = client("sns")
     for logical in declared["sns_topics"]:
@@ -71,6 +58,45 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> None:
 
     _provision_batch(endpoint_url, client("batch"), client("iam"))
     log.info("provisioned %s", endpoint_url)
+
+
+def _provision_kinesis(kinesis, streams: dict) -> None:
+    existing = set(kinesis.list_streams()["StreamNames"])
+    for logical, spec in streams.items():
+        name = resources.kinesis_stream(logical)
+        if name not in existing:
+            kinesis.create_stream(StreamName=name, ShardCount=spec["shards"])
+        kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1})
+
+
+def _provision_buckets(s3, declared: dict) -> None:
+    """Buckets, their versioning and lifecycle rules (each call idempotent)."""
+    for logical in declared["s3_buckets"]:
+        try:
+            s3.create_bucket(Bucket=resources.bucket(logical))
+        except ClientError as err:
+            if err.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+
+    for logical in declared.get("s3_versioning") or []:
+        s3.put_bucket_versioning(Bucket=resources.bucket(logical), VersioningConfiguration={"Status": "Enabled"})
+
+    for logical, rules in (declared.get("s3_lifecycle") or {}).items():
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=resources.bucket(logical), LifecycleConfiguration={"Rules": [lifecycle_rule(r) for r in rules]}
+        )
+
+
+def _provision_tables(dynamodb, tables: dict) -> None:
+    """Create missing tables; add to existing ones the global indexes declared since they were made."""
+    existing_tables = set(dynamodb.list_tables()["TableNames"])
+    for logical, spec in tables.items():
+        name = resources.dynamodb_table(logical)
+        if name not in existing_tables:
+            dynamodb.create_table(**dynamodb_table_spec(name, spec))
+            continue
+        for index_name, index_key in (spec.get("global_indexes") or {}).items():
+            add_global_index(dynamodb, name, index_name, index_key)
 
 
 def lifecycle_rule(rule: dict) -> dict:

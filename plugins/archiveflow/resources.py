@@ -46,6 +46,10 @@ def glue_database(logical: str) -> str:
     return _physical("glue_databases", logical, sep="_").replace("-", "_")
 
 
+def kinesis_stream(logical: str) -> str:
+    return _physical("kinesis_streams", logical)
+
+
 def sns_topic(logical: str) -> str:
     return _physical("sns_topics", logical)
 

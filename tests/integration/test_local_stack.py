@@ -14,7 +14,7 @@ def test_every_declared_resource_exists(local_stack):
     tables = set(local_stack.client("dynamodb").list_tables()["TableNames"])
     assert {resources.dynamodb_table(name) for name in resources.declared()["dynamodb_tables"]} <= tables
     index = local_stack.client("dynamodb").describe_table(TableName=resources.dynamodb_table("archive-index"))
-    assert [g["IndexName"] for g in index["Table"]["GlobalSecondaryIndexes"]] == ["by-project-file"]
+    assert [g["IndexName"] for g in index["Table"]["GlobalSecondaryIndexes"]] == ["by-project-file", "by-file-version"]
 
     databases = {d["Name"] for d in local_stack.client("glue").get_databases()["DatabaseList"]}
     assert {resources.glue_database(name) for name in resources.declared()["glue_databases"]} <= databases
@@ -23,6 +23,10 @@ def test_every_declared_resource_exists(local_stack):
     assert resources.sns_topic("notifications") in topics
     rules = local_stack.client("s3").get_bucket_lifecycle_configuration(Bucket=resources.bucket("archive"))["Rules"]
     assert {r["ID"] for r in rules} == {"abort-incomplete-multipart-uploads", "expire-bundle-plans"}
+    versioning = local_stack.client("s3").get_bucket_versioning(Bucket=resources.bucket("stream-archive"))
+    assert versioning["Status"] == "Enabled"  # an item deleted twice keeps both archives
+    tracked = local_stack.client("dynamodb").describe_table(TableName=resources.dynamodb_table("tracked-items"))
+    assert tracked["Table"]["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     queues = local_stack.client("batch").describe_job_queues(jobQueues=[resources.batch_job_queue()])
     assert queues["jobQueues"][0]["state"] == "ENABLED"
 

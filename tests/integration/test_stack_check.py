@@ -22,11 +22,11 @@ def test_every_check_passes_on_the_local_stack(local_stack, airflow_db, stack_ch
     assert run.state == DagRunState.SUCCESS
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states == {f"check_{n}": "success" for n in
-                      ("postgres", "s3", "dynamodb", "iceberg", "sql_engine", "sns")} | {"summary": "success"}
+                      ("postgres", "s3", "dynamodb", "iceberg", "sql_engine", "sns", "kinesis")} | {"summary": "success"}
 
 
 def test_unreachable_aws_endpoint_is_named(local_stack, airflow_db, monkeypatch):
-    from archiveflow.stack_check import Connections, StackCheckError, check_s3
+    from archiveflow.stack_check.checks import Connections, StackCheckError, check_s3
 
     aws = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
     aws["extra"]["endpoint_url"] = "http://127.0.0.1:9"  # nothing listens on the discard port

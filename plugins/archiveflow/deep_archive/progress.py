@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-MB = 1_000_000
+from archiveflow.units import MiB
 
 
 def _duration(seconds: float) -> str:
@@ -32,9 +32,9 @@ class Progress:
         self._last = time.monotonic()
         elapsed = max(self._last - self._start, 1e-6)
         files = f"{self.files:,}" + (f"/{self._total_files:,}" if self._total_files else "")
-        size = f"{self.bytes / MB:,.1f}" + (f"/{self._total_bytes / MB:,.1f}" if self._total_bytes else "")
-        line = (f"{self._what}: {files} files, {size} MB in {_duration(elapsed)} "
-                f"({self.files / elapsed:,.0f} files/s, {self.bytes / MB / elapsed:,.1f} MB/s)")
+        size = f"{self.bytes / MiB:,.1f}" + (f"/{self._total_bytes / MiB:,.1f}" if self._total_bytes else "")
+        line = (f"{self._what}: {files} files, {size} MiB in {_duration(elapsed)} "
+                f"({self.files / elapsed:,.0f} files/s, {self.bytes / MiB / elapsed:,.1f} MiB/s)")
         if self._total_bytes and self.bytes:
             line += f", ETA {_duration(elapsed * (self._total_bytes - self.bytes) / self.bytes)}"
         self._log.info(line)

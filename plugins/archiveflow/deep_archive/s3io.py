@@ -11,17 +11,18 @@ import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from archiveflow.deep_archive.zipstream import MIB, Member
+from archiveflow.deep_archive.zipstream import Member
+from archiveflow.units import MiB
 
-MIN_PART = 16 * MIB
+MIN_PART = 16 * MiB
 MAX_PARTS = 10_000
-CHUNK = 4 * MIB
+CHUNK = 4 * MiB
 
 
 def part_size_for(expected_bytes: int) -> int:
     """Part size that keeps a bundle of about ``expected_bytes`` well under S3's 10,000 parts."""
     needed = math.ceil(expected_bytes * 1.1 / (MAX_PARTS - 100))
-    return max(MIN_PART, math.ceil(needed / MIB) * MIB)
+    return max(MIN_PART, math.ceil(needed / MiB) * MiB)
 
 
 def b64_crc32(crc: int) -> str:
@@ -29,13 +30,15 @@ def b64_crc32(crc: int) -> str:
 
 
 class S3Source:
-    """Reads members from one bucket, refusing any object changed since it was planned (If-Match ETag)."""
+    """Reads members from one bucket, refusing any object changed since it was planned (If-Match ETag).
+    ``etags`` maps each source key to its planned ETag."""
 
     def __init__(self, s3, bucket: str, etags: dict[str, str]):
         self._s3, self._bucket, self._etags = s3, bucket, etags
 
     def _get(self, member: Member):
-        return self._s3.get_object(Bucket=self._bucket, Key=member.name, IfMatch=self._etags[member.name])["Body"]
+        key = member.source_key
+        return self._s3.get_object(Bucket=self._bucket, Key=key, IfMatch=self._etags[key])["Body"]
 
     def read(self, member: Member) -> bytes:
         return self._get(member).read()
@@ -52,10 +55,11 @@ class MultipartUpload:
     so S3 rejects anything corrupted in transit. ``abort`` discards everything uploaded so far.
     """
 
-    def __init__(self, s3, bucket: str, key: str, storage_class: str, part_size: int, max_inflight: int = 2):
+    def __init__(self, s3, bucket: str, key: str, storage_class: str, part_size: int, max_inflight: int = 2,
+                 content_type: str = "application/zip"):
         self._s3, self.bucket, self.key, self._part_size = s3, bucket, key, part_size
         self.upload_id = s3.create_multipart_upload(
-            Bucket=bucket, Key=key, StorageClass=storage_class, ContentType="application/zip",
+            Bucket=bucket, Key=key, StorageClass=storage_class, ContentType=content_type,
             ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT",
         )["UploadId"]
         self._buffer = bytearray()

@@ -6,13 +6,14 @@ retries."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from archiveflow.errors import NON_RETRYABLE
+from archiveflow.request_fields import Field, unknown_fields
 
 
 @contextlib.contextmanager
@@ -35,3 +36,8 @@ class ArchiveflowOperator(BaseOperator):
 
     def run(self, context) -> Any:
         raise NotImplementedError
+
+    def warn_unknown_fields(self, fields: Mapping[str, Field], conf: Mapping[str, Any]) -> None:
+        """Airflow accepts conf keys no Param declares; say so, since one is usually a misspelt field."""
+        if unknown := unknown_fields(fields, conf):
+            self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)

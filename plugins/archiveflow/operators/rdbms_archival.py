@@ -28,8 +28,9 @@ from archiveflow.rdbms_archival.request import ArchivalRequest, parse_request
 
 if TYPE_CHECKING:
     import psycopg
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
 
+    from archiveflow.hooks.source_postgres import SourceDatabaseHook
+    from archiveflow.rdbms_archival.allowed_sources import AllowedSources
     from archiveflow.rdbms_archival.source import TablePlan
 
 
@@ -49,17 +50,19 @@ class RdbmsArchivalBaseOperator(ArchiveflowOperator):
         return request.target_glue_database or resources.glue_database("archive")
 
     @contextlib.contextmanager
-    def source(self, request: ArchivalRequest) -> Iterator[tuple[psycopg.Connection, PostgresHook]]:
-        """An autocommit psycopg connection to the source database, and its hook."""
+    def source(self, request: ArchivalRequest) -> Iterator[tuple[psycopg.Connection, SourceDatabaseHook]]:
+        """An autocommit psycopg connection to the source database (search_path pinned), and its hook."""
         import psycopg
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
         from airflow.sdk.exceptions import AirflowNotFoundException
 
-        hook = PostgresHook(postgres_conn_id=request.source_conn_id, database=request.source_database)
+        from archiveflow.hooks.source_postgres import SourceDatabaseHook
+
+        hook = SourceDatabaseHook(postgres_conn_id=request.source_conn_id, database=request.source_database)
         try:
             hook.get_connection(request.source_conn_id)
         except AirflowNotFoundException:
             raise BadRequest("glue_connection", f"no Airflow connection {request.source_conn_id!r}") from None
+        self.allowed_sources = hook.allowed_sources  # a malformed allow-list fails before connecting
         try:
             conn = hook.get_conn()
         except psycopg.OperationalError as e:
@@ -70,14 +73,18 @@ class RdbmsArchivalBaseOperator(ArchiveflowOperator):
         with conn:
             yield conn, hook
 
+    allowed_sources: AllowedSources  # of the connection `source()` opened last
+
     @staticmethod
-    def adbc_uri(hook: PostgresHook) -> str:
-        return hook.sqlalchemy_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    def adbc_uri(hook: SourceDatabaseHook) -> str:
+        """The libpq connection string for the ADBC driver: every parameter of the hook's open
+        connection, search_path pinned (it holds the password: never log it)."""
+        return hook.adbc_conninfo()
 
     def plan(self, conn: psycopg.Connection, request: ArchivalRequest, index: int) -> TablePlan:
         from archiveflow.rdbms_archival.source import plan_table
 
-        return plan_table(conn, request, index, self.glue_database(request))
+        return plan_table(conn, request, index, self.glue_database(request), self.allowed_sources)
 
     @cached_property
     def catalog(self):
@@ -88,6 +95,16 @@ class RdbmsArchivalBaseOperator(ArchiveflowOperator):
     @cached_property
     def recorder(self) -> metadata.RunRecorder:
         return _recorder(self.aws_conn_id)
+
+
+def _session_note(hook: SourceDatabaseHook) -> str:
+    """For the report: the session settings the archive imposed on the source connection."""
+    from archiveflow.rdbms_archival.session import SEARCH_PATH
+
+    note = f"search_path pinned to {SEARCH_PATH}"
+    if hook.replaced_search_path is not None:
+        note += f" (the connection's options set {hook.replaced_search_path!r}; ours wins)"
+    return note
 
 
 def _recorder(aws_conn_id: str) -> metadata.RunRecorder:
@@ -106,14 +123,13 @@ class ValidateArchivalRequestOperator(RdbmsArchivalBaseOperator):
 
         from archiveflow.rdbms_archival.request import FIELDS
         from archiveflow.rdbms_archival.source import plan_tables
-        from archiveflow.request_fields import unknown_fields
 
         request = self.request(context)
-        if unknown := unknown_fields(FIELDS, context["params"]):
-            self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
-        with self.source(request) as (conn, _):
-            plans = plan_tables(conn, request, self.glue_database(request))
+        self.warn_unknown_fields(FIELDS, context["params"])
+        with self.source(request) as (conn, hook):
+            plans = plan_tables(conn, request, self.glue_database(request), self.allowed_sources)
             database = conn.info.dbname
+            self.recorder.update(context["run_id"], metadata.RUN_SK, source_session=_session_note(hook))
         try:
             self.catalog.load_namespace_properties(self.glue_database(request))
         except NoSuchNamespaceError:

@@ -35,9 +35,10 @@ from archiveflow.rdbms_archival.naming import iceberg_name
 from archiveflow.rdbms_archival.request import ArchivalRequest
 from archiveflow.rdbms_archival.source import SnapshotRead, TablePlan, connect_adbc
 from archiveflow.rdbms_archival.validation import FiguresSum
+from archiveflow.units import MiB
 
 log = logging.getLogger(__name__)
-FILE_BYTES = 128 * 1024 * 1024  # Arrow data per Parquet file (~20-40 MB compressed)
+FILE_BYTES = 128 * MiB  # Arrow data per Parquet file (~20-40 MB compressed)
 ROW_GROUP_BYTES = 8 * 1024 * 1024  # Arrow data per row group: written while the next is read; bounds memory
 
 

@@ -33,8 +33,6 @@ from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import NotNull
 from pyiceberg.io.fileformat import FileFormatFactory
 from pyiceberg.io.pyarrow import (
-    _get_parquet_writer_kwargs,
-    _to_requested_schema,
     compute_statistics_plan,
     data_file_statistics_from_parquet_metadata,
     parquet_path_to_id_mapping,
@@ -56,6 +54,7 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+from archiveflow.pyiceberg_compat import parquet_writer_options, project_batch
 from archiveflow.rdbms_archival.naming import ROW_DIGEST_COLUMN, RUN_COLUMN, VERSION_COLUMN, iceberg_name
 from archiveflow.rdbms_archival.pgtypes import Column
 
@@ -225,13 +224,12 @@ class _DataFileWriter:
 
     def write(self, batches: list[pa.RecordBatch]) -> None:
         projected = pa.Table.from_batches(
-            [_to_requested_schema(requested_schema=self.file_schema, file_schema=self.task_schema, batch=b,
-                                  include_field_ids=True, format_model=self.format_model) for b in batches])
+            [project_batch(self.file_schema, self.task_schema, b, self.format_model) for b in batches])
         if self.writer is None:
             self.stream = self.output.create(overwrite=True)
             self.writer = pq.ParquetWriter(self.stream, schema=projected.schema, store_decimal_as_integer=True,
                                            use_dictionary=_dictionary_columns(projected),
-                                           **_get_parquet_writer_kwargs(self.properties))
+                                           **parquet_writer_options(self.properties))
         self.writer.write_table(projected, row_group_size=projected.num_rows)  # one row group per call
         self.arrow_bytes += sum(b.nbytes for b in batches)
 

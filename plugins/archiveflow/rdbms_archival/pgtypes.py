@@ -64,6 +64,7 @@ class Column:
     numeric_precision: int | None = None
     numeric_scale: int | None = None
     nullable: bool = True
+    type_schema: str = "pg_catalog"  # of the (base) type
 
     @property
     def family(self) -> Family:
@@ -152,8 +153,10 @@ class Family:
     digest: Callable[[pa.Array], int | Decimal]  # the same sum over non-NULL Arrow values
 
 
-_HASH_TEXT = """hashtextextended({c}::text COLLATE "C", 0)"""  # "C": bytes, whatever the column's collation
-_FLOAT_SQL = "CASE WHEN {c} = 0 THEN (atan2({c}, -1) < 0)::int ELSE hash%sextended({c}, 0) END"
+# Functions are called with their exact argument types (0::int8 seeds, float8 arguments), so no
+# overload in another schema could be a closer match; search_path is pinned as well (session.py).
+_HASH_TEXT = """hashtextextended({c}::text COLLATE "C", 0::int8)"""  # "C": bytes, whatever the column's collation
+_FLOAT_SQL = "CASE WHEN {c} = 0 THEN (atan2({c}::float8, -1::float8) < 0)::int ELSE hash%sextended({c}, 0::int8) END"
 _EPOCH_2000_MICROS = 946_684_800_000_000  # PostgreSQL counts timestamps from 2000-01-01
 
 
@@ -174,15 +177,15 @@ FLOAT32 = Family("float32", lambda c: FloatType(), "{c}", _FLOAT_SQL % "float4",
 FLOAT64 = Family("float64", lambda c: DoubleType(), "{c}", _FLOAT_SQL % "float8", _float_digest)
 BOOLEAN = Family("boolean", lambda c: BooleanType(), "{c}", "{c}::int", lambda a: pc.sum(a.cast(pa.int64())).as_py())
 DATE = Family("date", lambda c: DateType(), "{c}", "({c} - DATE '1970-01-01')", lambda a: _sum_int64(a.cast(pa.int32())))
-TIME = Family("time", lambda c: TimeType(), "{c}", "time_hash_extended({c}, 0)", _int8_hash_digest)
-TIMESTAMP = Family("timestamp", lambda c: TimestampType(), "{c}", "timestamp_hash_extended({c}, 0)",
+TIME = Family("time", lambda c: TimeType(), "{c}", "time_hash_extended({c}, 0::int8)", _int8_hash_digest)
+TIMESTAMP = Family("timestamp", lambda c: TimestampType(), "{c}", "timestamp_hash_extended({c}, 0::int8)",
                    lambda a: _int8_hash_digest(a, _EPOCH_2000_MICROS))
 TIMESTAMPTZ = Family("timestamptz", lambda c: TimestamptzType(), "{c}",
-                     "timestamp_hash_extended({c} AT TIME ZONE 'UTC', 0)", lambda a: _int8_hash_digest(a, _EPOCH_2000_MICROS))
+                     "timestamp_hash_extended({c} AT TIME ZONE 'UTC', 0::int8)", lambda a: _int8_hash_digest(a, _EPOCH_2000_MICROS))
 BYTES = Family("bytes", lambda c: BinaryType(), "{c}", "('x' || left(md5({c}), 16))::bit(64)::bigint",
                lambda a: _sum_md5(a.to_pylist()))
 TEXT = Family("text", lambda c: StringType(), "{c}::text", _HASH_TEXT, lambda a: _sum_int64(hash_text_extended(a)))
-UUID = Family("uuid", lambda c: StringType(), "{c}", "uuid_hash_extended({c}, 0)",
+UUID = Family("uuid", lambda c: StringType(), "{c}", "uuid_hash_extended({c}, 0::int8)",
               lambda a: _sum_int64(hash_text_extended(uuid_bytes(a))))
 LIST = Family("list", lambda c: ListType(0, _LIST_ELEMENTS[c.element_type], element_required=False), "{c}",
               _HASH_TEXT, lambda a: _sum_int64(hash_text_extended(pa.array([pg_array_text(v) for v in a.to_pylist()]))))

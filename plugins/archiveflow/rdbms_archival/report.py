@@ -169,6 +169,7 @@ def build_pdf(run_id: str, items: list[dict]) -> bytes:
         ("Started", started),
         ("Source", f"{run.get('source_database', '')} / schema {request.get('source_schema', '')} "
                    f"(connection {request.get('glue_connection', '')})"),
+        ("Source session", run.get("source_session", "-")),
         ("Retention", f"{request.get('retention_policy', '')} months, until "
                       f"{retention_until(started, int(request['retention_policy'])) if started and request else ''}"),
         ("Legal hold", "set by this run" if request.get("legal_hold") else

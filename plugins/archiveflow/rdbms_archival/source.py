@@ -16,6 +16,7 @@ the same way on every attempt, so callers should not retry it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Iterator
@@ -28,8 +29,10 @@ import pyarrow.compute as pc
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from archiveflow.errors import BadRequest, SafetyRefusal, UnarchivableData
+from archiveflow.errors import BadRequest, SafetyRefusal, TransientServiceError, UnarchivableData
 from archiveflow.rdbms_archival import sql_files
+from archiveflow.rdbms_archival.allowed_sources import NO_ALLOW_LIST, AllowedSources, is_system_schema
+from archiveflow.rdbms_archival.explain import check_with_postgresql
 from archiveflow.rdbms_archival.naming import (
     ARCHIVE_COLUMNS,
     UnknownName,
@@ -40,6 +43,7 @@ from archiveflow.rdbms_archival.naming import (
 from archiveflow.rdbms_archival.pgtypes import Column, canonical, uuid_text
 from archiveflow.rdbms_archival.request import ArchivalRequest, TableRequest
 from archiveflow.rdbms_archival.row_digest import row_digest_sql
+from archiveflow.rdbms_archival.session import without_password
 from archiveflow.rdbms_archival.sql_guard import GuardError, Selection, Table, compile_selection
 
 log = logging.getLogger(__name__)
@@ -131,6 +135,8 @@ def describe_table(conn: psycopg.Connection, schema: str, table: str) -> SourceT
     """Resolve names with the rules in naming.py; raises UnknownName."""
     schemas = [r[0] for r in conn.execute(sql_files.load("schemas")).fetchall()]
     schema = resolve(schema, schemas, what="schema", quoted=False, sql_identifier=False)
+    if is_system_schema(schema):
+        raise UnknownName(f"schema {schema!r} is a PostgreSQL system schema: never a source")
     relations = {r[1]: (r[0], r[2]) for r in conn.execute(sql_files.load("relations"), {"schema": schema}).fetchall()}
     name = resolve(table, relations, what=f"table in schema {schema!r}", quoted=False, sql_identifier=False)
     oid, relkind = relations[name]
@@ -145,12 +151,15 @@ def describe_table(conn: psycopg.Connection, schema: str, table: str) -> SourceT
                        triggers=triggers, referenced_by=referenced_by)
 
 
-def plan_tables(conn: psycopg.Connection, request: ArchivalRequest, glue_database: str) -> list[TablePlan]:
-    """Check every table of the request against the source catalog (reads no table data).
-    Raises BadRequest naming the field and table, also when two entries name the same table."""
+def plan_tables(conn: psycopg.Connection, request: ArchivalRequest, glue_database: str,
+                allowed: AllowedSources = NO_ALLOW_LIST) -> list[TablePlan]:
+    """Check every table of the request against the source catalog and PostgreSQL's EXPLAIN
+    (reads no table data). Raises BadRequest naming the field and table, also when two entries
+    name the same table."""
     plans: list[TablePlan] = []
     for index in range(len(request.source_table)):
-        plan = plan_table(conn, request, index, glue_database)
+        plan = plan_table(conn, request, index, glue_database, allowed)
+        check_with_postgresql(conn, plan)
         if same := next((p for p in plans if p.source.oid == plan.source.oid), None):
             raise BadRequest(plan.field("table_name"), f"names the same table as {same.field('table_name')}",
                              plan.label)
@@ -158,7 +167,8 @@ def plan_tables(conn: psycopg.Connection, request: ArchivalRequest, glue_databas
     return plans
 
 
-def plan_table(conn: psycopg.Connection, request: ArchivalRequest, index: int, glue_database: str) -> TablePlan:
+def plan_table(conn: psycopg.Connection, request: ArchivalRequest, index: int, glue_database: str,
+               allowed: AllowedSources = NO_ALLOW_LIST) -> TablePlan:
     wanted = request.source_table[index]
     field = f"source_table[{index}]"
     try:
@@ -166,6 +176,9 @@ def plan_table(conn: psycopg.Connection, request: ArchivalRequest, index: int, g
     except UnknownName as e:
         first = "source_schema" if str(e).startswith("schema") else f"{field}.table_name"
         raise BadRequest(first, str(e), wanted.table_name) from None
+    if refusal := allowed.refusal(source.schema, source.name):
+        which, message = refusal
+        raise BadRequest("source_schema" if which == "schema" else f"{field}.table_name", message, wanted.table_name)
     try:
         selection = compile_selection(Table(source.schema, source.name, tuple(c.name for c in source.columns)),
                                       wanted.condition, wanted.query)
@@ -175,7 +188,22 @@ def plan_table(conn: psycopg.Connection, request: ArchivalRequest, index: int, g
     plan = TablePlan(index, wanted, source, selection,
                      f"{glue_database}.{iceberg_table_name(conn.info.dbname, source.schema, source.name)}")
     _check_plan(plan, request)
+    _check_condition_types(plan)
     return plan
+
+
+def _check_condition_types(plan: TablePlan) -> None:
+    """An extension's type outside pg_catalog (citext, hstore, ltree...) has its operators there
+    too, out of reach of the pinned search_path: PostgreSQL would compare such a column with
+    others (citext as case-sensitive text), so a condition on one is refused."""
+    types = {c.name: c for c in plan.source.columns}
+    for field, name in plan.selection.referenced:
+        column = types[name]
+        if column.type_kind == "b" and column.element_type is None and column.type_schema != "pg_catalog":
+            raise BadRequest(plan.field(field), f"column {name!r} is of type {column.declared_type}, whose operators "
+                             f"live in schema {column.type_schema!r}, outside the archive's search_path (pg_catalog, "
+                             "pg_temp), where a comparison would mean something else; leave it out of the "
+                             "condition, or archive a view that converts it", plan.label)
 
 
 def _check_plan(plan: TablePlan, request: ArchivalRequest) -> None:
@@ -231,8 +259,11 @@ class SnapshotRead:
         self._resources.callback(setattr, self.conn, "read_only", saved[1])
         self.conn.isolation_level, self.conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
         self._resources.enter_context(self.conn.transaction(force_rollback=True))
-        # now(): when the snapshot was taken, the version of every row read from it
-        self.snapshot, self.taken_at = self.conn.execute("SELECT pg_export_snapshot(), now()").fetchone()
+        # now(): when the snapshot was taken, the version of every row read from it (as microseconds
+        # since 1970: a timestamp's text depends on the session's DateStyle)
+        self.snapshot, micros = self.conn.execute(
+            "SELECT pg_export_snapshot(), (extract(epoch FROM now()) * 1000000)::int8").fetchone()
+        self.taken_at = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -302,10 +333,15 @@ class SnapshotRead:
 
 
 def connect_adbc(uri: str):
-    """An ADBC PostgreSQL connection (~0.2 s: the driver loads the type catalog; worth overlapping)."""
+    """An ADBC PostgreSQL connection (~0.2 s: the driver loads the type catalog; worth overlapping).
+    `uri`: a libpq URI or connection string (see session.adbc_conninfo); never in an error."""
+    import adbc_driver_manager
     import adbc_driver_postgresql.dbapi as adbc  # heavy; only the archive task needs it
 
-    return adbc.connect(uri)
+    try:
+        return adbc.connect(uri)
+    except adbc_driver_manager.Error as e:
+        raise TransientServiceError(f"the ADBC driver could not connect: {without_password(str(e), uri)}") from None
 
 
 def _converted(source: pa.RecordBatchReader, target: pa.Schema, label: str, names: list[str],

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import uuid
 
 import psycopg
 import pytest
@@ -17,6 +18,7 @@ from pypdf import PdfReader
 from archiveflow import resources
 from archiveflow.rdbms_archival.metadata import RUN_SK, run_pk
 from archiveflow.rdbms_archival.report import report_key
+from devstack import postgres
 from devstack.seed_rdbms_demo import DEMO_CONF, SCHEMA, seed
 
 pytestmark = pytest.mark.integration
@@ -166,3 +168,30 @@ def test_a_value_iceberg_cannot_store_fails_the_archive_on_its_first_try(dag, de
     reason = items["failure#archive_table#0"]["reason"]
     assert f"{SCHEMA}.bad_prices: column 'price' holds 1 NaN value" in reason
     assert items[RUN_SK]["status"] == "failed"
+
+
+# A source connection with a password and its own search_path: the run succeeds with search_path
+# pinned, the report says ours won, and the password shows in no log, record, report or notification.
+def test_password_never_shows_and_the_report_says_search_path_was_pinned(
+        dag, demo, local_stack, notifications, monkeypatch, caplog, capfd):
+    password = f"pw-{uuid.uuid4().hex}"  # trust authentication: accepted and ignored
+    monkeypatch.setenv("AIRFLOW_CONN_SOURCE_WITH_PASSWORD", json.dumps({
+        "conn_type": "postgres", "host": postgres.PG_HOST, "port": postgres.PG_PORT, "login": postgres.PG_USER,
+        "password": password, "schema": local_stack.config.source_database,
+        "extra": {"options": "-c search_path=public", "application_name": "archiveflow-test"}}))
+    conf = {**SEED_PAYLOAD, "glue_connection": "source_with_password",
+            "source_table": [{"table_name": "products", "condition": "Index < 20 AND lower(\"Name\") <> 'x'"}]}
+    run = dag.test(run_conf=conf)
+    assert run.state == DagRunState.SUCCESS, states(run)
+
+    items = run_items(local_stack, run.run_id)
+    assert items[f"table#{SCHEMA}.products"]["rows_archived"] == 19
+    pdf = local_stack.client("s3").get_object(Bucket=resources.bucket("reports"), Key=report_key(run.run_id))
+    report = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf["Body"].read())).pages)
+    assert "search_path pinned to pg_catalog, pg_temp" in report and "'public'; ours wins" in report
+    messages = notifications()
+    assert [m for m in messages if run.run_id in m]
+    out, err = capfd.readouterr()
+    for where, text in [("logs", caplog.text + out + err), ("run records", json.dumps(items, default=str)),
+                        ("report", report), ("notifications", "\n".join(messages))]:
+        assert password not in text, f"the password is in the {where}"

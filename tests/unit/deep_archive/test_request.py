@@ -8,7 +8,8 @@ import os
 import pytest
 
 from archiveflow.deep_archive.cost import estimate
-from archiveflow.deep_archive.plan import ArchiveRequest, InvalidRequest
+from archiveflow.deep_archive.request import FIELDS, parse_request
+from archiveflow.errors import BadRequest
 
 GOOD = {"project_name": "amazon", "bucket_name": "src-bucket", "prefix": "20250410", "file_count": 50000,
         "archive_size": 500, "account": "123456789012", "region": "us-east-1", "storage_class": "GLACIER",
@@ -16,21 +17,23 @@ GOOD = {"project_name": "amazon", "bucket_name": "src-bucket", "prefix": "202504
 
 
 def test_the_seed_payload_is_accepted_as_is():
-    request = ArchiveRequest.from_conf(GOOD, "archive-bucket")
+    request = parse_request(GOOD, "archive-bucket")
     assert (request.storage_class, request.archive_bucket, request.output_prefix) == (
         "GLACIER", "archive-bucket", "amazon-20240410")
-    assert ArchiveRequest.from_conf({**GOOD, "storage_class": None}, "a").storage_class == "DEEP_ARCHIVE"
+    assert parse_request({**GOOD, "storage_class": "DEEP_ARCHIVE"}, "a").storage_class == "DEEP_ARCHIVE"
+    assert all(f.title and f.description and f.section for f in FIELDS.values())
 
 
 @pytest.mark.parametrize(("field", "value"), [
     ("bucket_name", None), ("prefix", ""), ("prefix", None), ("project_name", "no spaces please"),
     ("file_count", 0), ("file_count", 100_001), ("file_count", "10"), ("archive_size", 0),
     ("archive_size", 10**6), ("storage_class", "GLACIAL"), ("region", "Mars-1"), ("account", "1234"),
-    ("output_prefix", "../escape"),
+    ("output_prefix", "../escape"), ("output_prefix", "_plans"), ("output_prefix", "_plans/mine"),
+    ("output_prefix", "_anything/reserved"), ("output_prefix", "a" * 201), ("storage_class", None), ("delete_source", "false"), ("account", 123456789012),
 ])
 def test_a_bad_field_is_named(field, value):
-    with pytest.raises(InvalidRequest) as err:
-        ArchiveRequest.from_conf({**GOOD, field: value}, "archive-bucket")
+    with pytest.raises(BadRequest) as err:
+        parse_request({**GOOD, field: value}, "archive-bucket")
     assert err.value.field == field and str(err.value).startswith(f"{field}: ")
 
 

@@ -26,10 +26,10 @@ def render(condition=None, query=None) -> tuple[str, tuple, tuple]:
     ("lower(name) = 'robert''); DROP TABLE products; --'", '(lower("name") = %s)',
      ("robert'); DROP TABLE products; --",)),
     ("created_at < now() - interval '6 months'",
-     '("created_at" < (CURRENT_TIMESTAMP - CAST(%s AS interval)))', ("6 MONTHS",)),
+     '("created_at" < (CURRENT_TIMESTAMP - CAST(%s AS interval)))', ("6 months",)),  # as written
     ("CAST(created_at AS date) <= '2024-01-01' AND price IS NOT NULL",
      '((CAST("created_at" AS date) <= %s) AND ("price" IS NOT NULL))', ("2024-01-01",)),
-    ("products.price * 2 > -1", '(("price" * %s) > (- %s))', (2, 1)),
+    ("products.price * 2 > -1", '(("price" * %s) > %s)', (2, -1)),  # the sign is part of the constant
     ("coalesce(price, 0) = 0 AND TRUE", '((coalesce("price", %s) = %s) AND TRUE)', (0, 0)),
 ])
 def test_allowed_conditions_compile_to_bound_sql(condition, where, params):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from archiveflow import resources
+from archiveflow.errors import ArchiveflowError
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ class Connections:
     lakehouse_sql_conn_id: str = "lakehouse_sql"
 
 
-class StackCheckError(RuntimeError):
-    pass
+class StackCheckError(ArchiveflowError):
+    """A service failed its check; retried like any service error (it may be starting up)."""
 
 
 @contextlib.contextmanager
@@ -49,7 +50,7 @@ def service(name: str, conn_id: str) -> Iterator[None]:
     except ClientError as err:
         error = err.response.get("Error", {})
         raise StackCheckError(f"{name}: {error.get('Code')}: {error.get('Message')} (connection {conn_id!r})") from err
-    except Exception as err:
+    except Exception as err:  # deliberately broad: the check's job is to name ANY failure of the service
         raise StackCheckError(f"{name}: {type(err).__name__}: {err} (connection {conn_id!r})") from err
     log.info("%s: ok in %.2fs", name, time.monotonic() - started)
 
@@ -135,6 +136,19 @@ def check_sns(run_id: str, conns: Connections) -> str:
     return f"published {message_id} to {arn}"
 
 
+def check_kinesis(run_id: str, conns: Connections) -> str:
+    from airflow.providers.amazon.aws.hooks.kinesis import KinesisHook
+
+    # Read-only: a probe record would land in the sensor pipeline's data.
+    stream = resources.kinesis_stream("sensor-readings")
+    with service("Kinesis", conns.aws_conn_id):
+        summary = KinesisHook(aws_conn_id=conns.aws_conn_id).conn.describe_stream_summary(StreamName=stream)
+        status = summary["StreamDescriptionSummary"]["StreamStatus"]
+        if status not in ("ACTIVE", "UPDATING"):
+            raise StackCheckError(f"Kinesis: stream {stream} is {status}")
+    return f"stream {stream} is {status}"
+
+
 # In the order the DAG runs them; the SQL engine reads the table the Iceberg check wrote.
 CHECKS: dict[str, Callable[[str, Connections], str]] = {
     "postgres": check_postgres,
@@ -143,4 +157,5 @@ CHECKS: dict[str, Callable[[str, Connections], str]] = {
     "iceberg": check_iceberg,
     "sql_engine": check_sql_engine,
     "sns": check_sns,
+    "kinesis": check_kinesis,
 }

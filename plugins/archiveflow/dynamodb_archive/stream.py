@@ -1,0 +1,157 @@
+"""Reading one table's stream from its checkpoints: shards in lineage order (parents first),
+closed shards to their end, from TRIM_HORIZON the first time. Every record is archived (or
+dead-lettered) before the checkpoint passes it, so a restart loses nothing; a batch in flight is
+re-checked, so it is not written twice.
+
+- An expired iterator (they last 15 minutes) is replaced by one after the last checkpointed record.
+- A checkpoint older than the stream's 24 h retention (`TrimmedDataAccessException`) is a gap:
+  records were lost before they could be read. It is reported loudly (`TableOutcome.gaps`, an
+  ERROR log line, the run's notification) and reading continues from the oldest record.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from archiveflow.dynamodb_archive.archive import RecordArchiver, TableOutcome
+from archiveflow.dynamodb_archive.checkpoints import CheckpointStore
+from archiveflow.dynamodb_archive.shards import describe_shards, lineage_order
+
+log = logging.getLogger(__name__)
+
+BATCH_LIMIT = 1000  # GetRecords' maximum
+EMPTY_READS_AT_END = 3  # an open shard caught up returns empty pages; a few in a row: done for now
+
+
+def _error_code(err: ClientError) -> str:
+    return err.response.get("Error", {}).get("Code", "")
+
+
+class ShardPosition:
+    """Where a shard's reading stands: its iterator and the last record checkpointed."""
+
+    def __init__(self, shard_id: str, checkpoint: Mapping[str, Any] | None):
+        checkpoint = checkpoint or {}
+        self.shard_id = shard_id
+        self.sequence_number: str | None = checkpoint.get("sequence_number")
+        self.in_flight_through: str | None = checkpoint.get("in_flight_through")
+        self.iterator: str | None = None
+
+    def iterator_request(self) -> dict[str, str]:
+        if self.sequence_number is None:
+            return {"ShardIteratorType": "TRIM_HORIZON"}
+        return {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self.sequence_number}
+
+    def may_be_written(self, records: list[Mapping[str, Any]]) -> bool:
+        """Whether some of these records were in flight when an earlier run stopped."""
+        if self.in_flight_through is None or not records:
+            return False
+        return int(records[0]["dynamodb"]["SequenceNumber"]) <= int(self.in_flight_through)
+
+
+class StreamReader:
+    def __init__(self, streams_client, checkpoints: CheckpointStore, archiver: RecordArchiver,
+                 stream_arn: str, deadline: float, clock: Callable[[], float] = time.monotonic):
+        self.streams = streams_client
+        self.checkpoints = checkpoints
+        self.archiver = archiver
+        self.stream_arn = stream_arn
+        self.deadline = deadline
+        self.clock = clock
+
+    def run(self, outcome: TableOutcome) -> TableOutcome:
+        shards = lineage_order(describe_shards(self.streams, self.stream_arn))
+        saved = self.checkpoints.for_stream(self.stream_arn)
+        self._report_vanished_shards(saved, {s["ShardId"] for s in shards}, outcome)
+        finished = {shard_id for shard_id, item in saved.items() if item.get("finished")}
+        present = {s["ShardId"] for s in shards}
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id in finished:
+                continue
+            parent = shard.get("ParentShardId")
+            if parent in present and parent not in finished:
+                log.info("shard %s waits for its parent %s to be read to its end", shard_id, parent)
+                continue
+            if self.clock() >= self.deadline:
+                outcome.stopped_early = True
+                log.info("time budget used: the next run continues from the checkpoints")
+                break
+            if self._read_shard(ShardPosition(shard_id, saved.get(shard_id)), outcome):
+                finished.add(shard_id)
+                outcome.shards_finished += 1
+            outcome.shards_read += 1
+        return outcome
+
+    def _report_vanished_shards(self, saved: Mapping[str, Mapping], present: set[str], outcome: TableOutcome) -> None:
+        for shard_id, item in saved.items():
+            if shard_id not in present and not item.get("finished") and not item.get("vanished"):
+                self._gap(outcome, f"shard {shard_id} left the stream (24 h retention) before it was read to its end; "
+                                   f"records after {item.get('sequence_number')} were never archived")
+                self.checkpoints.save(self.stream_arn, shard_id, vanished=True)
+
+    def _gap(self, outcome: TableOutcome, message: str) -> None:
+        message = f"{outcome.table}: GAP in the stream archive: {message}"
+        log.error(message)
+        outcome.gaps.append(message)
+
+    def _read_shard(self, position: ShardPosition, outcome: TableOutcome) -> bool:
+        """Archive the shard's records from its checkpoint; True when it is closed and read to its end."""
+        position.iterator = self._iterator(position, outcome)
+        empty_reads = 0
+        while position.iterator and empty_reads < EMPTY_READS_AT_END and self.clock() < self.deadline:
+            page = self._records(position, outcome)
+            records = page.get("Records", [])
+            position.iterator = page.get("NextShardIterator")
+            empty_reads = 0 if records else empty_reads + 1
+            if records:
+                self._archive(position, records, outcome)
+        if position.iterator is None:
+            self.checkpoints.save(self.stream_arn, position.shard_id, finished=True)
+            log.info("shard %s is closed and read to its end", position.shard_id)
+            return True
+        if self.clock() >= self.deadline:
+            outcome.stopped_early = True
+        return False
+
+    def _iterator(self, position: ShardPosition, outcome: TableOutcome) -> str:
+        try:
+            return self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=position.shard_id, **position.iterator_request())["ShardIterator"]
+        except ClientError as err:
+            if _error_code(err) != "TrimmedDataAccessException":
+                raise
+        self._gap(outcome, f"shard {position.shard_id}: records after {position.sequence_number} were trimmed "
+                           "(older than 24 h) before this run could read them; continuing from the oldest record")
+        position.sequence_number = None
+        return self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=position.shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+
+    def _records(self, position: ShardPosition, outcome: TableOutcome) -> dict[str, Any]:
+        try:
+            return self.streams.get_records(ShardIterator=position.iterator, Limit=BATCH_LIMIT)
+        except ClientError as err:
+            code = _error_code(err)
+            if code not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                raise
+            log.info("shard %s: %s; asking for a new iterator from the checkpoint", position.shard_id, code)
+        position.iterator = self._iterator(position, outcome)
+        return self.streams.get_records(ShardIterator=position.iterator, Limit=BATCH_LIMIT)
+
+    def _archive(self, position: ShardPosition, records: list[Mapping[str, Any]], outcome: TableOutcome) -> None:
+        last = records[-1]["dynamodb"]["SequenceNumber"]
+        recheck = position.may_be_written(records)
+        # An earlier in-flight range may reach beyond this batch: keep it until it is passed.
+        through = max(last, position.in_flight_through or last, key=int)
+        self.checkpoints.save(self.stream_arn, position.shard_id, in_flight_through=through)
+        self.archiver.write_batch(records, outcome, recheck)
+        still_in_flight = through if int(through) > int(last) else None
+        self.checkpoints.save(self.stream_arn, position.shard_id, sequence_number=last, in_flight_through=still_in_flight)
+        position.sequence_number, position.in_flight_through = last, still_in_flight
+        log.info("%s shard %s: %d records through %s; %d archived so far", outcome.table, position.shard_id,
+                 len(records), last, outcome.archived)

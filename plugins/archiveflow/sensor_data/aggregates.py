@@ -1,0 +1,101 @@
+"""Per-sensor temperature aggregates: per hour, and overall.
+
+Idempotency: aggregates are never incremented. Each hour a batch touched is recomputed from every
+raw object of that hour in S3 (the raw data is the one source of truth) and written over the
+hour's item; the overall item is then recomputed from the sensor's hourly items. A retried or
+re-run batch rewrites the same raw objects (storage.py), so recomputing gives the same numbers:
+nothing is ever counted twice. A record is counted once even if it were stored twice: lines are
+de-duplicated by their stream position (stream, shard, sequence number).
+
+Items in the `sensor-aggregates` table (key: sensor_id, window_start):
+
+| window_start | window | attributes |
+|---|---|---|
+| `2026-12-01T13:00:00Z` | `hour` | count, sum_temperature, min_temperature, max_temperature, mean_temperature |
+| `overall` | `overall` | the same, plus first_hour, last_hour, hours |
+
+`overall` sorts after every hour (letters after digits), so a key range over hours never meets it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from archiveflow.sensor_data.readings import parse_instant, utc_text
+
+OVERALL = "overall"
+
+
+@dataclass(frozen=True)
+class Stats:
+    count: int
+    total: float
+    minimum: float
+    maximum: float
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count
+
+    @classmethod
+    def of(cls, temperatures: list[float]) -> Stats:
+        return cls(len(temperatures), math.fsum(temperatures), min(temperatures), max(temperatures))
+
+    @classmethod
+    def combine(cls, parts: list[Stats]) -> Stats:
+        return cls(sum(p.count for p in parts), math.fsum(p.total for p in parts),
+                   min(p.minimum for p in parts), max(p.maximum for p in parts))
+
+    def attributes(self) -> dict[str, Any]:
+        return {"count": self.count, "sum_temperature": _number(self.total),
+                "min_temperature": _number(self.minimum), "max_temperature": _number(self.maximum),
+                "mean_temperature": _number(self.mean)}
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Stats:
+        return cls(int(item["count"]), float(item["sum_temperature"]), float(item["min_temperature"]),
+                   float(item["max_temperature"]))
+
+
+def _number(value: float) -> Decimal:
+    # DynamoDB numbers are decimal: the float's shortest repr round-trips exactly.
+    return Decimal(repr(value))
+
+
+def hour_stats(lines: Iterable[Mapping[str, Any]]) -> dict[str, Stats]:
+    """Stats per sensor of one hour's raw lines, each stream position counted once."""
+    seen: set[tuple[str, str, str]] = set()
+    temperatures: dict[str, list[float]] = defaultdict(list)
+    for line in lines:
+        source = line["_kinesis"]
+        position = (source["stream"], source["shard_id"], source["sequence_number"])
+        if position in seen:
+            continue
+        seen.add(position)
+        temperatures[line["sensor_id"]].append(float(line["temperature"]))
+    return {sensor_id: Stats.of(values) for sensor_id, values in temperatures.items()}
+
+
+def hour_item(sensor_id: str, hour: datetime, stats: Stats) -> dict[str, Any]:
+    return {"sensor_id": sensor_id, "window_start": utc_text(hour), "window": "hour", **stats.attributes()}
+
+
+def overall_item(sensor_id: str, hourly: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The overall item of a sensor from all its hourly items (sorted by window_start)."""
+    stats = Stats.combine([Stats.from_item(item) for item in hourly])
+    return {"sensor_id": sensor_id, "window_start": OVERALL, "window": OVERALL, **stats.attributes(),
+            "first_hour": hourly[0]["window_start"], "last_hour": hourly[-1]["window_start"],
+            "hours": len(hourly)}
+
+
+def hour_of(text: str) -> datetime:
+    moment = parse_instant(text)
+    if moment is None:
+        raise ValueError(f"not an hour: {text!r}")
+    return moment

@@ -1,0 +1,96 @@
+"""Where readings live in the sensor-data bucket, and how they are written.
+
+    raw/date=YYYY-MM-DD/hour=HH/<stream>.<shard id>.<first sequence number>.jsonl.gz
+    quarantine/date=YYYY-MM-DD/<stream>.<shard id>.<first sequence number>.jsonl.gz
+
+Raw objects are partitioned by the reading's own hour (a late reading goes to the hour it was
+measured in), quarantine objects by the day the batch arrived. One line per record: a raw line is
+the reading as received (timestamp normalised to UTC) plus `_kinesis` (stream, shard, sequence
+number, partition key, arrival); a quarantine line is `reason`, `message`, `_kinesis` and the
+record's `data` (text, or `data_base64` when it is not UTF-8).
+
+An object's name is fixed by its batch (stream, shard, first sequence number) and its bytes by the
+batch's records (gzip without a timestamp), so writing a batch again rewrites identical objects.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from archiveflow.sensor_data.readings import Reading, Rejected, StreamRecord
+
+RAW_PREFIX = "raw/"
+QUARANTINE_PREFIX = "quarantine/"
+
+
+def hour_prefix(hour: datetime) -> str:
+    return f"{RAW_PREFIX}date={hour:%Y-%m-%d}/hour={hour:%H}/"
+
+
+def batch_name(first: StreamRecord) -> str:
+    return f"{first.stream}.{first.shard_id}.{first.sequence_number}.jsonl.gz"
+
+
+def quarantine_key(first: StreamRecord) -> str:
+    return f"{QUARANTINE_PREFIX}date={first.arrived_at:%Y-%m-%d}/{batch_name(first)}"
+
+
+def jsonl_gz(lines: Iterable[dict[str, Any]]) -> bytes:
+    text = "".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in lines)
+    return gzip.compress(text.encode("utf-8"), mtime=0)
+
+
+def read_jsonl_gz(body: bytes) -> Iterator[dict[str, Any]]:
+    for line in gzip.decompress(body).decode("utf-8").splitlines():
+        if line:
+            yield json.loads(line)
+
+
+def raw_line(record: StreamRecord, reading: Reading) -> dict[str, Any]:
+    return {**reading.fields, "_kinesis": record.source()}
+
+
+def quarantine_line(record: StreamRecord, rejected: Rejected) -> dict[str, Any]:
+    line: dict[str, Any] = {"reason": rejected.reason, "message": rejected.message, "_kinesis": record.source()}
+    try:
+        line["data"] = record.data.decode("utf-8")
+    except UnicodeDecodeError:
+        line["data_base64"] = base64.b64encode(record.data).decode("ascii")
+    return line
+
+
+def batch_objects(parsed: list[tuple[StreamRecord, Reading | Rejected]]) -> dict[str, bytes]:
+    """The objects of one batch, by key: one per reading hour, one for its quarantined records."""
+    if not parsed:
+        return {}
+    by_hour: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
+    quarantined = []
+    for record, outcome in parsed:
+        if isinstance(outcome, Reading):
+            by_hour[outcome.hour].append(raw_line(record, outcome))
+        else:
+            quarantined.append(quarantine_line(record, outcome))
+    name = batch_name(parsed[0][0])
+    objects = {hour_prefix(hour) + name: jsonl_gz(lines) for hour, lines in by_hour.items()}
+    if quarantined:
+        objects[quarantine_key(parsed[0][0])] = jsonl_gz(quarantined)
+    return objects
+
+
+def put_objects(s3, bucket: str, objects: dict[str, bytes]) -> None:
+    for key, body in objects.items():
+        # No Content-Encoding: HTTP clients would otherwise unzip what is a .gz file.
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip")
+
+
+def hour_lines(s3, bucket: str, hour: datetime) -> Iterator[dict[str, Any]]:
+    """Every raw line of one hour partition."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=hour_prefix(hour)):
+        for item in page.get("Contents", []):
+            yield from read_jsonl_gz(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())

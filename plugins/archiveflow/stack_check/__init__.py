@@ -1,0 +1,1 @@
+"""archiveflow_stack_check: one real round trip per service a deployment needs."""

@@ -1,0 +1,255 @@
+"""Stream reading on AWS-documented shapes the emulator cannot produce: shard lineage (splits,
+closed shards, trimmed parents), iterator expiry, trimmed data (TrimmedDataAccessException),
+restarts mid-batch, Time to Live removals, and the dead-letter path. The streams client, S3 and
+the checkpoints table are in-memory fakes; the reader and the archiver are the real ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from archiveflow.dynamodb_archive.archive import ArchiveTarget, RecordArchiver, TableOutcome
+from archiveflow.dynamodb_archive.shards import lineage_order
+from archiveflow.dynamodb_archive.stream import StreamReader
+
+ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/stream/2026-11-30T00:00:00.000"
+TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+
+def client_error(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}}, "op")
+
+
+def record(seq: int, name: str = "REMOVE", pk: str | None = None, identity: dict | None = None) -> dict:
+    pk = pk or f"order-{seq}"
+    rec = {"eventID": f"ev{seq}", "eventName": name, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+           "awsRegion": "us-east-1",
+           "dynamodb": {"ApproximateCreationDateTime": dt.datetime(2026, 11, 30, tzinfo=dt.UTC),
+                        "Keys": {"PK": {"S": pk}}, "OldImage": {"PK": {"S": pk}, "seq": {"N": str(seq)}},
+                        "SequenceNumber": str(seq).zfill(21), "SizeBytes": 30,
+                        "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+    if identity:
+        rec["userIdentity"] = identity
+    return rec
+
+
+class FakeStreams:
+    """DynamoDB Streams over shards {id: {"records": [...], "closed": bool, "parent": id | None}}.
+    `trimmed_below`: sequence numbers below it are gone; `expire_after_reads`: get_records raises
+    ExpiredIteratorException once, after that many successful reads."""
+
+    def __init__(self, shards: dict, page: int = 2, trimmed_below: int = 0, expire_after_reads: int | None = None):
+        self.shards, self.page, self.trimmed_below = shards, page, trimmed_below
+        self.expire_after_reads, self.reads = expire_after_reads, 0
+
+    def describe_stream(self, StreamArn):
+        shards = []
+        for shard_id, shard in self.shards.items():
+            seqs = [int(r["dynamodb"]["SequenceNumber"]) for r in shard["records"]] or [0]
+            rng = {"StartingSequenceNumber": str(min(seqs))}
+            if shard["closed"]:
+                rng["EndingSequenceNumber"] = str(max(seqs))
+            shards.append({"ShardId": shard_id, "SequenceNumberRange": rng,
+                           **({"ParentShardId": shard["parent"]} if shard.get("parent") else {})})
+        return {"StreamDescription": {"StreamArn": StreamArn, "Shards": shards}}
+
+    def _live(self, shard_id):
+        return [r for r in self.shards[shard_id]["records"]
+                if int(r["dynamodb"]["SequenceNumber"]) >= self.trimmed_below]
+
+    def get_shard_iterator(self, StreamArn, ShardId, ShardIteratorType, SequenceNumber=None):
+        if ShardIteratorType == "TRIM_HORIZON":
+            return {"ShardIterator": f"{ShardId}|0"}
+        if int(SequenceNumber) < self.trimmed_below - 1:
+            raise client_error("TrimmedDataAccessException")
+        live = self._live(ShardId)
+        position = sum(1 for r in live if int(r["dynamodb"]["SequenceNumber"]) <= int(SequenceNumber))
+        return {"ShardIterator": f"{ShardId}|{position}"}
+
+    def get_records(self, ShardIterator, Limit):
+        if self.expire_after_reads is not None and self.reads == self.expire_after_reads:
+            self.expire_after_reads = None
+            raise client_error("ExpiredIteratorException")
+        self.reads += 1
+        shard_id, position = ShardIterator.split("|")
+        live, position = self._live(shard_id), int(position)
+        records = live[position:position + min(Limit, self.page)]
+        end = position + len(records)
+        at_end = self.shards[shard_id]["closed"] and end >= len(live)
+        return {"Records": records, **({} if at_end else {"NextShardIterator": f"{shard_id}|{end}"})}
+
+
+class FakeCheckpoints:
+    def __init__(self, items: dict | None = None):
+        self.items = items or {}
+
+    def for_stream(self, stream_arn):
+        return {k: dict(v) for k, v in self.items.items()}
+
+    def save(self, stream_arn, shard_id, **attributes):
+        item = self.items.setdefault(shard_id, {"shard_id": shard_id})
+        for name, value in attributes.items():
+            if value is None:
+                item.pop(name, None)
+            else:
+                item[name] = value
+
+
+class FakeS3:
+    """Versioned: every put is kept, in order. `failing` keys fail every put."""
+
+    def __init__(self, failing: str = "x^"):
+        self.puts: list[tuple[str, dict]] = []
+        self.failing = failing
+
+    def put_object(self, Bucket, Key, Body, ContentType, Metadata):
+        if self.failing in Key:
+            raise client_error("InternalError")
+        self.puts.append((Key, {"body": json.loads(Body), "metadata": Metadata}))
+
+    def head_object(self, Bucket, Key):
+        versions = [p for k, p in self.puts if k == Key]
+        if not versions:
+            raise client_error("404")
+        return {"Metadata": versions[-1]["metadata"]}
+
+    def keys(self) -> list[str]:
+        return [k for k, _ in self.puts]
+
+
+def read(streams, checkpoints=None, s3=None, deadline=float("inf"), dead=None):
+    s3 = s3 or FakeS3()
+    checkpoints = checkpoints or FakeCheckpoints()
+    dead = dead if dead is not None else []
+    archiver = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "bucket"), dead.append, retry_delay=0)
+    outcome = StreamReader(streams, checkpoints, archiver, ARN, deadline).run(TableOutcome("Orders"))
+    return outcome, s3, checkpoints
+
+
+def test_lineage_order_puts_parents_before_children_on_awss_shapes():
+    shards = [  # a split: the parent closed, two children; one child has split again; a root whose parent was trimmed
+        {"ShardId": "shardId-c2", "ParentShardId": "shardId-p", "SequenceNumberRange": {"StartingSequenceNumber": "300"}},
+        {"ShardId": "shardId-g1", "ParentShardId": "shardId-c1", "SequenceNumberRange": {"StartingSequenceNumber": "400"}},
+        {"ShardId": "shardId-c1", "ParentShardId": "shardId-p",
+         "SequenceNumberRange": {"StartingSequenceNumber": "200", "EndingSequenceNumber": "399"}},
+        {"ShardId": "shardId-p", "ParentShardId": "shardId-trimmed",
+         "SequenceNumberRange": {"StartingSequenceNumber": "100", "EndingSequenceNumber": "199"}},
+    ]
+    assert [s["ShardId"] for s in lineage_order(shards)] == ["shardId-p", "shardId-c1", "shardId-c2", "shardId-g1"]
+
+
+def test_parent_shard_is_read_to_its_end_before_its_children():
+    streams = FakeStreams({
+        "child": {"records": [record(5), record(6)], "closed": False, "parent": "parent"},
+        "parent": {"records": [record(1), record(2, "INSERT"), record(3)], "closed": True},
+    })
+    outcome, s3, checkpoints = read(streams)
+    assert s3.keys() == ["Orders/PK_order-1.json", "Orders/PK_order-3.json", "Orders/PK_order-5.json",
+                         "Orders/PK_order-6.json"]
+    assert checkpoints.items["parent"]["finished"] is True
+    assert checkpoints.items["child"]["sequence_number"] == str(6).zfill(21)
+    assert (outcome.records_read, outcome.removes, outcome.archived, outcome.shards_finished) == (5, 4, 4, 1)
+
+
+def test_a_child_waits_while_its_parent_is_unfinished():
+    streams = FakeStreams({"parent": {"records": [record(1), record(2)], "closed": True},
+                           "child": {"records": [record(5)], "closed": False, "parent": "parent"}})
+    checkpoints = FakeCheckpoints({"parent": {"shard_id": "parent", "sequence_number": str(1).zfill(21)}})
+    clock_ticks = iter([0, 0, 0, 10, 10, 10, 10, 10])  # the budget runs out after the parent's first page
+    reader_outcome = TableOutcome("Orders")
+    s3 = FakeS3()
+    archiver = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delay=0)
+    StreamReader(streams, checkpoints, archiver, ARN, deadline=5, clock=lambda: next(clock_ticks)).run(reader_outcome)
+    assert s3.keys() == ["Orders/PK_order-2.json"]
+    assert "child" not in checkpoints.items and reader_outcome.stopped_early
+
+
+def test_finished_shards_are_not_read_again_and_a_second_run_writes_nothing():
+    streams = FakeStreams({"parent": {"records": [record(1)], "closed": True},
+                           "open": {"records": [record(2), record(3)], "closed": False, "parent": "parent"}})
+    _, s3, checkpoints = read(streams)
+    again, s3_again, _ = read(streams, checkpoints)
+    assert len(s3.keys()) == 3 and s3_again.keys() == [] and again.records_read == 0
+
+
+def test_an_expired_iterator_is_renewed_from_the_checkpoint_without_loss_or_duplicates():
+    streams = FakeStreams({"s": {"records": [record(i) for i in range(1, 8)], "closed": True}}, expire_after_reads=2)
+    outcome, s3, checkpoints = read(streams)
+    assert s3.keys() == [f"Orders/PK_order-{i}.json" for i in range(1, 8)]
+    assert checkpoints.items["s"]["finished"] is True and outcome.gaps == []
+
+
+def test_a_checkpoint_older_than_the_retention_is_a_loud_gap_and_reading_goes_on(caplog):
+    streams = FakeStreams({"s": {"records": [record(i) for i in range(1, 11)], "closed": False}}, trimmed_below=8)
+    checkpoints = FakeCheckpoints({"s": {"shard_id": "s", "sequence_number": str(3).zfill(21)}})
+    outcome, s3, _ = read(streams, checkpoints)
+    assert s3.keys() == [f"Orders/PK_order-{i}.json" for i in (8, 9, 10)]
+    [gap] = outcome.gaps
+    assert "GAP" in gap and "trimmed" in gap and str(3).zfill(21) in gap
+    assert any(r.levelname == "ERROR" and "GAP" in r.getMessage() for r in caplog.records)
+
+
+def test_a_shard_that_left_the_stream_unfinished_is_reported_once():
+    streams = FakeStreams({"new": {"records": [record(9)], "closed": False}})
+    checkpoints = FakeCheckpoints({"old": {"shard_id": "old", "sequence_number": "5"}})
+    outcome, _, _ = read(streams, checkpoints)
+    assert len(outcome.gaps) == 1 and "old" in outcome.gaps[0]
+    assert read(streams, checkpoints)[0].gaps == []
+
+
+def test_a_restart_mid_batch_does_not_write_a_record_twice():
+    """A run wrote some of a batch, then died before its checkpoint moved: the retry re-reads the
+    batch and skips what is already in S3 (a re-created and re-deleted key still gets its version)."""
+    streams = FakeStreams({"s": {"records": [record(1), record(2), record(3, pk="order-1")], "closed": True}}, page=10)
+    s3 = FakeS3()
+    first = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delay=0)
+    first.write_batch([record(1)], TableOutcome("Orders"), recheck=False)  # written before the crash
+    checkpoints = FakeCheckpoints({"s": {"shard_id": "s", "in_flight_through": str(3).zfill(21)}})
+    outcome, _, checkpoints = read(streams, checkpoints, s3)
+    assert sorted(p["metadata"]["event-id"] for _, p in s3.puts) == ["ev1", "ev2", "ev3"]
+    assert [p["metadata"]["event-id"] for k, p in s3.puts if k == "Orders/PK_order-1.json"] == ["ev1", "ev3"]
+    assert (outcome.archived, outcome.already_archived) == (2, 1)
+
+
+def test_a_restart_after_a_key_was_written_twice_keeps_its_newest_version_current():
+    streams = FakeStreams({"s": {"records": [record(1), record(2)], "closed": True}}, page=10)
+    s3 = FakeS3()
+    first = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delay=0)
+    first.write_batch([record(1, pk="k"), record(2, pk="k")], TableOutcome("Orders"), recheck=False)
+    streams.shards["s"]["records"] = [record(1, pk="k"), record(2, pk="k")]
+    checkpoints = FakeCheckpoints({"s": {"shard_id": "s", "in_flight_through": str(2).zfill(21)}})
+    outcome, _, _ = read(streams, checkpoints, s3)
+    assert [p["metadata"]["event-id"] for _, p in s3.puts] == ["ev1", "ev2"]  # nothing rewritten
+    assert (outcome.archived, outcome.already_archived) == (0, 2)
+    assert "in_flight_through" not in checkpoints.items["s"]
+
+
+def test_ttl_removals_are_counted_and_marked():
+    streams = FakeStreams({"s": {"records": [record(1, identity=TTL), record(2)], "closed": False}})
+    outcome, s3, _ = read(streams)
+    assert outcome.ttl_removes == 1
+    assert [p["body"]["archiveflow"]["removedBy"] for _, p in s3.puts] == ["ttl", "delete"]
+
+
+def test_a_record_failing_three_times_goes_to_the_dead_letter_queue_and_the_stream_moves_on():
+    streams = FakeStreams({"s": {"records": [record(1, pk="bad"), record(2)], "closed": False}})
+    dead: list[str] = []
+    outcome, s3, checkpoints = read(streams, s3=FakeS3(failing="bad"), dead=dead)
+    assert s3.keys() == ["Orders/PK_order-2.json"]
+    [message] = [json.loads(d) for d in dead]
+    assert message["objectKey"] == "Orders/PK_bad.json" and message["attempts"] == 3
+    assert "InternalError" in message["error"] and message["record"]["dynamodb"]["OldImage"]["PK"] == {"S": "bad"}
+    assert [d["object_key"] for d in outcome.dead_lettered] == ["Orders/PK_bad.json"]
+    assert checkpoints.items["s"]["sequence_number"] == str(2).zfill(21)
+
+
+def test_unexpected_stream_errors_are_raised_for_the_task_to_retry():
+    class Throttled(FakeStreams):
+        def get_records(self, ShardIterator, Limit):
+            raise client_error("LimitExceededException")
+
+    with pytest.raises(ClientError):
+        read(Throttled({"s": {"records": [record(1)], "closed": False}}))

@@ -1,0 +1,57 @@
+"""Aggregation math and the S3 layout of a batch (no services)."""
+
+import gzip
+import json
+from datetime import UTC, datetime
+
+from archiveflow.sensor_data.aggregates import Stats, hour_stats, overall_item
+from archiveflow.sensor_data.readings import StreamRecord, parse_reading
+from archiveflow.sensor_data.storage import batch_objects, read_jsonl_gz
+
+ARRIVED = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def line(sensor, temperature, seq, shard="shardId-0"):
+    return {"sensor_id": sensor, "temperature": temperature,
+            "_kinesis": {"stream": "s", "shard_id": shard, "sequence_number": str(seq)}}
+
+
+def test_hour_stats_count_each_stream_position_once():
+    lines = [line("a", 20.0, 1), line("a", 22.0, 2), line("b", 5.5, 3), line("a", 20.0, 1)]
+    stats = hour_stats(lines)
+    assert stats["a"] == Stats(2, 42.0, 20.0, 22.0) and stats["a"].mean == 21.0
+    assert stats["b"] == Stats(1, 5.5, 5.5, 5.5)
+    same_position_other_shard = hour_stats([line("a", 20.0, 1), line("a", 20.0, 1, shard="shardId-1")])
+    assert same_position_other_shard["a"].count == 2
+
+
+def test_overall_item_combines_hours_exactly():
+    hourly = [{"window_start": "2026-12-01T10:00:00Z", **Stats.of([0.1] * 10).attributes()},
+              {"window_start": "2026-12-01T11:00:00Z", **Stats.of([0.2, 0.7]).attributes()}]
+    item = overall_item("a", hourly)
+    assert item["count"] == 12 and item["hours"] == 2
+    assert float(item["sum_temperature"]) == 1.9  # fsum: no drift from adding 0.1 ten times
+    assert (item["first_hour"], item["last_hour"]) == ("2026-12-01T10:00:00Z", "2026-12-01T11:00:00Z")
+    assert float(item["min_temperature"]) == 0.1 and float(item["max_temperature"]) == 0.7
+
+
+def record(seq: int, data: bytes) -> StreamRecord:
+    return StreamRecord("stream-x", "shardId-000000000001", str(seq), "pk", ARRIVED, data)
+
+
+def test_batch_objects_partition_by_reading_hour_and_quarantine_with_reason():
+    records = [record(7, b'{"sensor_id":"a","timestamp":"2026-12-01T11:59:59Z","temperature":1}'),
+               record(8, b'{"sensor_id":"a","timestamp":"2026-12-01T09:00:00Z","temperature":2}'),  # late
+               record(9, b"\xff not json")]
+    objects = batch_objects([(r, parse_reading(r.data, r.arrived_at)) for r in records])
+    name = "stream-x.shardId-000000000001.7.jsonl.gz"
+    assert sorted(objects) == [f"quarantine/date=2026-12-01/{name}", f"raw/date=2026-12-01/hour=09/{name}",
+                               f"raw/date=2026-12-01/hour=11/{name}"]
+    (late,) = read_jsonl_gz(objects[f"raw/date=2026-12-01/hour=09/{name}"])
+    assert late["temperature"] == 2.0 and late["_kinesis"]["sequence_number"] == "8"
+    (bad,) = read_jsonl_gz(objects[f"quarantine/date=2026-12-01/{name}"])
+    assert bad["reason"] == "not_json" and "data_base64" in bad and bad["_kinesis"]["sequence_number"] == "9"
+    # The same batch gives the same bytes: a retry rewrites identical objects.
+    again = batch_objects([(r, parse_reading(r.data, r.arrived_at)) for r in records])
+    assert again == objects
+    assert json.loads(gzip.decompress(objects[f"raw/date=2026-12-01/hour=11/{name}"]))["sensor_id"] == "a"
