@@ -23,6 +23,7 @@ through the connection the DAGs use and fails with a message naming the service:
 | `check_iceberg` | write and read the `stack_check` Iceberg table through the Glue catalog | `aws_default` |
 | `check_sql_engine` | count that row with SQL on the lakehouse engine (Athena, or DuckDB locally) | `lakehouse_sql` |
 | `check_sns` | publish to the notifications topic | `aws_default` |
+| `check_kinesis` | the sensor-readings stream is active (read only) | `aws_default` |
 
 `summary` fails the run when any check failed and lists which ones; read the failed task's log
 for the reason. No conf is needed; to check other connections before pointing DAGs at them,

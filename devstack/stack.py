@@ -19,6 +19,7 @@ from devstack.provision import provision
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+GITHUB_SOURCES = ("gharchive", "github-api")
 REGION = "us-east-1"
 
 
@@ -29,6 +30,8 @@ class StackConfig:
     api_port: int
     source_database: str        # postgres_default: the database rdbms_archival archives from
     airflow_database: str       # Airflow's metadata database
+    gharchive_port: int = 5065  # gharchive_default: `python -m http.server` over `gharchive_dir`
+    github_api_port: int = 5066  # github_events_api_default: devstack.github_events_api
 
     @classmethod
     def default(cls) -> StackConfig:
@@ -41,7 +44,7 @@ class StackConfig:
         n = int(os.environ.get("ARCHIVEFLOW_TEST_STACK", "0"))
         suffix = f"_{n}" if n else ""
         return cls(REPO / ".stack" / f"test{suffix}", 5155 + n, 8181 + n,
-                   f"archiveflow_test{suffix}", f"archiveflow_airflow_test{suffix}")
+                   f"archiveflow_test{suffix}", f"archiveflow_airflow_test{suffix}", 5365 + n, 5465 + n)
 
     @property
     def aws_endpoint(self) -> str:
@@ -55,6 +58,11 @@ class StackConfig:
         """boto3 client/resource arguments for this stack's emulator (dummy credentials)."""
         return {"endpoint_url": self.aws_endpoint, "region_name": REGION,
                 "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+    @property
+    def gharchive_dir(self) -> Path:
+        """The GH Archive hours the local `gharchive_default` serves (devstack.gharchive writes them)."""
+        return self.home / "gharchive"
 
     @property
     def airflow_home(self) -> Path:
@@ -74,7 +82,12 @@ def connection_env(config: StackConfig) -> dict[str, str]:
     pg = {"conn_type": "postgres", "host": postgres.PG_HOST, "port": postgres.PG_PORT,
           "login": postgres.PG_USER, "schema": config.source_database}
     lakehouse_sql = {"conn_type": "generic", "extra": {"engine": "duckdb", "aws_conn_id": "aws_default"}}
+    # GH Archive and the GitHub Events API: loopback servers of generated events (start_github_sources).
+    gharchive = {"conn_type": "http", "host": "127.0.0.1", "port": config.gharchive_port, "schema": "http"}
+    github_api = {"conn_type": "http", "host": "127.0.0.1", "port": config.github_api_port, "schema": "http"}
     return {
+        "AIRFLOW_CONN_GHARCHIVE_DEFAULT": json.dumps(gharchive),
+        "AIRFLOW_CONN_GITHUB_EVENTS_API_DEFAULT": json.dumps(github_api),
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws),
         "AIRFLOW_CONN_POSTGRES_DEFAULT": json.dumps(pg),
         "AIRFLOW_CONN_LAKEHOUSE_SQL": json.dumps(lakehouse_sql),
@@ -155,6 +168,23 @@ def start_aws(config: StackConfig) -> None:
     provision(config.aws_endpoint, REGION)
 
 
+def start_github_sources(config: StackConfig) -> None:
+    """GH Archive hours served by plain `python -m http.server`, and the fake Events API."""
+    config.gharchive_dir.mkdir(parents=True, exist_ok=True)
+    servers = {
+        "gharchive": (config.gharchive_port, ["-m", "http.server", "--bind", "127.0.0.1",
+                                              "--directory", str(config.gharchive_dir), str(config.gharchive_port)]),
+        "github-api": (config.github_api_port, ["-m", "devstack.github_events_api", "--port", str(config.github_api_port)]),
+    }
+    for name, (port, args) in servers.items():
+        process = config.process(name)
+        if process.pid() is None:
+            ensure_port_free(port, f"the {name} server")
+        process.start([sys.executable, *args], env={**base_env(), "PYTHONPATH": f"{REPO / 'plugins'}:{REPO}"}, cwd=REPO)
+        url = f"http://127.0.0.1:{port}/" + ("_control/published" if name == "github-api" else "")
+        wait_for_http(url, 30, f"the {name} server", process)
+
+
 def start_airflow(config: StackConfig) -> None:
     env = full_env(config, base_env())
     home = config.airflow_home
@@ -217,6 +247,7 @@ def base_env() -> dict[str, str]:
 def up(config: StackConfig, airflow: bool = True) -> None:
     start_postgres(config)
     start_aws(config)
+    start_github_sources(config)
     seed_demo_data(config)
     if airflow:
         start_airflow(config)
@@ -229,11 +260,26 @@ def seed_demo_data(config: StackConfig) -> None:
     except ImportError:
         return
     seed(postgres.dsn(config.source_database))
+    _seed_github_hours(config)
+
+
+def _seed_github_hours(config: StackConfig, hours: int = 6) -> None:
+    """The last complete GH Archive hours, so the hourly DAG's scheduled runs find theirs."""
+    import datetime as dt
+
+    from archiveflow.github_lakehouse.bronze import GhHour
+    from devstack.gharchive import generate_hour
+
+    latest = GhHour.of(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    for n in range(hours):
+        hour = GhHour(latest.start - dt.timedelta(hours=n))
+        if not (config.gharchive_dir / hour.source_path).exists():
+            generate_hour(config.gharchive_dir, hour, events=2000)
 
 
 def down(config: StackConfig) -> list[str]:
     stopped = []
-    for name in (*reversed(AIRFLOW_COMPONENTS), "moto"):
+    for name in (*reversed(AIRFLOW_COMPONENTS), "moto", *GITHUB_SOURCES):
         if config.process(name).stop():
             stopped.append(name)
     return stopped
@@ -242,7 +288,7 @@ def down(config: StackConfig) -> list[str]:
 def status(config: StackConfig) -> list[tuple[str, int | None, str]]:
     where = {"moto": config.aws_endpoint, "api-server": f"{config.api_url} (admin / admin)"}
     rows = [("postgresql", None if not postgres.is_up() else 0, f"{postgres.PG_HOST}:{postgres.PG_PORT}")]
-    for name in ("moto", *AIRFLOW_COMPONENTS):
+    for name in ("moto", *GITHUB_SOURCES, *AIRFLOW_COMPONENTS):
         rows.append((name, config.process(name).pid(), where.get(name, str(config.process(name).log_file))))
     return rows
 

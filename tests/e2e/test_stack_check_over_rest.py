@@ -22,7 +22,7 @@ def test_stack_check_triggered_over_rest_succeeds(airflow_stack):
     run = airflow_stack.wait_for_run(DAG_ID, run_id, timeout=300)
     states = {ti["task_id"]: ti["state"] for ti in airflow_stack.task_instances(DAG_ID, run_id)}
     assert run["state"] == "success", states
-    assert set(states.values()) == {"success"} and len(states) == 7
+    assert set(states.values()) == {"success"} and len(states) == 8
 
 
 def test_unreachable_aws_endpoint_fails_the_run_naming_s3(airflow_stack):

@@ -22,7 +22,7 @@ def test_every_check_passes_on_the_local_stack(local_stack, airflow_db, stack_ch
     assert run.state == DagRunState.SUCCESS
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states == {f"check_{n}": "success" for n in
-                      ("postgres", "s3", "dynamodb", "iceberg", "sql_engine", "sns")} | {"summary": "success"}
+                      ("postgres", "s3", "dynamodb", "iceberg", "sql_engine", "sns", "kinesis")} | {"summary": "success"}
 
 
 def test_unreachable_aws_endpoint_is_named(local_stack, airflow_db, monkeypatch):

@@ -55,10 +55,11 @@ class MultipartUpload:
     so S3 rejects anything corrupted in transit. ``abort`` discards everything uploaded so far.
     """
 
-    def __init__(self, s3, bucket: str, key: str, storage_class: str, part_size: int, max_inflight: int = 2):
+    def __init__(self, s3, bucket: str, key: str, storage_class: str, part_size: int, max_inflight: int = 2,
+                 content_type: str = "application/zip"):
         self._s3, self.bucket, self.key, self._part_size = s3, bucket, key, part_size
         self.upload_id = s3.create_multipart_upload(
-            Bucket=bucket, Key=key, StorageClass=storage_class, ContentType="application/zip",
+            Bucket=bucket, Key=key, StorageClass=storage_class, ContentType=content_type,
             ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT",
         )["UploadId"]
         self._buffer = bytearray()

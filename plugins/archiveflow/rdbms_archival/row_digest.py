@@ -25,26 +25,28 @@ from psycopg import sql
 
 from archiveflow.rdbms_archival.pgtypes import Column
 
-_TEXT = 'hashtextextended({c}::text COLLATE "C", {s})'
-_FLOAT = ("CASE WHEN {c} = 0 AND atan2({c}, -1) < 0 THEN hashint8extended({s}, 123456789) "
-          "ELSE hashfloat8extended({c}, {s}) END")
+# Every function gets its exact argument types (seeds are int8), so no overload in another schema
+# could be a closer match (the source session's search_path is pinned as well).
+_TEXT = 'hashtextextended({c}::text COLLATE "C", {s}::int8)'
+_FLOAT = ("CASE WHEN {c} = 0 AND atan2({c}::float8, -1::float8) < 0 THEN hashint8extended({s}::int8, 123456789::int8) "
+          "ELSE hashfloat8extended({c}::float8, {s}::int8) END")
 _BY_FAMILY = {
-    "int32": "hashint8extended({c}, {s})",
-    "int64": "hashint8extended({c}, {s})",
-    "decimal": "hash_numeric_extended({c}, {s})",
+    "int32": "hashint8extended({c}::int8, {s}::int8)",
+    "int64": "hashint8extended({c}::int8, {s}::int8)",
+    "decimal": "hash_numeric_extended({c}::numeric, {s}::int8)",
     "float32": _FLOAT,
     "float64": _FLOAT,
-    "boolean": "hashint8extended({c}::int, {s})",
-    "date": "timestamp_hash_extended({c}::timestamp, {s})",
-    "time": "time_hash_extended({c}, {s})",
-    "timestamp": "timestamp_hash_extended({c}, {s})",
-    "timestamptz": "timestamp_hash_extended({c} AT TIME ZONE 'UTC', {s})",
-    "bytes": "hashint8extended(('x' || left(md5({c}), 16))::bit(64)::bigint, {s})",
-    "uuid": "uuid_hash_extended({c}, {s})",
+    "boolean": "hashint8extended({c}::int4::int8, {s}::int8)",
+    "date": "timestamp_hash_extended({c}::timestamp, {s}::int8)",
+    "time": "time_hash_extended({c}::time, {s}::int8)",
+    "timestamp": "timestamp_hash_extended({c}::timestamp, {s}::int8)",
+    "timestamptz": "timestamp_hash_extended({c} AT TIME ZONE 'UTC', {s}::int8)",
+    "bytes": "hashint8extended(('x' || left(md5({c}::bytea), 16))::bit(64)::int8, {s}::int8)",
+    "uuid": "uuid_hash_extended({c}::uuid, {s}::int8)",
     "text": _TEXT,
     "list": _TEXT,
 }
-_NULL = "hashint8extended({s}, 987654321)"
+_NULL = "hashint8extended({s}::int8, 987654321::int8)"
 
 
 def row_digest_sql(columns: Sequence[Column]) -> sql.Composable:

@@ -16,6 +16,7 @@ the same way on every attempt, so callers should not retry it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Iterator
@@ -258,8 +259,11 @@ class SnapshotRead:
         self._resources.callback(setattr, self.conn, "read_only", saved[1])
         self.conn.isolation_level, self.conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
         self._resources.enter_context(self.conn.transaction(force_rollback=True))
-        # now(): when the snapshot was taken, the version of every row read from it
-        self.snapshot, self.taken_at = self.conn.execute("SELECT pg_export_snapshot(), now()").fetchone()
+        # now(): when the snapshot was taken, the version of every row read from it (as microseconds
+        # since 1970: a timestamp's text depends on the session's DateStyle)
+        self.snapshot, micros = self.conn.execute(
+            "SELECT pg_export_snapshot(), (extract(epoch FROM now()) * 1000000)::int8").fetchone()
+        self.taken_at = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
         return self
 
     def __exit__(self, *exc) -> None:

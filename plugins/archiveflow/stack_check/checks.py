@@ -136,6 +136,19 @@ def check_sns(run_id: str, conns: Connections) -> str:
     return f"published {message_id} to {arn}"
 
 
+def check_kinesis(run_id: str, conns: Connections) -> str:
+    from airflow.providers.amazon.aws.hooks.kinesis import KinesisHook
+
+    # Read-only: a probe record would land in the sensor pipeline's data.
+    stream = resources.kinesis_stream("sensor-readings")
+    with service("Kinesis", conns.aws_conn_id):
+        summary = KinesisHook(aws_conn_id=conns.aws_conn_id).conn.describe_stream_summary(StreamName=stream)
+        status = summary["StreamDescriptionSummary"]["StreamStatus"]
+        if status not in ("ACTIVE", "UPDATING"):
+            raise StackCheckError(f"Kinesis: stream {stream} is {status}")
+    return f"stream {stream} is {status}"
+
+
 # In the order the DAG runs them; the SQL engine reads the table the Iceberg check wrote.
 CHECKS: dict[str, Callable[[str, Connections], str]] = {
     "postgres": check_postgres,
@@ -144,4 +157,5 @@ CHECKS: dict[str, Callable[[str, Connections], str]] = {
     "iceberg": check_iceberg,
     "sql_engine": check_sql_engine,
     "sns": check_sns,
+    "kinesis": check_kinesis,
 }

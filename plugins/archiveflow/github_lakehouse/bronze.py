@@ -1,0 +1,143 @@
+"""The Bronze layer of the GitHub events lakehouse, exactly the seed's `github_events_bronze`:
+JSON lines, gzip, under `s3://<lakehouse bucket>/github/events/ingest_dt=YYYY-MM-DD/`, one row per
+event with the columns `id, type, created_at, repo_id, repo_name, actor_id, actor_login,
+payload_raw` (the event's `payload` as a JSON string).
+
+Object keys inside a partition (a re-run of the same hour or poll writes the same key, so it
+replaces its earlier object and never adds a second one):
+
+- GH Archive hour `2024-01-15-5`: `ingest_dt=2024-01-15/gharchive-2024-01-15-05.json.gz`
+- Events API poll of run `2024-01-15T05:35:00Z`: `ingest_dt=2024-01-15/events-api-20240115T053500Z.json.gz`
+
+Events repeated across hours or sources are kept as the sources published them (Bronze is the
+raw truth); Silver removes duplicates by event id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+TABLE = "github_events_bronze"
+PREFIX = "github/events/"
+COLUMNS = ("id", "type", "created_at", "repo_id", "repo_name", "actor_id", "actor_login", "payload_raw")
+GH_ARCHIVE_FIRST_DAY = dt.date(2011, 2, 12)
+
+HOUR_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}-([0-9]|[01][0-9]|2[0-3])$"
+
+
+@dataclass(frozen=True, order=True)
+class GhHour:
+    """One GH Archive hour (UTC)."""
+
+    start: dt.datetime
+
+    @classmethod
+    def parse(cls, text: str) -> GhHour:
+        """`2024-01-15-5` (GH Archive's own spelling, hour not zero-padded; `05` is accepted too)."""
+        if not re.match(HOUR_PATTERN, text):
+            raise ValueError(f"{text!r} is not an hour like 2024-01-15-5")
+        day, hour = text.rsplit("-", 1)
+        try:
+            date = dt.date.fromisoformat(day)
+        except ValueError as err:
+            raise ValueError(f"{text!r}: {err}") from None
+        return cls.of(dt.datetime.combine(date, dt.time(int(hour)), tzinfo=dt.UTC))
+
+    @classmethod
+    def of(cls, moment: dt.datetime) -> GhHour:
+        """The hour `moment` falls in (any timezone-aware datetime)."""
+        utc = moment.astimezone(dt.UTC)
+        return cls(utc.replace(minute=0, second=0, microsecond=0))
+
+    @property
+    def name(self) -> str:
+        """GH Archive's name of the hour: `2024-01-15-5`."""
+        return f"{self.start:%Y-%m-%d}-{self.start.hour}"
+
+    @property
+    def source_path(self) -> str:
+        """The file GH Archive publishes for the hour, relative to its base URL."""
+        return f"{self.name}.json.gz"
+
+    @property
+    def ingest_dt(self) -> str:
+        return f"{self.start:%Y-%m-%d}"
+
+    @property
+    def bronze_key(self) -> str:
+        return f"{partition_prefix(self.ingest_dt)}gharchive-{self.start:%Y-%m-%d-%H}.json.gz"
+
+
+def partition_prefix(ingest_dt: str) -> str:
+    return f"{PREFIX}ingest_dt={ingest_dt}/"
+
+
+def events_api_key(polled_at: dt.datetime) -> str:
+    utc = polled_at.astimezone(dt.UTC)
+    return f"{partition_prefix(f'{utc:%Y-%m-%d}')}events-api-{utc:%Y%m%dT%H%M%SZ}.json.gz"
+
+
+class MalformedEvent(ValueError):
+    """A line that is not a GitHub event; the message is the reason, counted per kind."""
+
+
+def _integer_or_none(value: Any, field: str) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise MalformedEvent(f"{field} is not an integer")
+
+
+def _text(event: dict, field: str) -> str:
+    value = event.get(field)
+    if isinstance(value, int) and not isinstance(value, bool) and field == "id":
+        return str(value)
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"{field} missing or not a string")
+    return value
+
+
+def bronze_row(event: Any, ensure_ascii: bool = False) -> dict[str, Any]:
+    """The seed's Bronze row of one decoded event; MalformedEvent says why when it is not an event.
+    `id`, `type` and `created_at` are required; `repo` and `actor` may be absent (null columns)."""
+    if not isinstance(event, dict):
+        raise MalformedEvent("not a JSON object")
+    repo, actor = event.get("repo") or {}, event.get("actor") or {}
+    if not isinstance(repo, dict) or not isinstance(actor, dict):
+        raise MalformedEvent("repo or actor is not an object")
+    return {
+        "id": _text(event, "id"),
+        "type": _text(event, "type"),
+        "created_at": _text(event, "created_at"),
+        "repo_id": _integer_or_none(repo.get("id"), "repo.id"),
+        "repo_name": repo.get("name"),
+        "actor_id": _integer_or_none(actor.get("id"), "actor.id"),
+        "actor_login": actor.get("login"),
+        "payload_raw": json.dumps(event.get("payload"), ensure_ascii=ensure_ascii, separators=(",", ":")),
+    }
+
+
+def encode_row(row: dict[str, Any]) -> bytes:
+    """A Bronze row as one JSON line (no newline), UTF-8; a lone surrogate (valid JSON, not UTF-8)
+    stays escaped."""
+    try:
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return json.dumps(row, separators=(",", ":")).encode()
+
+
+def bronze_line(line: bytes) -> bytes:
+    """One source line as one Bronze line (no newline); MalformedEvent when it is not an event."""
+    try:
+        event = json.loads(line)
+    except UnicodeDecodeError:
+        raise MalformedEvent("not UTF-8") from None
+    except ValueError:
+        raise MalformedEvent("not JSON") from None
+    try:
+        return json.dumps(bronze_row(event), ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:  # a lone surrogate (valid JSON, not UTF-8): keep it escaped
+        return json.dumps(bronze_row(event, ensure_ascii=True), separators=(",", ":")).encode()
