@@ -1,0 +1,119 @@
+"""Where each requested file is archived: the one place that reads the archive index's layout
+(`archiveflow.deep_archive.index`).
+
+A full `bucket/key` is read by its key (batched); a bare file name through the table's
+`by-project-file` index, and must match exactly one archived object of the project. Both fail,
+naming the conf field, before any paid request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.types import TypeDeserializer
+
+from archiveflow.deep_archive import index
+from archiveflow.errors import BadRequest
+
+BY_PROJECT_FILE = "by-project-file"
+
+
+@dataclass(frozen=True)
+class ArchivedFile:
+    """One archived object and where its bytes are: a member of a zip bundle, or an object of its own."""
+
+    source_bucket: str
+    source_key: str
+    archive_bucket: str
+    archive_key: str
+    archive_format: str  # "zip" or "object"
+    storage_class: str
+    size: int
+    version: int
+    member_name: str | None = None
+    header_offset: int | None = None
+    compressed_size: int | None = None
+    crc32: int | None = None
+    compression: str | None = None
+
+    @property
+    def source(self) -> str:
+        return index.item_key(self.source_bucket, self.source_key)
+
+
+def _archived(item: dict) -> ArchivedFile:
+    def number(name: str) -> int | None:
+        return int(item[name]) if name in item else None
+
+    return ArchivedFile(
+        source_bucket=item["source_bucket"], source_key=item["source_key"], archive_bucket=item["archive_bucket"],
+        archive_key=item["archive_key"], archive_format=item["archive_format"], storage_class=item["storage_class"],
+        size=int(item["size"]), version=int(item.get("version", 1)), member_name=item.get("member_name"),
+        header_offset=number("header_offset"), compressed_size=number("compressed_size"), crc32=number("crc32"),
+        compression=item.get("compression"))
+
+
+def _pick_version(versions: list[dict], version: int | None, field: str, name: str) -> dict:
+    """The asked version of one file (default: the newest)."""
+    ordered = sorted(versions, key=lambda item: int(item.get("version", 1)))
+    if version is None:
+        return ordered[-1]
+    chosen = [item for item in ordered if int(item.get("version", 1)) == version]
+    if not chosen:
+        have = ", ".join(str(item.get("version", 1)) for item in ordered)
+        raise BadRequest("version", f"{name} has no archived version {version} (versions: {have})", subject=field)
+    return chosen[0]
+
+
+def _by_key(client, table: str, names: Sequence[str]) -> dict[str, list[dict]]:
+    """Index items of full `bucket/key` names, 100 keys a request, retrying unprocessed keys."""
+    found: dict[str, list[dict]] = {}
+    deserialize = TypeDeserializer().deserialize
+    keys = sorted(set(names))
+    for start in range(0, len(keys), index.BATCH_GET):
+        request = {table: {"Keys": [{"pk": {"S": k}} for k in keys[start:start + index.BATCH_GET]],
+                           "ConsistentRead": True}}
+        while request:
+            response = client.batch_get_item(RequestItems=request)
+            for raw in response["Responses"].get(table, []):
+                item = {name: deserialize(value) for name, value in raw.items()}
+                found.setdefault(item["pk"], []).append(item)
+            request = response.get("UnprocessedKeys") or None
+    return found
+
+
+def _by_name(table, project_name: str, name: str) -> dict[str, list[dict]]:
+    """Index items of a bare file name in the project, grouped by source object."""
+    found: dict[str, list[dict]] = {}
+    query = {"IndexName": BY_PROJECT_FILE,
+             "KeyConditionExpression": Key("project_name").eq(project_name) & Key("file_name").eq(name)}
+    while True:
+        page = table.query(**query)
+        for item in page["Items"]:
+            found.setdefault(item["pk"], []).append(item)
+        if "LastEvaluatedKey" not in page:
+            return found
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def locate(dynamodb, table_name: str, names: Sequence[str], fields: Sequence[str], *,
+           project_name: str | None, version: int | None) -> list[ArchivedFile]:
+    """The archived object of every name (each once); BadRequest names the field of an unknown or
+    ambiguous one. `dynamodb` is a boto3 DynamoDB resource."""
+    table = dynamodb.Table(table_name)
+    keyed = _by_key(dynamodb.meta.client, table_name, [n for n in names if "/" in n])
+    located: dict[str, ArchivedFile] = {}
+    for name, field in zip(names, fields, strict=True):
+        matches = {name: keyed[name]} if name in keyed else {} if "/" in name else _by_name(table, project_name, name)
+        if not matches:
+            where = f"in project {project_name}" if "/" not in name else "in the archive index"
+            raise BadRequest(field, f"{name} is not archived {where}")
+        if len(matches) > 1:
+            raise BadRequest(field, f"{name} matches {len(matches)} archived files; name one by its full key: "
+                             + ", ".join(sorted(matches)))
+        (versions,) = matches.values()
+        archived = _archived(_pick_version(versions, version, field, name))
+        located[archived.source] = archived
+    return list(located.values())
