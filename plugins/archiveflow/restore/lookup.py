@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from boto3.dynamodb.conditions import Key
-from boto3.dynamodb.types import TypeDeserializer
 
 from archiveflow.deep_archive import index
 from archiveflow.errors import BadRequest
@@ -67,18 +66,15 @@ def _pick_version(versions: list[dict], version: int | None, field: str, name: s
     return chosen[0]
 
 
-def _by_key(client, table: str, names: Sequence[str]) -> dict[str, list[dict]]:
+def _by_key(dynamodb, table: str, names: Sequence[str]) -> dict[str, list[dict]]:
     """Index items of full `bucket/key` names, 100 keys a request, retrying unprocessed keys."""
     found: dict[str, list[dict]] = {}
-    deserialize = TypeDeserializer().deserialize
     keys = sorted(set(names))
     for start in range(0, len(keys), index.BATCH_GET):
-        request = {table: {"Keys": [{"pk": {"S": k}} for k in keys[start:start + index.BATCH_GET]],
-                           "ConsistentRead": True}}
+        request = {table: {"Keys": [{"pk": k} for k in keys[start:start + index.BATCH_GET]], "ConsistentRead": True}}
         while request:
-            response = client.batch_get_item(RequestItems=request)
-            for raw in response["Responses"].get(table, []):
-                item = {name: deserialize(value) for name, value in raw.items()}
+            response = dynamodb.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(table, []):
                 found.setdefault(item["pk"], []).append(item)
             request = response.get("UnprocessedKeys") or None
     return found
@@ -103,7 +99,7 @@ def locate(dynamodb, table_name: str, names: Sequence[str], fields: Sequence[str
     """The archived object of every name (each once); BadRequest names the field of an unknown or
     ambiguous one. `dynamodb` is a boto3 DynamoDB resource."""
     table = dynamodb.Table(table_name)
-    keyed = _by_key(dynamodb.meta.client, table_name, [n for n in names if "/" in n])
+    keyed = _by_key(dynamodb, table_name, [n for n in names if "/" in n])
     located: dict[str, ArchivedFile] = {}
     for name, field in zip(names, fields, strict=True):
         matches = {name: keyed[name]} if name in keyed else {} if "/" in name else _by_name(table, project_name, name)
