@@ -7,12 +7,12 @@ import json
 import urllib.request
 
 import pytest
+from tests.integration.deep_archive.conftest import Aws
 
 from archiveflow.deep_archive import plan as planner
 from archiveflow.deep_archive import worker
 from archiveflow.deep_archive.request import parse_request
 from archiveflow.restore import lookup
-from tests.integration.deep_archive.conftest import Aws
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import urllib.request
 
 import pytest
 from boto3.dynamodb.conditions import Key
+from tests.integration.restore.conftest import pack
 
 from archiveflow import resources
 from archiveflow.restore.runs import RUN_PK
-from tests.integration.restore.conftest import pack
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_three_files_in_two_bundles_restore_byte_identical(aws, airflow_db, dag,
     assert float(item["cost"]["retrieval_usd"]["GLACIER"]) > 0
 
 
-def test_bad_input_fails_at_look_up_naming_the_field(aws, airflow_db, dag, local_stack):
+def test_bad_input_fails_at_look_up_naming_the_field(aws, local_stack):
     project = aws.unique("badinput")
     files = {f"{project}/x/report.csv": b"a\n1\n", f"{project}/y/report.csv": b"a\n2\n"}
     pack(aws, files, project, storage_class="DEEP_ARCHIVE")
