@@ -28,15 +28,25 @@ billed overhead and a transition request) than packed into a few large `.zip` bu
    (JSON, editable in the UI) or, when unset, `include/deep_archive/monthly_sources.yaml`, read at run
    time, minus every source a run already archived this month. Each entry takes the same fields as
    the conf. Bad input fails here, naming the field, with no retry; an empty list archives nothing.
+   Bundles go only to the deployment's archive buckets (the archive bucket plus the Variable
+   `archiveflow_deep_archive_archive_buckets`, a JSON list), never a source, warehouse or lakehouse
+   bucket; an `output_prefix` starting with `_` is reserved (`_plans/` expires after 30 days).
 2. **plan** — streams the listing of each prefix into bundle manifests in S3 (`_plans/` in the archive
-   bucket), skipping objects already indexed; bundles respect `file_count` and `archive_size` (MiB)
-   and keep key order; objects bigger than `archive_size` are archived on their own.
+   bucket), skipping objects whose current version is already archived (one rewritten since is
+   archived again); overlapping sources (`reports/` and `reports/2026/`) are planned once, the most
+   specific entry owning its files; bundles respect `file_count` and `archive_size` (MiB) and keep
+   key order; objects bigger than `archive_size` are archived on their own (under a derived name
+   when their key would pass S3's 1,024 bytes).
 3. **approve** — when `require_approval`, shows the plan (files, bytes, bundles, monthly cost before
    and after, one-off request cost); *Reject* ends the run with nothing archived.
 4. **pack** — one AWS Batch array job, one child per bundle, running
    `python -m archiveflow.deep_archive.worker`: each child streams its objects into a zip uploaded by
-   multipart straight into `storage_class`, writes one DynamoDB index item per file and an index object
-   next to the bundle, then deletes the sources if `delete_source` is set.
+   multipart straight into `storage_class`, writes the DynamoDB index (a version item per file and its
+   newest item: original key, member name, offset, sizes, CRC-32) and an index object next to the
+   bundle, then deletes the sources if `delete_source` is set. Member names are safe and unique (no
+   `..`, `//`, leading `/`, control characters or backslashes; collisions get `~N`), so `unzip`
+   extracts one file per member. A unit that fails does not stop the others: the child fails at the
+   end naming every failed unit.
 5. **record** — the run and its sources in the `runs` table.
 
 `dry_run` stops after the plan and writes nothing. Re-running is safe: indexed files are skipped,

@@ -15,6 +15,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from archiveflow import resources
+from archiveflow.deep_archive.migrate_index import add_global_index
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,7 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> None:
             Bucket=resources.bucket(logical), LifecycleConfiguration={"Rules": [lifecycle_rule(r) for r in rules]}
         )
 
-    dynamodb = client("dynamodb")
-    existing_tables = set(dynamodb.list_tables()["TableNames"])
-    for logical, spec in declared["dynamodb_tables"].items():
-        name = resources.dynamodb_table(logical)
-        if name not in existing_tables:
-            dynamodb.create_table(**dynamodb_table_spec(name, spec))
+    _provision_tables(client("dynamodb"), declared["dynamodb_tables"])
 
     glue = client("glue")
     for logical, description in declared["glue_databases"].items():
@@ -72,6 +68,18 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> None:
 
     _provision_batch(endpoint_url, client("batch"), client("iam"))
     log.info("provisioned %s", endpoint_url)
+
+
+def _provision_tables(dynamodb, tables: dict) -> None:
+    """Create missing tables; add to existing ones the global indexes declared since they were made."""
+    existing_tables = set(dynamodb.list_tables()["TableNames"])
+    for logical, spec in tables.items():
+        name = resources.dynamodb_table(logical)
+        if name not in existing_tables:
+            dynamodb.create_table(**dynamodb_table_spec(name, spec))
+            continue
+        for index_name, index_key in (spec.get("global_indexes") or {}).items():
+            add_global_index(dynamodb, name, index_name, index_key)
 
 
 def lifecycle_rule(rule: dict) -> dict:

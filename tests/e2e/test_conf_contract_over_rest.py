@@ -42,7 +42,8 @@ DEEP_ARCHIVE_CONFS = [
     {"account": "1234"}, {"account": "123456789012"}, {"account": 123456789012},
     {"region": "us-east-1"}, {"region": "Mars-1"}, {"storage_class": "GLACIER"}, {"storage_class": "COLD"},
     {"storage_class": None}, {"output_prefix": "finance/2026-10"}, {"output_prefix": "../escape"},
-    {"output_prefix": "a//b"}, {"archive_bucket": "archiveflow-archive"}, {"archive_bucket": "Bad_Bucket"},
+    {"output_prefix": "a//b"}, {"output_prefix": "_plans"}, {"output_prefix": "_plans/mine"},
+    {"output_prefix": "a" * 200}, {"output_prefix": "a" * 201}, {"archive_bucket": "archiveflow-archive"}, {"archive_bucket": "Bad_Bucket"},
     {"dry_run": "yes"}, {"dry_run": True}, {"delete_source": "false"}, {"delete_source": False},
     {"require_approval": 0}, {"require_approval": False},
 ]

@@ -14,7 +14,7 @@ def test_every_declared_resource_exists(local_stack):
     tables = set(local_stack.client("dynamodb").list_tables()["TableNames"])
     assert {resources.dynamodb_table(name) for name in resources.declared()["dynamodb_tables"]} <= tables
     index = local_stack.client("dynamodb").describe_table(TableName=resources.dynamodb_table("archive-index"))
-    assert [g["IndexName"] for g in index["Table"]["GlobalSecondaryIndexes"]] == ["by-project-file"]
+    assert [g["IndexName"] for g in index["Table"]["GlobalSecondaryIndexes"]] == ["by-project-file", "by-file-version"]
 
     databases = {d["Name"] for d in local_stack.client("glue").get_databases()["DatabaseList"]}
     assert {resources.glue_database(name) for name in resources.declared()["glue_databases"]} <= databases

@@ -1,8 +1,31 @@
-"""The archive index: one DynamoDB item per archived source object, keyed ``bucket/key``.
+"""The archive index: every archived version of every source object, in the `archive-index` table.
 
-Items are findable by ``project_name`` + ``file_name`` through the table's ``by-project-file``
-index. Each bundle also gets a gzip JSON-lines copy of its items next to it (Standard class), so
-the table can be rebuilt from S3 alone.
+A file archived again after it was rewritten keeps its earlier archives: the index holds one
+**version item** per archive of a file and one **newest item** per file, a copy of its newest
+version. The table's key stays the single string ``pk``:
+
+| item | ``pk`` | only on it | found through |
+|---|---|---|---|
+| newest | ``{bucket}/{key}`` | ``newest: true``, ``file_name`` | ``get_item``; GSI ``by-project-file`` (``project_name``, ``file_name``) |
+| version | ``{bucket}#{version}/{key}`` | ``versions_of: {bucket}/{key}`` | GSI ``by-file-version`` (``versions_of``, ``version``) |
+
+A bucket name holds no ``#``, so the two kinds never collide whatever the key. ``version`` is
+``{source_last_modified}#{source_etag}`` (the source object as archived; sorts by time), so a
+retried unit rewrites the same items. Every item also holds:
+
+- ``item_kind`` (``newest`` | ``version``), ``project_name``, ``plan_id``, ``archived_at``;
+- the source: ``source_bucket``, ``source_key`` (the original key), ``source_etag``,
+  ``source_last_modified``, ``size`` (bytes);
+- the archive: ``archive_bucket``, ``archive_key``, ``archive_format`` (``zip`` | ``object``),
+  ``storage_class``;
+- zip members only: ``member_name`` (the name in the zip, `archiveflow.deep_archive.names`),
+  ``header_offset`` (of the local header), ``compressed_size``, ``crc32``, ``compression``
+  (``deflate`` | ``stored``).
+
+A restore takes the newest item unless asked for a version (`lookup`); `versions` lists them all.
+Each bundle also gets a gzip JSON-lines copy of its version items next to it (Standard class), so
+the table can be rebuilt from S3 alone. Items written before versions existed (one item per file,
+no ``item_kind``) are migrated once by ``python -m archiveflow.deep_archive.migrate_index``.
 """
 
 from __future__ import annotations
@@ -11,15 +34,28 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
+from boto3.dynamodb.conditions import Key
+
 from archiveflow.deep_archive.zipstream import DEFLATED, Entry
 
 INDEX_SUFFIX = ".index.jsonl.gz"
 BATCH_GET = 100
 COMPRESSION = {DEFLATED: "deflate"}
+BY_FILE_VERSION = "by-file-version"
+NEWEST, VERSION = "newest", "version"
 
 
 def item_key(bucket: str, key: str) -> str:
+    """The newest item's key of s3://bucket/key."""
     return f"{bucket}/{key}"
+
+
+def version_of(last_modified: str, etag: str) -> str:
+    return f"{last_modified}#{etag.strip(chr(34))}"
+
+
+def version_key(bucket: str, key: str, version: str) -> str:
+    return f"{bucket}#{version}/{key}"
 
 
 def now_iso() -> str:
@@ -39,9 +75,9 @@ def _batch_get(dynamodb, table: str, keys: Sequence[str], attributes: str) -> li
     return found
 
 
-def indexed(dynamodb, table: str, keys: Sequence[str]) -> set[str]:
-    """The subset of item keys already in the index."""
-    return {item["pk"] for item in _batch_get(dynamodb, table, keys, "pk")}
+def newest_etags(dynamodb, table: str, keys: Sequence[str]) -> dict[str, str]:
+    """newest item key -> the source ETag it archived, for the keys that are indexed."""
+    return {item["pk"]: item["source_etag"] for item in _batch_get(dynamodb, table, keys, "pk, source_etag")}
 
 
 def archive_keys(dynamodb, table: str, keys: Sequence[str]) -> dict[str, str]:
@@ -51,11 +87,14 @@ def archive_keys(dynamodb, table: str, keys: Sequence[str]) -> dict[str, str]:
 
 
 def item(unit: dict, row: dict, archived_at: str) -> dict:
-    """The index item of one source object (``row`` is its manifest line) archived by ``unit``."""
+    """The version item of one source object (``row`` is its manifest line) archived by ``unit``."""
+    version = version_of(row["last_modified"], row["etag"])
     return {
-        "pk": item_key(unit["source_bucket"], row["key"]),
+        "pk": version_key(unit["source_bucket"], row["key"], version),
+        "item_kind": VERSION,
+        "versions_of": item_key(unit["source_bucket"], row["key"]),
+        "version": version,
         "project_name": unit["project_name"],
-        "file_name": PurePosixPath(row["key"]).name,
         "source_bucket": unit["source_bucket"],
         "source_key": row["key"],
         "source_etag": row["etag"],
@@ -71,7 +110,7 @@ def item(unit: dict, row: dict, archived_at: str) -> dict:
 
 
 def member_item(unit: dict, row: dict, entry: Entry, archived_at: str) -> dict:
-    """The index item of one zip member: where its bytes are inside the bundle."""
+    """The version item of one zip member: where its bytes are inside the bundle."""
     return {
         **item(unit, row, archived_at),
         "member_name": entry.name,
@@ -83,11 +122,47 @@ def member_item(unit: dict, row: dict, entry: Entry, archived_at: str) -> dict:
     }
 
 
-def write(table, items: Iterable[dict]) -> int:
-    """Put items (idempotent: same key, same content on a retry); batch_writer resends unprocessed ones."""
-    count = 0
-    with table.batch_writer() as batch:
+def newest_item(version_item: dict) -> dict:
+    """The newest item that a version item makes (a copy, keyed by the file)."""
+    newest = {k: v for k, v in version_item.items() if k != "versions_of"}
+    return {**newest, "pk": version_item["versions_of"], "item_kind": NEWEST, "newest": True,
+            "file_name": PurePosixPath(version_item["source_key"]).name}
+
+
+def write(dynamodb, table: str, version_items: Sequence[dict]) -> int:
+    """Put the version items, then the newest item of each file whose newest archive they are.
+
+    Idempotent: a retry writes the same items. An older version (an earlier plan retried late)
+    never replaces a newer one as the newest.
+    """
+    files = [v["versions_of"] for v in version_items]
+    current = {i["pk"]: i.get("version", "") for i in _batch_get(dynamodb, table, files, "pk, version")}
+    newer = [newest_item(v) for v in version_items if v["version"] >= current.get(v["versions_of"], "")]
+    _put(dynamodb.Table(table), version_items)
+    _put(dynamodb.Table(table), newer)
+    return len(version_items)
+
+
+def _put(table, items: Iterable[dict]) -> None:
+    with table.batch_writer() as batch:  # resends what DynamoDB left unprocessed
         for entry in items:
             batch.put_item(Item=entry)
-            count += 1
-    return count
+
+
+def lookup(dynamodb, table: str, bucket: str, key: str, version: str | None = None) -> dict | None:
+    """The index item of s3://bucket/key: its newest archive, or the given ``version``."""
+    pk = item_key(bucket, key) if version is None else version_key(bucket, key, version)
+    return dynamodb.Table(table).get_item(Key={"pk": pk}, ConsistentRead=True).get("Item")
+
+
+def versions(dynamodb, table: str, bucket: str, key: str) -> list[dict]:
+    """Every archived version of s3://bucket/key, oldest first."""
+    pages, start = [], {}
+    while True:
+        page = dynamodb.Table(table).query(IndexName=BY_FILE_VERSION,
+                                           KeyConditionExpression=Key("versions_of").eq(item_key(bucket, key)),
+                                           **start)
+        pages += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return pages
+        start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}

@@ -1,7 +1,7 @@
 """Validate an archive request and plan its bundles.
 
 The listing of a prefix can hold millions of keys, so it is streamed: page by page, objects
-already in the index are dropped, the rest fill bundles in key order up to the count and size
+whose current version is already archived are dropped (one rewritten since is archived again), the rest fill bundles in key order up to the count and size
 caps, and each bundle's member list is written to S3 as soon as it is full. What stays in memory
 (and goes to the plan object and XCom) is one small record per bundle.
 """
@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import PurePosixPath
 
 from archiveflow.deep_archive import cost, index
 from archiveflow.deep_archive.progress import Progress
@@ -26,47 +27,98 @@ log = logging.getLogger(__name__)
 # Source objects in these classes cannot be read without a restore: they are left alone.
 UNREADABLE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 PLANS_PREFIX = "_plans"
+MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
 MAX_ARRAY_SIZE = 10_000  # AWS Batch's limit on array children; beyond it a child packs several units
 
 
-def check_access(request: ArchiveRequest, s3, *, account: str, region: str, forbidden: set[str]) -> None:
-    """Reads only: the buckets exist and may be used, and account and region match the connection."""
+def check_access(request: ArchiveRequest, s3, *, account: str, region: str, not_sources: set[str],
+                 archive_buckets: set[str], not_archives: set[str]) -> None:
+    """Reads only: the buckets exist and may be used, and account and region match the connection.
+
+    ``not_sources``: buckets never archived (archiveflow's own); ``archive_buckets``: where bundles
+    may go; ``not_archives``: buckets whose other uses could delete a bundle (warehouse, sources, ...).
+    """
     if request.account and request.account != account:
         raise BadRequest("account", f"{request.account} is not the connection's account {account}")
     if request.region and request.region != region:
         raise BadRequest("region", f"{request.region} is not the connection's region {region}")
-    if request.bucket_name in forbidden | {request.archive_bucket}:
+    if request.bucket_name in not_sources | archive_buckets:
         raise BadRequest("bucket_name", f"{request.bucket_name} is an archiveflow bucket, not a source")
+    if request.archive_bucket in not_archives | {request.bucket_name}:
+        raise BadRequest("archive_bucket", f"{request.archive_bucket} holds other data (sources, tables, "
+                                           "reports) whose cleanup could delete bundles: never an archive bucket")
+    if request.archive_bucket not in archive_buckets:
+        raise BadRequest("archive_bucket", f"{request.archive_bucket} is not one of the deployment's archive "
+                                           f"buckets ({', '.join(sorted(archive_buckets))})")
     for field in ("bucket_name", "archive_bucket"):
-        bucket = getattr(request, field)
-        try:
-            located = s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] or "us-east-1"
-        except s3.exceptions.ClientError as err:
-            raise BadRequest(field, f"bucket {bucket} is missing or not accessible "
-                                        f"({err.response['Error']['Code']})") from err
-        if located != region:
-            raise BadRequest(field, f"bucket {bucket} is in {located}, the run is in {region}")
+        _check_region(s3, field, getattr(request, field), region)
 
 
-def _objects(s3, request: ArchiveRequest, dynamodb, index_table: str, skipped: dict) -> Iterator[dict]:
-    """The prefix's objects in key order, minus folder markers, unreadable and already indexed ones."""
+def _check_region(s3, field: str, bucket: str, region: str) -> None:
+    try:
+        located = s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] or "us-east-1"
+    except s3.exceptions.ClientError as err:
+        raise BadRequest(field, f"bucket {bucket} is missing or not accessible "
+                                f"({err.response['Error']['Code']})") from err
+    if located != region:
+        raise BadRequest(field, f"bucket {bucket} is in {located}, the run is in {region}")
+
+
+def _objects(s3, request: ArchiveRequest, dynamodb, index_table: str, counts: dict,
+             planned_elsewhere: tuple[str, ...]) -> Iterator[dict]:
+    """The prefix's objects in key order, minus folder markers, unreadable ones, those whose archived
+    version is the current one, and those under ``planned_elsewhere`` (prefixes of other sources).
+    ``counts`` gets what was skipped and why, and how many were rewritten since their last archive."""
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=request.bucket_name, Prefix=request.prefix)
     listed = Progress(log, f"listed s3://{request.bucket_name}/{request.prefix}")
     for page in pages:
-        contents = page.get("Contents", [])
+        contents = [o for o in page.get("Contents", []) if not _under(o["Key"], planned_elsewhere)]
         listed.add(len(contents), sum(obj["Size"] for obj in contents))
-        done = index.indexed(dynamodb, index_table, [index.item_key(request.bucket_name, o["Key"]) for o in contents])
+        archived = index.newest_etags(dynamodb, index_table,
+                                      [index.item_key(request.bucket_name, o["Key"]) for o in contents])
         for obj in contents:
             if obj["Key"].endswith("/") and obj["Size"] == 0:
                 continue
-            reason = ("indexed" if index.item_key(request.bucket_name, obj["Key"]) in done
-                      else "unreadable_class" if obj.get("StorageClass") in UNREADABLE_CLASSES else None)
-            if reason:
-                skipped[reason] += 1
+            reason = _skip_reason(obj, archived.get(index.item_key(request.bucket_name, obj["Key"])))
+            counts[reason] += 1
+            if reason in ("indexed", "unreadable_class"):
                 continue
             yield {"key": obj["Key"], "size": obj["Size"], "etag": obj["ETag"],
                    "last_modified": obj["LastModified"].isoformat()}
     listed.report()
+
+
+def _under(key: str, prefixes: tuple[str, ...]) -> bool:
+    return bool(prefixes) and key.startswith(prefixes)
+
+
+def _skip_reason(obj: dict, archived_etag: str | None) -> str:
+    """Why an object is skipped (``indexed``, ``unreadable_class``), else ``new`` or ``rewritten``
+    (archived before, changed since: archived again as a new version)."""
+    if archived_etag == obj["ETag"]:
+        return "indexed"
+    if obj.get("StorageClass") in UNREADABLE_CLASSES:
+        return "unreadable_class"
+    return "new" if archived_etag is None else "rewritten"
+
+
+def _distinct(requests: list[ArchiveRequest]) -> list[ArchiveRequest]:
+    """The requests with a repeated source (same bucket and prefix) dropped: the first one wins."""
+    seen: dict[tuple[str, str], ArchiveRequest] = {}
+    for request in requests:
+        source = (request.bucket_name, request.prefix)
+        if source in seen:
+            log.warning("s3://%s/%s is listed twice: planned once, as the first entry says", *source)
+        else:
+            seen[source] = request
+    return list(seen.values())
+
+
+def _planned_elsewhere(request: ArchiveRequest, requests: list[ArchiveRequest]) -> tuple[str, ...]:
+    """Prefixes inside ``request``'s that another source names: their files are that source's (the
+    most specific entry wins), so no file is planned twice."""
+    return tuple(other.prefix for other in requests if other.bucket_name == request.bucket_name
+                 and other.prefix != request.prefix and other.prefix.startswith(request.prefix))
 
 
 def _digest(rows: list[dict]) -> str:
@@ -81,7 +133,7 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
          index_table: str, dry_run: bool = False) -> dict:
     """Write every bundle's manifest and the plan object (unless ``dry_run``); return the plan."""
     units: list[dict] = []
-    totals = {"files": 0, "bytes": 0, "indexed": 0, "unreadable_class": 0}
+    totals = {"files": 0, "bytes": 0, "indexed": 0, "unreadable_class": 0, "rewritten": 0}
 
     def add_unit(request: ArchiveRequest, kind: str, rows: list[dict]) -> None:
         number = len(units)
@@ -93,7 +145,7 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
         }
         if kind == "object":
             (row,) = rows
-            units.append({**common, "archive_key": f"{request.output_prefix}/{plan_id}-objects/{row['key']}",
+            units.append({**common, "archive_key": object_archive_key(request.output_prefix, plan_id, row["key"]),
                           "object": row})
         else:
             manifest = f"{PLANS_PREFIX}/{plan_id}/bundles/{number:06d}.jsonl.gz"
@@ -104,12 +156,13 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
         totals["files"] += common["files"]
         totals["bytes"] += common["bytes"]
 
+    requests = _distinct(requests)
     for request in requests:
         cap = request.archive_size * MiB
-        skipped = {"indexed": 0, "unreadable_class": 0}
+        counts = {"indexed": 0, "unreadable_class": 0, "new": 0, "rewritten": 0}
         bundle: list[dict] = []
         bundle_bytes = 0
-        for row in _objects(s3, request, dynamodb, index_table, skipped):
+        for row in _objects(s3, request, dynamodb, index_table, counts, _planned_elsewhere(request, requests)):
             if row["size"] > cap:
                 add_unit(request, "object", [row])
                 continue
@@ -120,9 +173,9 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
             bundle_bytes += row["size"]
         if bundle:
             add_unit(request, "zip", bundle)
-        for reason, count in skipped.items():
-            totals[reason] += count
-        log.info("s3://%s/%s: skipped %s", request.bucket_name, request.prefix, skipped)
+        for reason in ("indexed", "unreadable_class", "rewritten"):
+            totals[reason] += counts[reason]
+        log.info("s3://%s/%s: %s", request.bucket_name, request.prefix, counts)
 
     document = {
         "plan_id": plan_id,
@@ -152,6 +205,17 @@ def _cost(requests: list[ArchiveRequest], units: list[dict]) -> dict:
     return total
 
 
+def object_archive_key(output_prefix: str, plan_id: str, key: str) -> str:
+    """Where an object archived on its own goes: under its own key, or, when that would pass S3's
+    1,024-byte limit (with the index object's suffix), a name derived from it (the index keeps the key)."""
+    archive_key = f"{output_prefix}/{plan_id}-objects/{key}"
+    if len((archive_key + index.INDEX_SUFFIX).encode()) <= MAX_KEY_BYTES:
+        return archive_key
+    suffix = PurePosixPath(key).suffix
+    suffix = suffix if len(suffix) <= 16 and suffix.isascii() and "/" not in suffix else ""
+    return f"{output_prefix}/{plan_id}-objects/_long/{hashlib.sha256(key.encode()).hexdigest()}{suffix}"
+
+
 def plan_key(plan_id: str) -> str:
     return f"{PLANS_PREFIX}/{plan_id}/plan.json"
 
@@ -169,7 +233,8 @@ def summary(document: dict) -> str:
         f"**Plan {document['plan_id']}**\n\n{sources}\n\n"
         f"- {totals['files']:,} files, {totals['bytes'] / MiB:,.1f} MiB in {totals['bundles']:,} bundles "
         f"+ {totals['units'] - totals['bundles']:,} objects too big to bundle\n"
-        f"- skipped: {totals['indexed']:,} already archived, {totals['unreadable_class']:,} already in Glacier\n"
+        f"- skipped: {totals['indexed']:,} already archived, {totals['unreadable_class']:,} already in Glacier; "
+        f"{totals.get('rewritten', 0):,} rewritten since their last archive are archived again\n"
         f"- monthly storage: ${costs.get('monthly_before_usd', 0):,.2f} in Standard today, "
         f"${costs.get('monthly_lifecycle_usd', 0):,.2f} if moved one by one (lifecycle), "
         f"${costs.get('monthly_after_usd', 0):,.2f} bundled\n"

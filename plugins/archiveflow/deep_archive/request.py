@@ -23,8 +23,10 @@ MAX_ARCHIVE_SIZE_MIB = 102_400  # 100 GiB: ~20 min of upload for one Batch child
 SOURCE_FIELDS = ("project_name", "bucket_name", "prefix")
 
 _BUCKET = {"type": ["string", "null"], "pattern": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"}
-# Key segments of safe characters, none empty, none `.` or `..`.
-_OUTPUT_PREFIX = r"^(?!(.*/)?\.\.?(/|$))[A-Za-z0-9!_.*'()=-]+(/[A-Za-z0-9!_.*'()=-]+)*/?$"
+# Key segments of safe characters, none empty, none `.` or `..`; a leading `_` is archiveflow's own
+# (`_plans/` manifests expire after 30 days: bundles there would be deleted with them).
+_OUTPUT_PREFIX = r"^(?!_)(?!(.*/)?\.\.?(/|$))[A-Za-z0-9!_.*'()=-]+(/[A-Za-z0-9!_.*'()=-]+)*/?$"
+MAX_OUTPUT_PREFIX = 200  # leaves room in S3's 1,024-byte keys for the plan id and the bundle name
 
 FIELDS: dict[str, Field] = {
     "project_name": Field(None, {"type": ["string", "null"], "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
@@ -46,9 +48,14 @@ FIELDS: dict[str, Field] = {
     "storage_class": Field("DEEP_ARCHIVE", {"type": "string", "enum": list(STORAGE_CLASSES)}, "Storage class",
                            "Storage class of the bundles.", DESTINATION),
     "archive_bucket": Field(None, _BUCKET, "Archive bucket",
-                            "Destination bucket (default: the deployment's archive bucket).", DESTINATION),
-    "output_prefix": Field(None, {"type": ["string", "null"], "pattern": _OUTPUT_PREFIX}, "Output prefix",
-                           "Key prefix of the bundles in the archive bucket (default: project_name).", DESTINATION),
+                            "Destination bucket (default: the deployment's archive bucket). Must be one of the "
+                            "deployment's archive buckets (the Variable archiveflow_deep_archive_archive_buckets).",
+                            DESTINATION),
+    "output_prefix": Field(None, {"type": ["string", "null"], "pattern": _OUTPUT_PREFIX,
+                                  "maxLength": MAX_OUTPUT_PREFIX}, "Output prefix",
+                           "Key prefix of the bundles in the archive bucket (default: project_name). At most "
+                           f"{MAX_OUTPUT_PREFIX} characters; a first segment starting with `_` is reserved for "
+                           "archiveflow (`_plans/`).", DESTINATION),
     "require_approval": Field(True, {"type": "boolean"}, "Require approval",
                               "Wait for a human to approve the plan before anything is written.", SAFETY),
     "dry_run": Field(False, {"type": "boolean"}, "Dry run", "Plan and report only; write nothing.", SAFETY),

@@ -30,13 +30,15 @@ def b64_crc32(crc: int) -> str:
 
 
 class S3Source:
-    """Reads members from one bucket, refusing any object changed since it was planned (If-Match ETag)."""
+    """Reads members from one bucket, refusing any object changed since it was planned (If-Match ETag).
+    ``etags`` maps each source key to its planned ETag."""
 
     def __init__(self, s3, bucket: str, etags: dict[str, str]):
         self._s3, self._bucket, self._etags = s3, bucket, etags
 
     def _get(self, member: Member):
-        return self._s3.get_object(Bucket=self._bucket, Key=member.name, IfMatch=self._etags[member.name])["Body"]
+        key = member.source_key
+        return self._s3.get_object(Bucket=self._bucket, Key=key, IfMatch=self._etags[key])["Body"]
 
     def read(self, member: Member) -> bytes:
         return self._get(member).read()

@@ -2,15 +2,19 @@
 
 Environment: ``ARCHIVEFLOW_PLAN`` (s3:// URI of the plan object) and, as AWS Batch sets it for
 array children, ``AWS_BATCH_JOB_ARRAY_INDEX``. Child ``i`` of an array of ``n`` takes units
-``i, i+n, i+2n, ...`` of the plan. For each unit, in this order (so a retry can resume anywhere):
+``i, i+n, i+2n, ...`` of the plan. A unit that fails does not stop the child's other units: the
+child runs them all, then exits non-zero naming every failed unit (Batch retries it; finished
+units are skipped). For each unit, in this order (so a retry can resume anywhere):
 
 1. skip packing if the unit's index object exists (the last thing written, so the unit is done);
 2. stream the zip into a multipart upload (or copy an oversize object) in the storage class;
    on any error or SIGTERM the upload is aborted, and uploads a SIGKILL left behind are aborted
    before starting again; the bundle's key depends on its content, so a retry overwrites the
    same key and never leaves an orphan;
-3. check the stored object against what was sent, write the DynamoDB items, then the index object;
-4. if asked, delete the sources whose index item points at this bundle.
+   members get safe, unique names (`archiveflow.deep_archive.names`), read from their own keys;
+3. check the stored object against what was sent, write the DynamoDB items (`archiveflow.deep_archive.index`:
+   a version item per file, and the newest item), then the index object;
+4. if asked, delete the sources, only if every version item of the bundle points at it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import boto3
 from botocore.config import Config
 
 from archiveflow.deep_archive import index
+from archiveflow.deep_archive.names import member_names
 from archiveflow.deep_archive.progress import Progress
 from archiveflow.deep_archive.s3io import (
     MultipartUpload,
@@ -39,6 +44,7 @@ from archiveflow.deep_archive.s3io import (
     put_jsonl,
 )
 from archiveflow.deep_archive.zipstream import Member, pack
+from archiveflow.errors import SafetyRefusal
 
 log = logging.getLogger("archiveflow.deep_archive.worker")
 READ_THREADS = 16  # S3 GETs of small objects are latency-bound: more threads than cores
@@ -50,7 +56,9 @@ DEFLATE_LEVEL = 1
 
 def _pack_zip(s3, unit: dict, plan: dict) -> list[dict]:
     rows = get_jsonl(s3, plan["plan_bucket"], unit["manifest"])
-    members = [Member(row["key"], row["size"], datetime.fromisoformat(row["last_modified"])) for row in rows]
+    names = member_names([row["key"] for row in rows])
+    members = [Member(name, row["size"], datetime.fromisoformat(row["last_modified"]), row["key"])
+               for name, row in zip(names, rows, strict=True)]
     source = S3Source(s3, unit["source_bucket"], {row["key"]: row["etag"] for row in rows})
     progress = Progress(log, f"unit {unit['unit']} packed", unit["files"], unit["bytes"])
     upload = MultipartUpload(s3, unit["archive_bucket"], unit["archive_key"], unit["storage_class"],
@@ -96,14 +104,14 @@ def _check_stored(s3, unit: dict, size: int, crc32: str | None) -> None:
 
 
 def _delete_sources(s3, dynamodb, plan: dict, unit: dict) -> None:
-    """Delete the sources of a finished unit, but only those whose index item points at this unit."""
+    """Delete the sources of a finished unit, but only if the index holds each one's archived version
+    in this unit's bundle."""
     rows = get_jsonl(s3, unit["archive_bucket"], unit["archive_key"] + index.INDEX_SUFFIX)[1:]
-    keys = [row["source_key"] for row in rows]
-    pointing = index.archive_keys(dynamodb, plan["index_table"], [index.item_key(unit["source_bucket"], k) for k in keys])
-    unsafe = [k for k in keys if pointing.get(index.item_key(unit["source_bucket"], k)) != unit["archive_key"]]
+    pointing = index.archive_keys(dynamodb, plan["index_table"], [row["pk"] for row in rows])
+    unsafe = [row["source_key"] for row in rows if pointing.get(row["pk"]) != unit["archive_key"]]
     if unsafe:
-        raise RuntimeError(f"unit {unit['unit']}: {len(unsafe)} members are not indexed to this bundle "
-                           f"(first: {unsafe[0]}); no source deleted")
+        raise SafetyRefusal(f"unit {unit['unit']}: {len(unsafe)} members are not indexed to this bundle "
+                            f"(first: {unsafe[0]}); no source deleted")
     for start in range(0, len(rows), DELETE_BATCH):
         # ETag: S3 deletes an object only if it is still the version that was archived (a rewritten
         # one comes back as a PreconditionFailed error and is kept). The emulator ignores it.
@@ -111,7 +119,7 @@ def _delete_sources(s3, dynamodb, plan: dict, unit: dict) -> None:
         response = s3.delete_objects(Bucket=unit["source_bucket"], Delete={"Objects": objects, "Quiet": True})
         if response.get("Errors"):
             raise RuntimeError(f"unit {unit['unit']}: could not delete {response['Errors'][:3]}")
-    log.info("unit %s: deleted %s source objects from s3://%s", unit["unit"], len(keys), unit["source_bucket"])
+    log.info("unit %s: deleted %s source objects from s3://%s", unit["unit"], len(rows), unit["source_bucket"])
 
 
 def run_unit(s3, dynamodb, plan: dict, unit: dict) -> None:
@@ -124,7 +132,7 @@ def run_unit(s3, dynamodb, plan: dict, unit: dict) -> None:
         if stale:
             log.info("unit %s: aborted %s upload(s) left by an earlier attempt", unit["unit"], stale)
         items = _pack_zip(s3, unit, plan) if unit["kind"] == "zip" else _copy_object(s3, unit)
-        index.write(dynamodb.Table(plan["index_table"]), items)
+        index.write(dynamodb, plan["index_table"], items)
         header = {"archive_bucket": unit["archive_bucket"], "archive_key": unit["archive_key"],
                   "plan_id": plan["plan_id"], "files": len(items), "kind": unit["kind"]}
         put_jsonl(s3, unit["archive_bucket"], index_key, [header, *items])
@@ -154,9 +162,21 @@ def main() -> int:
     mine = plan["units"][child::stride]
     log.info("plan %s: child %s of %s packs %s of %s units", plan["plan_id"], child, stride, len(mine),
              len(plan["units"]))
-    for unit in mine:
-        run_unit(s3, dynamodb, plan, unit)
+    failed = [failure for unit in mine if (failure := _run_or_report(s3, dynamodb, plan, unit))]
+    if failed:
+        log.error("%s of %s units failed (the others are archived): %s", len(failed), len(mine), "; ".join(failed))
+        return 1
     return 0
+
+
+def _run_or_report(s3, dynamodb, plan: dict, unit: dict) -> str | None:
+    """Run one unit; on failure, say which and why instead of stopping the child's other units."""
+    try:
+        run_unit(s3, dynamodb, plan, unit)
+    except Exception as err:  # any failure of one unit: reported, and the child exits non-zero at the end
+        log.exception("unit %s (s3://%s/%s) failed", unit["unit"], unit["archive_bucket"], unit["archive_key"])
+        return f"unit {unit['unit']} ({unit['archive_key']}): {type(err).__name__}: {err}"
+    return None
 
 
 if __name__ == "__main__":

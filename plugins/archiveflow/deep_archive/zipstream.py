@@ -35,18 +35,24 @@ PROBE_RATIO = 0.9
 READ_AHEAD_MEMBERS = 512  # bounds the queue when members are tiny (inflight_bytes bounds it otherwise)
 
 _FLAG_DATA_DESCRIPTOR = 0x08
-_FLAG_UTF8 = 0x800
+_FLAG_UTF8 = 0x800  # names are always UTF-8 (APPNOTE 4.4.4, bit 11)
 _MADE_BY = (3 << 8) | 45  # UNIX, spec 4.5
 _EXTERNAL_ATTR = (0o100644 << 16)
 
 
 @dataclass(frozen=True)
 class Member:
-    """One object to pack: its name in the zip, expected size and modification time."""
+    """One object to pack: its name in the zip, expected size, modification time and, when the
+    name is not the object's own (`archiveflow.deep_archive.names`), the key it is read from."""
 
     name: str
     size: int
     mtime: datetime
+    key: str | None = None
+
+    @property
+    def source_key(self) -> str:
+        return self.name if self.key is None else self.key
 
 
 @dataclass(frozen=True)
@@ -115,18 +121,15 @@ class ZipWriter:
         return struct.pack("<IHHHHHIIIHH", 0x04034B50, version, flags, method, time, date, crc, csize, size,
                            len(name), len(extra)) + name + extra
 
-    def _flags(self, member: Member) -> int:
-        return 0 if member.name.isascii() else _FLAG_UTF8
-
     def add(self, member: Member, crc: int, method: int, payload: bytes, size: int) -> Entry:
         """A member whose bytes are all known (sizes go in the local header)."""
         entry = Entry(member.name, self.offset, len(payload), size, crc, method)
         zip64 = size >= U32_MAX or len(payload) >= U32_MAX
         extra = struct.pack("<HHQQ", 1, 16, size, len(payload)) if zip64 else b""
         csize, usize = (U32_MAX, U32_MAX) if zip64 else (len(payload), size)
-        self._write(self._local_header(member, self._flags(member), method, crc, csize, usize, extra))
+        self._write(self._local_header(member, _FLAG_UTF8, method, crc, csize, usize, extra))
         self._write(payload)
-        return self._finish(member, entry, self._flags(member))
+        return self._finish(member, entry, _FLAG_UTF8)
 
     def add_stream(self, member: Member, chunks: Iterable[bytes], level: int) -> Entry:
         """A member too big to buffer: ZIP64 data descriptor after the data (sizes unknown up front)."""
@@ -134,7 +137,7 @@ class ZipWriter:
         first = next(chunks, b"")
         deflate = _wants_deflate(member.name, first)
         method = DEFLATED if deflate else STORED
-        flags = self._flags(member) | _FLAG_DATA_DESCRIPTOR
+        flags = _FLAG_UTF8 | _FLAG_DATA_DESCRIPTOR
         offset = self.offset
         extra = struct.pack("<HHQQ", 1, 16, 0, 0)
         self._write(self._local_header(member, flags, method, 0, U32_MAX, U32_MAX, extra))

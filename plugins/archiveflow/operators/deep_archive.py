@@ -15,6 +15,7 @@ from archiveflow import resources
 from archiveflow.operators.base import ArchiveflowOperator
 
 MONTHLY_SOURCES_VARIABLE = "archiveflow_deep_archive_monthly_sources"
+ARCHIVE_BUCKETS_VARIABLE = "archiveflow_deep_archive_archive_buckets"
 MONTHLY_SOURCES_FILE = ("deep_archive", "monthly_sources.yaml")
 
 
@@ -33,10 +34,13 @@ class _DeepArchiveOperator(ArchiveflowOperator):
 
         s3 = S3Hook(aws_conn_id=self.aws_conn_id)
         account = StsHook(aws_conn_id=self.aws_conn_id).get_account_number()
-        forbidden = {resources.bucket(name) for name in resources.declared()["s3_buckets"] if name != "source"}
+        declared = {name: resources.bucket(name) for name in resources.declared()["s3_buckets"]}
+        not_sources = {bucket for name, bucket in declared.items() if name != "source"}
+        not_archives = {bucket for name, bucket in declared.items() if name != "archive"}
         requests = [ArchiveRequest(**conf) for conf in confs]
         for request in requests:
-            check_access(request, s3.conn, account=account, region=s3.conn_region_name, forbidden=forbidden)
+            check_access(request, s3.conn, account=account, region=s3.conn_region_name, not_sources=not_sources,
+                         archive_buckets=archive_buckets(), not_archives=not_archives)
         return requests
 
     def runs_table(self):
@@ -94,6 +98,19 @@ def monthly_sources() -> tuple[Any, str]:
         return value, f"Variable {MONTHLY_SOURCES_VARIABLE}"
     path = include_path(*MONTHLY_SOURCES_FILE)
     return (yaml.safe_load(path.read_text()) or {}).get("sources"), f"include/{'/'.join(MONTHLY_SOURCES_FILE)}"
+
+
+def archive_buckets() -> set[str]:
+    """Where bundles may go: the deployment's archive bucket plus the buckets listed in the Airflow
+    Variable (a JSON list of names), read at run time."""
+    from airflow.sdk import Variable
+
+    from archiveflow.errors import BadRequest
+
+    listed = Variable.get(ARCHIVE_BUCKETS_VARIABLE, default=[], deserialize_json=True)
+    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+        raise BadRequest(f"Variable {ARCHIVE_BUCKETS_VARIABLE}", "must hold a JSON list of bucket names")
+    return {resources.bucket("archive"), *listed}
 
 
 class PlanBundlesOperator(_DeepArchiveOperator):

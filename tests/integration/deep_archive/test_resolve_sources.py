@@ -12,7 +12,11 @@ import pytest
 from archiveflow import resources
 from archiveflow.deep_archive.runs import record_run
 from archiveflow.errors import BadRequest
-from archiveflow.operators.deep_archive import MONTHLY_SOURCES_VARIABLE, ResolveArchiveSourcesOperator
+from archiveflow.operators.deep_archive import (
+    ARCHIVE_BUCKETS_VARIABLE,
+    MONTHLY_SOURCES_VARIABLE,
+    ResolveArchiveSourcesOperator,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +38,10 @@ def resolve(conf: dict, run_type: str = "manual", month: str = "2026-11-10"):
     ({"bucket_name": resources.bucket("archive")}, "bucket_name"),  # archiving the archive: forbidden
     ({"bucket_name": resources.bucket("reports")}, "bucket_name"),  # another archiveflow bucket
     ({"archive_bucket": "no-such-archive-bucket"}, "archive_bucket"),
+    ({"archive_bucket": resources.bucket("warehouse")}, "archive_bucket"),  # not an archive bucket
+    ({"archive_bucket": resources.bucket("lakehouse")}, "archive_bucket"),
+    ({"archive_bucket": resources.bucket("source")}, "archive_bucket"),  # the source itself
+    ({"output_prefix": "_plans"}, "output_prefix"),  # the plan cleanup would delete the bundles
     ({"region": "eu-west-1"}, "region"),
     ({"account": "999999999999"}, "account"),
     ({"prefix": ""}, "prefix"),
@@ -45,6 +53,21 @@ def test_bad_input_fails_naming_the_field_and_writes_nothing(aws, conf, change, 
     with pytest.raises(BadRequest, match=f"^{field}: "):
         resolve({**conf, **change})
     assert aws.keys(aws.archive, "_plans/") == before
+
+
+def test_the_archive_bucket_must_be_one_of_the_deployments_archive_buckets(aws, conf, monkeypatch):
+    other = aws.unique("archive-extra")
+    aws.s3.create_bucket(Bucket=other)
+    with pytest.raises(BadRequest, match=f"^archive_bucket: {other} is not one of the deployment's archive buckets"):
+        resolve({**conf, "archive_bucket": other})
+    monkeypatch.setenv(f"AIRFLOW_VAR_{ARCHIVE_BUCKETS_VARIABLE.upper()}", json.dumps([aws.archive, other]))
+    (request,) = resolve({**conf, "archive_bucket": other})
+    assert request["archive_bucket"] == other
+    # listing the warehouse as an archive bucket does not make it one: its own cleanup could delete bundles
+    monkeypatch.setenv(f"AIRFLOW_VAR_{ARCHIVE_BUCKETS_VARIABLE.upper()}",
+                       json.dumps([aws.archive, resources.bucket("warehouse")]))
+    with pytest.raises(BadRequest, match="^archive_bucket: "):
+        resolve({**conf, "archive_bucket": resources.bucket("warehouse")})
 
 
 def test_good_input_comes_back_complete(aws, conf):

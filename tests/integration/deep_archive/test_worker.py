@@ -10,10 +10,11 @@ import time
 
 import pytest
 
+from archiveflow.deep_archive import index, worker
 from archiveflow.deep_archive import plan as planner
-from archiveflow.deep_archive import worker
 from archiveflow.deep_archive.index import INDEX_SUFFIX
 from archiveflow.deep_archive.request import parse_request
+from archiveflow.errors import SafetyRefusal
 
 pytestmark = pytest.mark.integration
 
@@ -117,9 +118,10 @@ def test_sources_are_deleted_only_after_their_bundle_is_indexed(aws):
 
     # the second bundle is archived, then one of its index items is changed to point elsewhere
     worker.run_unit(aws.s3, aws.dynamodb, document, {**second, "delete_source": False})
-    aws.index.update_item(Key={"pk": f"{aws.source}/{prefix}f030.csv"}, UpdateExpression="SET archive_key = :k",
+    (version,) = index.versions(aws.dynamodb, aws.index.name, aws.source, f"{prefix}f030.csv")
+    aws.index.update_item(Key={"pk": version["pk"]}, UpdateExpression="SET archive_key = :k",
                           ExpressionAttributeValues={":k": "elsewhere.zip"})
-    with pytest.raises(RuntimeError, match="not indexed to this bundle.*no source deleted"):
+    with pytest.raises(SafetyRefusal, match="not indexed to this bundle.*no source deleted"):
         worker.run_unit(aws.s3, aws.dynamodb, document, second)
     assert sorted(aws.keys(aws.source, prefix)) == sorted(files)[25:]
 

@@ -28,7 +28,8 @@ def test_the_seed_payload_is_accepted_as_is():
     ("bucket_name", None), ("prefix", ""), ("prefix", None), ("project_name", "no spaces please"),
     ("file_count", 0), ("file_count", 100_001), ("file_count", "10"), ("archive_size", 0),
     ("archive_size", 10**6), ("storage_class", "GLACIAL"), ("region", "Mars-1"), ("account", "1234"),
-    ("output_prefix", "../escape"), ("storage_class", None), ("delete_source", "false"), ("account", 123456789012),
+    ("output_prefix", "../escape"), ("output_prefix", "_plans"), ("output_prefix", "_plans/mine"),
+    ("output_prefix", "_anything/reserved"), ("output_prefix", "a" * 201), ("storage_class", None), ("delete_source", "false"), ("account", 123456789012),
 ])
 def test_a_bad_field_is_named(field, value):
     with pytest.raises(BadRequest) as err:
