@@ -1,9 +1,11 @@
 """Where each requested file is archived: the one place that reads the archive index's layout
 (`archiveflow.deep_archive.index`).
 
-A full `bucket/key` is read by its key (batched); a bare file name through the table's
-`by-project-file` index, and must match exactly one archived object of the project. Both fail,
-naming the conf field, before any paid request.
+A full `bucket/key` is read by its newest item's key (batched); a bare file name through the
+table's `by-project-file` index (newest items only), and must match exactly one archived object of
+the project. Both fail, naming the conf field, before any paid request. The newest archive of a
+file is taken unless a `version` is asked: its number (1 = the first archive of the file, by time)
+or its version id (`{last_modified}#{etag}`, as the look-up log and the index show it).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class ArchivedFile:
     archive_format: str  # "zip" or "object"
     storage_class: str
     size: int
-    version: int
+    version: str
     member_name: str | None = None
     header_offset: int | None = None
     compressed_size: int | None = None
@@ -49,20 +51,23 @@ def _archived(item: dict) -> ArchivedFile:
     return ArchivedFile(
         source_bucket=item["source_bucket"], source_key=item["source_key"], archive_bucket=item["archive_bucket"],
         archive_key=item["archive_key"], archive_format=item["archive_format"], storage_class=item["storage_class"],
-        size=int(item["size"]), version=int(item.get("version", 1)), member_name=item.get("member_name"),
+        size=int(item["size"]), version=item["version"], member_name=item.get("member_name"),
         header_offset=number("header_offset"), compressed_size=number("compressed_size"), crc32=number("crc32"),
         compression=item.get("compression"))
 
 
-def _pick_version(versions: list[dict], version: int | None, field: str, name: str) -> dict:
-    """The asked version of one file (default: the newest)."""
-    ordered = sorted(versions, key=lambda item: int(item.get("version", 1)))
+def _pick_version(dynamodb, table: str, newest: dict, version: int | str | None, name: str) -> dict:
+    """The asked archive of one file: the newest item, or one of its version items."""
     if version is None:
-        return ordered[-1]
-    chosen = [item for item in ordered if int(item.get("version", 1)) == version]
+        return newest
+    ordered = index.versions(dynamodb, table, newest["source_bucket"], newest["source_key"])  # oldest first
+    if isinstance(version, int):
+        chosen = ordered[version - 1:version]
+    else:
+        chosen = [item for item in ordered if item["version"] == version]
     if not chosen:
-        have = ", ".join(str(item.get("version", 1)) for item in ordered)
-        raise BadRequest("version", f"{name} has no archived version {version} (versions: {have})", subject=field)
+        have = ", ".join(f"{i}: {item['version']}" for i, item in enumerate(ordered, 1))
+        raise BadRequest("version", f"{name} has no archived version {version} (it has {have})")
     return chosen[0]
 
 
@@ -95,7 +100,7 @@ def _by_name(table, project_name: str, name: str) -> dict[str, list[dict]]:
 
 
 def locate(dynamodb, table_name: str, names: Sequence[str], fields: Sequence[str], *,
-           project_name: str | None, version: int | None) -> list[ArchivedFile]:
+           project_name: str | None, version: int | str | None) -> list[ArchivedFile]:
     """The archived object of every name (each once); BadRequest names the field of an unknown or
     ambiguous one. `dynamodb` is a boto3 DynamoDB resource."""
     table = dynamodb.Table(table_name)
@@ -109,7 +114,7 @@ def locate(dynamodb, table_name: str, names: Sequence[str], fields: Sequence[str
         if len(matches) > 1:
             raise BadRequest(field, f"{name} matches {len(matches)} archived files; name one by its full key: "
                              + ", ".join(sorted(matches)))
-        (versions,) = matches.values()
-        archived = _archived(_pick_version(versions, version, field, name))
+        ((newest,),) = matches.values()
+        archived = _archived(_pick_version(dynamodb, table_name, newest, version, name))
         located[archived.source] = archived
     return list(located.values())

@@ -38,8 +38,9 @@ FIELDS: dict[str, Field] = {
                       "archived object's full `bucket/key`.", WHAT),
     "files": Field([], {"type": "array", "items": {"type": "string", "pattern": _NAME}, "maxItems": MAX_FILES},
                    "Files", f"More files, each named like `filename` (at most {MAX_FILES} per run).", WHAT),
-    "version": Field(None, {"type": ["integer", "null"], "minimum": 1}, "Version",
-                     "Which archived version of each file (1 = the first archived); empty: the newest.", WHAT),
+    "version": Field(None, {"type": ["integer", "string", "null"], "minimum": 1, "minLength": 1}, "Version",
+                     "Which archive of each file, when it was archived again after a rewrite: 1 = the first, "
+                     "2 = the next, ... or a version id from the index. Empty: the newest.", WHAT),
     "account": Field(None, {"type": ["string", "null"], "pattern": r"^[0-9]{12}$"}, "AWS account",
                      "12-digit AWS account id; must be the connection's (optional).", SOURCE),
     "region": Field(None, {"type": ["string", "null"], "pattern": r"^[a-z]{2}(-[a-z]+)+-[0-9]$"}, "AWS region",
@@ -72,7 +73,7 @@ class RestoreRequest:
     names: tuple[str, ...]  # as asked: bare file names or bucket/key
     name_fields: tuple[str, ...]  # the conf field that named each one (`filename`, `files[2]`)
     project_name: str | None
-    version: int | None
+    version: int | str | None
     retrieval_tier: str
     restore_days: int
     restore_bucket: str
