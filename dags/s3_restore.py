@@ -39,6 +39,15 @@ The seed's `/restore` payload works as conf (UI *Trigger* → JSON, or REST
  "sns_topic_arn": "arn:aws:sns:us-east-1:123456789012:archiveflow-notifications"}
 ```
 
+Over REST, as the seed's `curl … /restore` (token from `POST /auth/token`):
+
+```bash
+curl -X POST "$AIRFLOW_URL/api/v2/dags/s3_restore/dagRuns" -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' -d '{"logical_date": null, "conf": {"project_name": "amazon",
+  "filename": "5000_20240517_003.csv", "account": "123456789012", "region": "us-east-1",
+  "retrieval_tier": "Expedited", "sns_topic_arn": "arn:aws:sns:us-east-1:123456789012:archiveflow-notifications"}}'
+```
+
 `Expedited` exists for Glacier Flexible Retrieval only; Deep Archive takes `Standard` (~12 h) or
 `Bulk` (~48 h). More files: `"files": ["a.csv", "archiveflow-source/reports/b.csv"]`.
 """
