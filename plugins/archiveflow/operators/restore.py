@@ -7,7 +7,6 @@ Heavy imports stay inside `run`: the DAG file imports this module at parse time.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -16,8 +15,6 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from archiveflow import resources
 from archiveflow.operators.base import ArchiveflowOperator
-
-EXTRACT_THREADS = 8
 
 
 class _RestoreOperator(ArchiveflowOperator):
@@ -162,36 +159,79 @@ class WaitForRestoresOperator(_RestoreOperator):
 
 class ExtractFilesOperator(_RestoreOperator):
     """Ranged GETs of each requested member (or a copy of an object archived on its own) into the
-    restore bucket, CRC-32 and size checked. A file that fails is reported, the others go on."""
+    restore bucket, CRC-32 and size checked; a file that fails is reported, the others go on. Up to
+    `batch_above` files are extracted here; more by an AWS Batch array job (the packing image, its
+    command overridden by `python -m archiveflow.restore.worker`), waited for on the triggerer."""
+
+    def __init__(self, *, batch_above: int = 200, files_per_child: int = 500, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch_above = batch_above
+        self.files_per_child = files_per_child
 
     def run(self, context) -> dict:
-        from botocore.exceptions import ClientError
-
-        from archiveflow.errors import SafetyRefusal
-        from archiveflow.restore.extract import ReadCounter, restore_file
+        from archiveflow.restore.extract import ReadCounter
         from archiveflow.restore.lookup import ArchivedFile
+        from archiveflow.restore.worker import restore_files
 
         self.skip_dry_run()
-        request, s3 = self.plan["request"], self.s3().conn
+        request = self.plan["request"]
+        if len(self.plan["files"]) > self.batch_above:
+            return self._in_batch(context)
         files = [ArchivedFile(**f) for f in self.plan["files"]]
-        counter = ReadCounter()
+        outcome = restore_files(self.s3().conn, request, files, ReadCounter())
+        self._log(outcome)
+        return outcome
 
-        def restore(f: ArchivedFile) -> tuple[dict | None, dict | None]:
-            try:
-                return restore_file(s3, f, request["restore_bucket"], request["destination_prefix"], counter), None
-            except (ClientError, SafetyRefusal) as err:
-                self.log.error("%s: not restored: %s", f.source, err)
-                return None, {"source": f.source, "error": str(err)}
-
-        with ThreadPoolExecutor(EXTRACT_THREADS) as pool:
-            outcomes = list(pool.map(restore, files))
-        restored = [ok for ok, _ in outcomes if ok]
-        failed = [bad for _, bad in outcomes if bad]
+    def _log(self, outcome: dict) -> None:
+        request = self.plan["request"]
         self.log.info("restored %s files (%s bytes) into s3://%s/%s, %s failed; read %s bytes from the archive "
-                      "in %s GETs", len(restored), sum(r["size"] for r in restored), request["restore_bucket"],
-                      request["destination_prefix"], len(failed), counter.bytes, counter.requests)
-        return {"restored": restored, "failed": failed, "archive_bytes_read": counter.bytes,
-                "archive_get_requests": counter.requests}
+                      "in %s GETs", len(outcome["restored"]), sum(r["size"] for r in outcome["restored"]),
+                      request["restore_bucket"], request["destination_prefix"], len(outcome["failed"]),
+                      outcome["archive_bytes_read"], outcome["archive_get_requests"])
+
+    def _in_batch(self, context) -> dict:
+        import json
+
+        from airflow.providers.amazon.aws.triggers.batch import BatchJobTrigger
+
+        from archiveflow.hooks.batch import BatchClientHook
+
+        size = -(-len(self.plan["files"]) // self.files_per_child)
+        plan_key = f"_plans/restore-{context['run_id'].replace(':', '-').replace('+', '-')}/plan.json"
+        document = {**self.plan["request"], "files": self.plan["files"], "array_size": size}
+        self.s3().conn.put_object(Bucket=resources.bucket("archive"), Key=plan_key, Body=json.dumps(document).encode())
+        hook = BatchClientHook(aws_conn_id=self.aws_conn_id)
+        overrides = {"command": ["python", "-m", "archiveflow.restore.worker"], "environment": [
+            {"name": "ARCHIVEFLOW_RESTORE_PLAN", "value": f"s3://{resources.bucket('archive')}/{plan_key}"}]}
+        job = hook.client.submit_job(
+            jobName=f"s3-restore-{plan_key.split('/')[1]}"[:128], jobQueue=resources.batch_job_queue(),
+            jobDefinition=resources.batch_job_definition("pack-bundle"), containerOverrides=overrides,
+            **({"arrayProperties": {"size": size}} if size > 1 else {}))
+        self.log.info("%s files: AWS Batch job %s, %s children", len(self.plan["files"]), job["jobId"], size)
+        if hook.runs_jobs_locally:
+            hook.run_job_locally(job["jobId"])
+            return self.collect(context, {"status": "success", "job_id": job["jobId"]}, plan_key, size)
+        self.defer(trigger=BatchJobTrigger(job_id=job["jobId"], aws_conn_id=self.aws_conn_id, waiter_delay=30,
+                                           waiter_max_attempts=2880),
+                   method_name="collect", kwargs={"plan_key": plan_key, "size": size})
+
+    def collect(self, context, event: dict, plan_key: str, size: int) -> dict:
+        """Merge the children's result objects (after the Batch job ended)."""
+        import json
+
+        from archiveflow.restore.worker import results_key
+
+        if event.get("status") != "success":
+            raise RuntimeError(f"AWS Batch restore job {event.get('job_id')} failed: {event}")
+        s3 = self.s3().conn
+        outcome = {"restored": [], "failed": [], "archive_bytes_read": 0, "archive_get_requests": 0}
+        for child in range(size):
+            part = json.loads(s3.get_object(Bucket=resources.bucket("archive"), Key=results_key(plan_key, child))
+                              ["Body"].read())
+            for name in outcome:
+                outcome[name] += part[name]
+        self._log(outcome)
+        return outcome
 
 
 class NotifyRestoreOperator(_RestoreOperator):

@@ -104,3 +104,21 @@ def test_an_older_version_is_restored_when_asked(aws):
     with pytest.raises(Exception, match="no archived version 3") as caught:
         restore(3)
     assert caught.value.field == "version"
+
+
+def test_many_files_are_extracted_by_a_batch_array_job(aws):
+    from archiveflow.operators.restore import ExtractFilesOperator
+
+    project = aws.unique("many")
+    files = {f"{project}/m/{i:02d}.csv": b"row,%d\n" % i * (i + 1) for i in range(5)}
+    pack(aws, files, project, storage_class="GLACIER_IR")
+    prefix = f"tests/{project}/"
+    plan = {"request": {"dry_run": False, "restore_bucket": resources.bucket("restore"), "destination_prefix": prefix},
+            "files": [dataclasses.asdict(f) for f in located(aws, project, sorted(files))]}
+    operator = ExtractFilesOperator(task_id="extract", plan=plan, batch_above=2, files_per_child=2)
+    outcome = operator.run({"run_id": f"manual__{project}"})  # 3 children, run here by the local runner
+    assert outcome["failed"] == [] and len(outcome["restored"]) == 5
+    for key, body in files.items():
+        assert restored(aws, prefix + key) == body
+    results = aws.keys(aws.archive, f"_plans/restore-manual__{project}/results/")
+    assert len(results) == 3
