@@ -104,8 +104,6 @@ def test_bad_input_fails_at_look_up_naming_the_field(aws, local_stack):
         "account": {"filename": f"{aws.source}/{project}/x/report.csv", "account": "1234567890"},
         "region": {"filename": f"{aws.source}/{project}/x/report.csv", "account": account, "region": "ap-south-1"},
     }
-    restores = []
-    aws.s3.meta.events.register("before-call.s3.RestoreObject", lambda **kw: restores.append(kw))
     from archiveflow.errors import BadRequest
     from archiveflow.operators.restore import LookUpFilesOperator
 
@@ -115,4 +113,23 @@ def test_bad_input_fails_at_look_up_naming_the_field(aws, local_stack):
         assert caught.value.field == field, (field, str(caught.value))
     assert "Standard, Bulk" in str(pytest.raises(BadRequest, LookUpFilesOperator(task_id="look_up").run,
                                                  {"params": cases["retrieval_tier"]}).value)
-    assert restores == []
+    bundles = {item["archive_key"] for item in aws.index_items(project)}
+    assert bundles and all("Restore" not in aws.s3.head_object(Bucket=aws.archive, Key=b) for b in bundles)
+
+
+def test_a_dry_run_looks_up_and_prices_only(aws, local_stack):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from archiveflow.operators.restore import LookUpFilesOperator, RequestRestoresOperator
+
+    project = aws.unique("dryrun")
+    pack(aws, {f"{project}/d/one.csv": b"1\n", f"{project}/d/two.csv": b"2\n"}, project, storage_class="DEEP_ARCHIVE")
+    plan = LookUpFilesOperator(task_id="look_up").run(
+        {"params": {"project_name": project, "files": ["one.csv", "two.csv"], "retrieval_tier": "Bulk",
+                    "dry_run": True}})
+    assert len(plan["files"]) == 2 and plan["cost"]["bundles_restored"] == 1
+    assert plan["cost"]["retrieval_usd"]["DEEP_ARCHIVE"] > 0
+    with pytest.raises(AirflowSkipException):
+        RequestRestoresOperator(task_id="request_restores", plan=plan).run({})
+    head = aws.s3.head_object(Bucket=aws.archive, Key=plan["bundles"][0]["key"])
+    assert "Restore" not in head  # no restore was requested
