@@ -1,9 +1,10 @@
 """Validate an archive request and plan its bundles.
 
 The listing of a prefix can hold millions of keys, so it is streamed: page by page, objects
-whose current version is already archived are dropped (one rewritten since is archived again), the rest fill bundles in key order up to the count and size
-caps, and each bundle's member list is written to S3 as soon as it is full. What stays in memory
-(and goes to the plan object and XCom) is one small record per bundle.
+whose current version is already archived are dropped (one rewritten since is archived again),
+the rest fill bundles in key order up to the count and size caps, and each bundle's member list
+is written to S3 as soon as it is full. What stays in memory (and goes to the plan object and
+XCom) is one small record per bundle.
 """
 
 from __future__ import annotations
