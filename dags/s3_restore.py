@@ -52,14 +52,9 @@ curl -X POST "$AIRFLOW_URL/api/v2/dags/s3_restore/dagRuns" -H "Authorization: Be
 `Bulk` (~48 h). More files: `"files": ["a.csv", "archiveflow-source/reports/b.csv"]`.
 """
 
-with archiveflow_dag(
-    "s3_restore",
-    description="Restore archived files from Deep Archive / Glacier bundles: only the members asked for",
-    doc_md=DOC,
-    tags=["s3", "deep-archive", "restore"],
-    fields=FIELDS,
-    retry_delay=timedelta(minutes=1),
-) as dag:
+with archiveflow_dag("s3_restore", FIELDS, DOC,
+                     description="Restore archived files from Deep Archive / Glacier bundles: only the members asked for",
+                     tags=["s3", "deep-archive", "restore"], retry_delay=timedelta(minutes=1)) as dag:
     plan = LookUpFilesOperator(task_id="look_up").output
     waiting = RequestRestoresOperator(task_id="request_restores", plan=plan).output
     waited = WaitForRestoresOperator(task_id="wait_for_restores", plan=plan, objects=waiting)
