@@ -164,7 +164,8 @@ class ArchiveTableOperator(_PerTableOperator):
             result = archive_table(conn, self.adbc_uri(hook), self.catalog, plan, request, context["run_id"])
         self.recorder.update(context["run_id"], metadata.table_sk(plan.label), table=plan.label, index=plan.index,
                              condition=plan.request.condition, query=plan.request.query,
-                             **{k: result[k] for k in ("iceberg_table", "snapshot_id", "rows_archived", "source")})
+                             **{k: result[k] for k in ("iceberg_table", "snapshot_id", "rows_archived", "rows_skipped",
+                                                       "source", "skipped", "legal_hold")})
         return result
 
 
@@ -173,17 +174,24 @@ class ValidateArchiveOperator(_PerTableOperator):
     snapshot. `table` is ArchiveTableOperator's result."""
 
     def run(self, context) -> dict:
-        from archiveflow.rdbms_archival.validation import ValidationFailed, validate_snapshot
+        from archiveflow.rdbms_archival.validation import ValidationFailed, validate_snapshot, withdraw_run
 
         request = self.request(context)
         with self.source(request) as (conn, _):
             plan = self.plan(conn, request, self.table["index"])
         table = self.catalog.load_table(self.table["iceberg_table"])
+        # what else a purge of this table sets off: listed with the validation and in the report
+        effects = {"triggers": list(plan.source.triggers), "cascades": [fk.label for fk in plan.source.referenced_by]}
         try:
-            result = validate_snapshot(table, self.table, plan.columns, request.batch_size)
+            result = {**validate_snapshot(table, self.table, plan.columns, request.batch_size), **effects}
         except ValidationFailed as e:
-            self.recorder.update(context["run_id"], metadata.table_sk(plan.label), validation=e.result)
+            withdraw_run(table, context["run_id"])
+            self.log.error("%s: the run's rows are withdrawn from %s (kept in its history)", plan.label, table.name())
+            self.recorder.update(context["run_id"], metadata.table_sk(plan.label),
+                                 validation={**e.result, **effects, "withdrawn": True})
             raise
+        for trigger in effects["triggers"]:
+            self.log.info("%s: trigger %s", plan.label, trigger["definition"])
         self.recorder.update(context["run_id"], metadata.table_sk(plan.label), validation=result)
         return {**self.table, "validation": result}
 
@@ -196,15 +204,14 @@ class PurgeArchivedRowsOperator(_PerTableOperator):
         from archiveflow.rdbms_archival.purge import purge_rows, skip_reason
 
         request = self.request(context)
-        reason = skip_reason(request.legal_hold, request.purge)
+        table = self.catalog.load_table(self.table["iceberg_table"]) if request.purge else None
+        reason = skip_reason(table.properties if table else {}, request.purge)
         if reason is not None:
             result = {"status": "skipped", "reason": reason}
         else:
-            table = self.catalog.load_table(self.table["iceberg_table"])
             with self.source(request) as (conn, _):
                 plan = self.plan(conn, request, self.table["index"])
-                result = purge_rows(conn, plan, table, self.table["validation"], self.table["snapshot_id"],
-                                    request.batch_size, request.dry_run)
+                result = purge_rows(conn, plan, table, self.table["validation"], request.batch_size, request.dry_run)
         self.log.info("%s: purge %s", self.table["table"], result)
         self.recorder.update(context["run_id"], metadata.table_sk(self.table["table"]), purge=result)
         return result
@@ -215,6 +222,8 @@ class ArchivalReportOperator(RdbmsArchivalBaseOperator):
     success or failure: a failed run gets a report too)."""
 
     def run(self, context) -> str:
+        import hashlib
+
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from archiveflow.rdbms_archival.report import build_pdf, report_key
@@ -225,7 +234,8 @@ class ArchivalReportOperator(RdbmsArchivalBaseOperator):
         key = report_key(run_id)
         pdf = build_pdf(run_id, self.recorder.items(run_id))
         S3Hook(aws_conn_id=self.aws_conn_id).load_bytes(pdf, key, resources.bucket("reports"), replace=True)
-        self.recorder.update(run_id, metadata.RUN_SK, report_key=f"s3://{resources.bucket('reports')}/{key}")
+        self.recorder.update(run_id, metadata.RUN_SK, report_key=f"s3://{resources.bucket('reports')}/{key}",
+                             report_sha256=hashlib.sha256(pdf).hexdigest())
         self.log.info("report: s3://%s/%s (%d bytes)", resources.bucket("reports"), key, len(pdf))
         return key
 

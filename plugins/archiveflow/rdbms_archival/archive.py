@@ -1,24 +1,40 @@
-"""Archive one table: source snapshot -> one tagged Iceberg snapshot (see iceberg_sink for retries)."""
+"""Archive one table: source snapshot -> one tagged Iceberg snapshot of the rows not archived
+unchanged yet (see iceberg_sink for retries and the history the table keeps)."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 
+import numpy as np
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 
 from archiveflow.rdbms_archival.iceberg_sink import (
+    LEGAL_HOLD,
+    LEGAL_HOLD_RELEASED_BY,
+    LEGAL_HOLD_SET_BY,
+    ROW_DIGEST_COLUMN,
+    RUN_COLUMN,
+    VERSION_COLUMN,
     arrow_schema,
     commit_once,
     ensure_table,
     find_run_snapshot,
+    latest_versions,
+    set_properties,
     write_data_files,
 )
+from archiveflow.rdbms_archival.naming import iceberg_name
 from archiveflow.rdbms_archival.request import ArchivalRequest
 from archiveflow.rdbms_archival.source import SnapshotRead, TablePlan, connect_adbc
+from archiveflow.rdbms_archival.validation import FiguresSum
 from archiveflow.units import MiB
 
 log = logging.getLogger(__name__)
@@ -27,49 +43,124 @@ ROW_GROUP_BYTES = 8 * 1024 * 1024  # Arrow data per row group: written while the
 
 
 def table_properties(plan: TablePlan, request: ArchivalRequest, database: str) -> dict[str, str]:
-    """Recorded on the Iceberg table; retention and legal hold are those of the latest run."""
-    return {
-        "archiveflow.source": f"postgresql:///{database}/{plan.label}",
-        "archiveflow.retention-months": str(request.retention_policy),
-        "archiveflow.legal-hold": str(request.legal_hold).lower(),
-    }
+    """Recorded on the Iceberg table; retention is that of the latest run (the legal hold: `legal_hold`)."""
+    return {"archiveflow.source": f"postgresql:///{database}/{plan.label}",
+            "archiveflow.retention-months": str(request.retention_policy)}
+
+
+def legal_hold(existing: dict[str, str], request: ArchivalRequest, run_id: str) -> tuple[dict[str, str], dict]:
+    """(table properties to set, the hold as recorded for the run). A hold sticks: only a run
+    with `release_legal_hold` lifts it; a retry of that run finds its own release."""
+    held, set_by = existing.get(LEGAL_HOLD) == "true", existing.get(LEGAL_HOLD_SET_BY)
+    if request.legal_hold and not held:
+        return {LEGAL_HOLD: "true", LEGAL_HOLD_SET_BY: run_id}, {"held": True, "change": "set", "set_by": run_id}
+    if held and not request.release_legal_hold:
+        return {}, {"held": True, "change": "kept", "set_by": set_by}
+    if held or existing.get(LEGAL_HOLD_RELEASED_BY) == run_id:
+        return ({LEGAL_HOLD: "false", LEGAL_HOLD_RELEASED_BY: run_id},
+                {"held": False, "change": "released", "released_by": run_id, "set_by": set_by})
+    return {}, {"held": False, "change": "none"}
+
+
+class UnchangedRows:
+    """Which rows of a batch have, as the newest archived version of their key, the same digest."""
+
+    def __init__(self, latest: pa.Table, key: Sequence[str], schema: pa.Schema):
+        digests = latest[ROW_DIGEST_COLUMN].to_numpy()
+        order = np.argsort(digests, kind="stable")
+        self.digests = digests[order]  # sorted, for searchsorted
+        self.keys = {k: latest[k].take(order).combine_chunks().cast(schema.field(k).type) for k in key
+                     } if len(digests) else {}
+
+    def mask(self, batch: pa.RecordBatch) -> np.ndarray:
+        if not len(self.digests):
+            return np.zeros(batch.num_rows, bool)
+        digests = batch.column(ROW_DIGEST_COLUMN).to_numpy()
+        at = np.minimum(np.searchsorted(self.digests, digests), len(self.digests) - 1)
+        unchanged = self.digests[at] == digests
+        if unchanged.any():  # the digest is there: it must be this key's (a collision keeps the row)
+            positions = pa.array(at)
+            for name, keys in self.keys.items():
+                same = pc.equal(batch.column(name), keys.take(positions)).fill_null(False)
+                unchanged &= same.to_numpy(zero_copy_only=False)
+        return unchanged
+
+
+def _new_versions(rows: pa.RecordBatchReader, unchanged: UnchangedRows, skipped: FiguresSum, run_id: str,
+                  taken_at: dt.datetime, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The rows to append, with the run's columns; counts and checksums the skipped ones."""
+    run = pa.scalar(run_id, schema.field(RUN_COLUMN).type)
+    version = pa.scalar(taken_at, schema.field(VERSION_COLUMN).type)
+    for batch in rows:
+        mask = unchanged.mask(batch)
+        if mask.any():
+            skipped.add(batch.filter(pa.array(mask)))
+            batch = batch.filter(pa.array(~mask))
+        if batch.num_rows:
+            yield pa.RecordBatch.from_arrays(
+                [*batch.columns, pa.repeat(run, batch.num_rows), pa.repeat(version, batch.num_rows)], schema=schema)
 
 
 def archive_table(conn: psycopg.Connection, adbc_uri: str, catalog: Catalog, plan: TablePlan,
                   request: ArchivalRequest, run_id: str) -> dict:
-    """Returns what the run records for the table: rows, source figures, Iceberg table and snapshot."""
+    """Returns what the run records for the table: rows archived and skipped, source figures,
+    Iceberg table and snapshot, the legal hold."""
     started = time.monotonic()
-    properties = table_properties(plan, request, conn.info.dbname)
     with ThreadPoolExecutor(1) as pool, contextlib.ExitStack() as cleanup:
         adbc = pool.submit(connect_adbc, adbc_uri)  # connects while the catalog is asked
         cleanup.callback(lambda: adbc.exception() or adbc.result().close())
-        table = ensure_table(catalog, plan.iceberg_table, plan.columns, properties)
+        table = ensure_table(catalog, plan.iceberg_table, plan.columns, plan.source.primary_key)
+        hold_properties, hold = legal_hold(table.properties, request, run_id)
+        set_properties(table, {**table_properties(plan, request, conn.info.dbname), **hold_properties})
         snapshot = find_run_snapshot(table, run_id, plan.label)
         if snapshot is None:
-            # Count and checksums run on the psycopg connection while ADBC streams the rows (same
-            # snapshot, two server processes); the commit waits for both.
-            with SnapshotRead(conn, adbc.result()) as read:
-                query = read.copy_query(plan)  # before the connection is busy in the other thread
-                figures = pool.submit(read.figures, plan)
-                try:
-                    data_files = write_data_files(table, read.rows(plan, query, arrow_schema(table, plan.columns),
-                                                                   figures), FILE_BYTES, ROW_GROUP_BYTES)
-                finally:
-                    wait([figures])  # it runs inside the snapshot's transaction: let it end before that closes
-                log.info("%s: %d rows match (count and checksums)", plan.label, figures.result()["row_count"])
-                snapshot = commit_once(table, data_files, run_id, plan.label, figures.result())
+            snapshot = _append(conn, adbc.result(), pool, table, plan, run_id)
     if not snapshot.appended:
         log.info("%s: this run already committed snapshot %d; not appending again", plan.label, snapshot.snapshot_id)
     elapsed = time.monotonic() - started
-    log.info("%s: %d rows in snapshot %d of %s (%.1f s, %.0f rows/s)", plan.label, snapshot.rows,
-             snapshot.snapshot_id, plan.iceberg_table, elapsed, snapshot.rows / elapsed if elapsed else 0)
+    skipped = snapshot.skipped_figures["row_count"]
+    log.info("%s: %d new row versions in snapshot %d of %s, %d rows skipped as archived unchanged "
+             "(%.1f s, %.0f rows/s)", plan.label, snapshot.rows, snapshot.snapshot_id, plan.iceberg_table, skipped,
+             elapsed, (snapshot.rows + skipped) / elapsed if elapsed else 0)
+    if hold["change"] != "none":
+        log.info("%s: legal hold %s %s", plan.iceberg_table, hold["change"], hold)
     return {
         "table": plan.label,
         "index": plan.index,
         "iceberg_table": plan.iceberg_table,
         "snapshot_id": snapshot.snapshot_id,
         "rows_archived": snapshot.rows,
+        "rows_skipped": skipped,
         "appended": snapshot.appended,
         "source": snapshot.source_figures,
+        "skipped": snapshot.skipped_figures,
+        "legal_hold": hold,
         "seconds": round(elapsed, 3),
     }
+
+
+def _append(conn: psycopg.Connection, adbc, pool: ThreadPoolExecutor, table, plan: TablePlan, run_id: str):
+    # without its whole key among the selected columns a row has no identity: nothing is skipped
+    key = plan.source.primary_key if set(plan.source.primary_key) <= set(plan.selection.columns) else ()
+    unchanged = UnchangedRows(latest_versions(table, key), [iceberg_name(k) for k in key],
+                              arrow_schema(table, plan.columns, (ROW_DIGEST_COLUMN,)))
+    if len(unchanged.digests):
+        log.info("%s: %d keys already archived; rows identical to their newest version are skipped",
+                 plan.label, len(unchanged.digests))
+    skipped = FiguresSum(plan.columns)
+    # Count and checksums run on the psycopg connection while ADBC streams the rows (same
+    # snapshot, two server processes); the commit waits for both.
+    with SnapshotRead(conn, adbc) as read:
+        query = read.copy_query(plan)  # before the connection is busy in the other thread
+        figures = pool.submit(read.figures, plan)
+        try:
+            rows = read.rows(plan, query, arrow_schema(table, plan.columns, (ROW_DIGEST_COLUMN,)), figures)
+            target = arrow_schema(table, plan.columns, (ROW_DIGEST_COLUMN, RUN_COLUMN, VERSION_COLUMN))
+            data_files = write_data_files(
+                table, pa.RecordBatchReader.from_batches(
+                    target, _new_versions(rows, unchanged, skipped, run_id, read.taken_at, target)),
+                FILE_BYTES, ROW_GROUP_BYTES)
+        finally:
+            wait([figures])  # it runs inside the snapshot's transaction: let it end before that closes
+        log.info("%s: %d rows match (count and checksums)", plan.label, figures.result()["row_count"])
+        return commit_once(table, data_files, run_id, plan.label, figures.result(), skipped.figures())

@@ -14,6 +14,7 @@ from psycopg import sql
 
 from archiveflow.errors import BadRequest
 from archiveflow.rdbms_archival import sql_files
+from archiveflow.rdbms_archival.row_digest import row_digest_sql
 from archiveflow.rdbms_archival.sql_guard import Selection, Table, compile_selection
 
 # SQLSTATE classes that mean "this statement is wrong", not "the server had trouble": data
@@ -40,7 +41,7 @@ def check_with_postgresql(conn: psycopg.Connection, plan) -> None:
 def _refusal(conn: psycopg.Connection, plan, selection: Selection) -> str | None:
     select = sql_files.load("select_rows").format(
         columns=sql.SQL(", ").join(sql.SQL(c.family.select).format(c=sql.Identifier(c.name)) for c in plan.columns),
-        table=plan.source.qualified, where=selection.where)
+        digest=row_digest_sql(plan.columns), table=plan.source.scope, where=selection.where)
     client_bound = psycopg.ClientCursor(conn).mogrify(select, selection.params)
     try:
         with conn.transaction():

@@ -5,6 +5,16 @@ the source table. Before appending we look for that tag: a retry after a commit 
 before reporting finds the snapshot and reuses it (and the source figures recorded with it), a
 retry after a crash before the commit finds nothing and appends. Files written by a crashed
 attempt that never committed are unreferenced; Iceberg's orphan-file maintenance removes them.
+
+History: a table is a history of row versions (see naming.py for the three columns archiveflow
+adds). A run appends only rows whose key has no archived version yet or whose newest archived
+version has another digest; rows archived unchanged are skipped and counted (their count and
+checksums are recorded with the snapshot so validation still covers every selected row).
+
+Schema: tables created from now on keep what the source declared: NOT NULL columns are required
+fields, and the primary key plus `archiveflow_archived_at` are the identifier fields. Tables
+created before keep their schema (every field optional, no identifier fields); the new columns
+are added, as optional. A source column that drops NOT NULL later is made optional.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.expressions import NotNull
 from pyiceberg.io.fileformat import FileFormatFactory
 from pyiceberg.io.pyarrow import (
     compute_statistics_plan,
@@ -32,54 +43,91 @@ from pyiceberg.schema import Schema, sanitize_column_names
 from pyiceberg.table import Table, TableProperties, WriteTask
 from pyiceberg.table.locations import load_location_provider
 from pyiceberg.typedef import Record
-from pyiceberg.types import ListType, NestedField
+from pyiceberg.types import (
+    DoubleType,
+    FloatType,
+    ListType,
+    LongType,
+    NestedField,
+    PrimitiveType,
+    StringType,
+    TimestamptzType,
+)
 
 from archiveflow.pyiceberg_compat import parquet_writer_options, project_batch
-from archiveflow.rdbms_archival.naming import iceberg_name
+from archiveflow.rdbms_archival.naming import ROW_DIGEST_COLUMN, RUN_COLUMN, VERSION_COLUMN, iceberg_name
 from archiveflow.rdbms_archival.pgtypes import Column
 
 RUN_TAG = "archiveflow.run_id"
 SOURCE_TAG = "archiveflow.source_table"
 FIGURES_TAG = "archiveflow.source_figures"
+SKIPPED_TAG = "archiveflow.skipped_figures"  # count and checksums of the rows skipped as archived unchanged
+LEGAL_HOLD = "archiveflow.legal-hold"  # table properties: "true" | "false", and which runs set/released it
+LEGAL_HOLD_SET_BY = "archiveflow.legal-hold-set-by"
+LEGAL_HOLD_RELEASED_BY = "archiveflow.legal-hold-released-by"
+_ARCHIVE_FIELDS = ((ROW_DIGEST_COLUMN, LongType(), "digest of the row's values in the source (row_digest.py)"),
+                   (RUN_COLUMN, StringType(), "the Airflow run that archived this version"),
+                   (VERSION_COLUMN, TimestamptzType(), "version: when the run's source snapshot was taken"))
 _ADDED = 1  # manifest entry status
 DICTIONARY_SAMPLE = 16_384  # rows that decide which columns get dictionary encoding
 
 
-def iceberg_schema(columns: Sequence[Column]) -> Schema:
-    fields, next_id = [], len(columns) + 1
+def iceberg_schema(columns: Sequence[Column], key: Sequence[str] = ()) -> Schema:
+    """The source's columns (NOT NULL ones required), then archiveflow's; identifier fields: the
+    key and the version, when every key column can be one (a required primitive, not a float)."""
+    fields, next_id = [], len(columns) + len(_ARCHIVE_FIELDS) + 1
     for field_id, column in enumerate(columns, start=1):
         field_type = column.family.iceberg(column)
         if isinstance(field_type, ListType):
             field_type = ListType(next_id, field_type.element_type, element_required=False)
             next_id += 1
-        fields.append(NestedField(field_id, iceberg_name(column.name), field_type, required=False,
+        fields.append(NestedField(field_id, iceberg_name(column.name), field_type, required=not column.nullable,
                                   doc=f"{column.name} ({column.declared_type})"))
+    for field_id, (name, field_type, doc) in enumerate(_ARCHIVE_FIELDS, start=len(columns) + 1):
+        fields.append(NestedField(field_id, name, field_type, required=True, doc=doc))
+    by_name = {f.name: f for f in fields}
+    identifier = [by_name.get(iceberg_name(k)) for k in key]
+    if identifier and all(f is not None and f.required and isinstance(f.field_type, PrimitiveType)
+                          and not isinstance(f.field_type, FloatType | DoubleType) for f in identifier):
+        return Schema(*fields, identifier_field_ids=[f.field_id for f in identifier] + [by_name[VERSION_COLUMN].field_id])
     return Schema(*fields)
 
 
-def ensure_table(catalog: Catalog, identifier: str, columns: Sequence[Column], properties: dict[str, str]) -> Table:
-    """Load or create the table with `properties`; a source that gained columns widens it (union by name)."""
-    schema = iceberg_schema(columns)
+def ensure_table(catalog: Catalog, identifier: str, columns: Sequence[Column], key: Sequence[str] = ()) -> Table:
+    """Load or create the table (see the module docstring for what the schema keeps)."""
+    schema = iceberg_schema(columns, key)
     try:
         table = catalog.load_table(identifier)
     except NoSuchTableError:
         try:
-            return catalog.create_table(identifier, schema=schema, properties=properties)
+            return catalog.create_table(identifier, schema=schema)
         except TableAlreadyExistsError:  # a concurrent run created it
             table = catalog.load_table(identifier)
-    if any(f.name not in table.schema().column_names for f in schema.fields):
+    current = table.schema()
+    missing = [f for f in schema.fields if f.name not in current.column_names]
+    loosened = [f.name for f in schema.fields if not f.required and f.name in current.column_names
+                and current.find_field(f.name).required]
+    if missing or loosened:
         with table.update_schema() as update:
-            update.union_by_name(schema)
-    if any(table.properties.get(k) != v for k, v in properties.items()):
-        with table.transaction() as tx:
-            tx.set_properties(properties)
+            for field in missing:  # optional: the table has rows without them
+                update.add_column(field.name, field.field_type, doc=field.doc)
+            if set(loosened) & set(current.identifier_field_names()):
+                update.set_identifier_fields()  # a key column became nullable: it can no longer be one
+            for name in loosened:
+                update.make_column_optional(name)
     return table
 
 
-def arrow_schema(table: Table, columns: Sequence[Column]) -> pa.Schema:
-    """The Arrow schema of `columns` (in that order) as the table stores them."""
+def set_properties(table: Table, properties: dict[str, str]) -> None:
+    if any(table.properties.get(k) != v for k, v in properties.items()):
+        with table.transaction() as tx:
+            tx.set_properties(properties)
+
+
+def arrow_schema(table: Table, columns: Sequence[Column], extra: Sequence[str] = ()) -> pa.Schema:
+    """The Arrow schema of `columns` (in that order), then the `extra` fields, as the table stores them."""
     full = table.schema().as_arrow()
-    return pa.schema([full.field(iceberg_name(c.name)).remove_metadata() for c in columns])
+    return pa.schema([full.field(name).remove_metadata() for name in [*(iceberg_name(c.name) for c in columns), *extra]])
 
 
 @dataclass(frozen=True)
@@ -87,6 +135,7 @@ class RunSnapshot:
     snapshot_id: int
     rows: int
     source_figures: dict
+    skipped_figures: dict  # the selected rows not appended because archived unchanged
     appended: bool  # False: an earlier attempt of this run had already committed it
 
 
@@ -94,9 +143,23 @@ def find_run_snapshot(table: Table, run_id: str, source: str) -> RunSnapshot | N
     for snapshot in table.snapshots():
         summary = snapshot.summary
         if summary is not None and summary.get(RUN_TAG) == run_id and summary.get(SOURCE_TAG) == source:
-            return RunSnapshot(snapshot.snapshot_id, int(summary.get("added-records", "0")),
-                               json.loads(summary[FIGURES_TAG]), appended=False)
+            return RunSnapshot(snapshot.snapshot_id, int(summary.get("added-records") or 0),
+                               json.loads(summary[FIGURES_TAG]),
+                               json.loads(summary.get(SKIPPED_TAG, '{"row_count": 0, "columns": {}}')), appended=False)
     return None
+
+
+def latest_versions(table: Table, key: Sequence[str]) -> pa.Table:
+    """The newest archived version of each key: its key columns and row digest (empty when the
+    table has no versioned rows). Reads only those columns."""
+    names = [*map(iceberg_name, key), ROW_DIGEST_COLUMN, VERSION_COLUMN]
+    columns = table.schema().column_names
+    if not key or table.current_snapshot() is None or any(n not in columns for n in names):
+        return pa.table({n: pa.array([], pa.int64()) for n in names[:-1]})
+    rows = table.scan(row_filter=NotNull(ROW_DIGEST_COLUMN), selected_fields=tuple(names)).to_arrow()
+    newest_first = rows.sort_by([(VERSION_COLUMN, "descending")])
+    latest = newest_first.group_by(names[:-2], use_threads=False).aggregate([(ROW_DIGEST_COLUMN, "first")])
+    return latest.rename_columns(names[:-1])
 
 
 def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, row_group_bytes: int) -> list[DataFile]:
@@ -212,17 +275,21 @@ def _chunks(rows: pa.RecordBatchReader, chunk_bytes: int) -> Iterator[list[pa.Re
         yield chunk
 
 
-def commit_once(table: Table, data_files: list[DataFile], run_id: str, source: str, source_figures: dict) -> RunSnapshot:
-    """Commit the files as one snapshot tagged with the run, unless that snapshot exists already."""
+def commit_once(table: Table, data_files: list[DataFile], run_id: str, source: str, source_figures: dict,
+                skipped_figures: dict) -> RunSnapshot:
+    """Commit the files as one snapshot tagged with the run, unless that snapshot exists already
+    (a run that appends no row still commits its tagged snapshot, with the figures)."""
     done = find_run_snapshot(table, run_id, source)
     if done is not None:
         return done
-    tags = {RUN_TAG: run_id, SOURCE_TAG: source, FIGURES_TAG: json.dumps(source_figures, sort_keys=True)}
+    tags = {RUN_TAG: run_id, SOURCE_TAG: source, FIGURES_TAG: json.dumps(source_figures, sort_keys=True),
+            SKIPPED_TAG: json.dumps(skipped_figures, sort_keys=True)}
     with table.transaction() as tx, tx.update_snapshot(snapshot_properties=tags).fast_append() as append:
         for data_file in data_files:
             append.append_data_file(data_file)
     committed = find_run_snapshot(table, run_id, source)  # the commit updated table.metadata
-    return RunSnapshot(committed.snapshot_id, committed.rows, committed.source_figures, appended=True)
+    return RunSnapshot(committed.snapshot_id, committed.rows, committed.source_figures, committed.skipped_figures,
+                       appended=True)
 
 
 def added_files(table: Table, snapshot_id: int) -> list[str]:

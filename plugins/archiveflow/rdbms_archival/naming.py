@@ -11,7 +11,10 @@ case-preserving engines, e.g. `Index < 20` for a column created as "Index"):
 - More than one case-insensitive candidate is an error naming them: we never guess.
 
 Iceberg (and Athena) names are lower case: `[^a-z0-9_]` becomes `_`. A table archives to
-`{target_glue_database}.{source_database}__{source_schema}__{table}` in those terms.
+`{target_glue_database}.{source_database}__{source_schema}__{table}` in those terms, with three
+columns of archiveflow's own after the source's (a source column of the same name is refused):
+`archiveflow_row_digest` (row_digest.py), `archiveflow_run_id` and `archiveflow_archived_at` (the
+version: when the run's source snapshot was taken; the newest version of a key is the current one).
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ import re
 from collections.abc import Iterable
 
 from archiveflow.errors import ArchiveflowError
+
+ROW_DIGEST_COLUMN = "archiveflow_row_digest"
+RUN_COLUMN = "archiveflow_run_id"
+VERSION_COLUMN = "archiveflow_archived_at"
+ARCHIVE_COLUMNS = (ROW_DIGEST_COLUMN, RUN_COLUMN, VERSION_COLUMN)
 
 
 class UnknownName(ArchiveflowError):

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from archiveflow.errors import BadRequest
 from archiveflow.request_fields import DESTINATION, SAFETY, SOURCE, WHAT, WHO, Field, check_fields
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"
@@ -44,11 +45,20 @@ FIELDS: dict[str, Field] = {
                               "Retention of the archive in months (recorded; sets the report's expiry date).",
                               DESTINATION),
     "purge": Field(False, {"type": "boolean"}, "Purge archived rows",
-                   "Delete the archived rows from the source after validation passed (by primary key).", SAFETY),
+                   "Delete the archived rows from the source after validation passed: by primary key, and only "
+                   "rows still identical to their archived version (changed rows are kept and counted).", SAFETY),
     "dry_run": Field(False, {"type": "boolean"}, "Dry run", "With purge: count what would be deleted, delete nothing.",
                      SAFETY),
     "legal_hold": Field(False, {"type": "boolean"}, "Legal hold",
-                        "Rows under legal hold are archived but never purged; recorded on the Iceberg table.", SAFETY),
+                        "Put the archived tables under legal hold: recorded on each Iceberg table, where it stays "
+                        "for later runs until one releases it; nothing is purged from a held table.", SAFETY),
+    "release_legal_hold": Field(False, {"type": "boolean"}, "Release legal hold",
+                                "Release a legal hold set by an earlier run on these tables (recorded in the "
+                                "run's metadata and report). A run without it keeps an existing hold.", SAFETY),
+    "allow_purge_cascade": Field(False, {"type": "boolean"}, "Allow purge to cascade",
+                                 "Purge a table that other tables reference with ON DELETE CASCADE / SET NULL / "
+                                 "SET DEFAULT, changing their rows too (dry_run counts them). Without it such a "
+                                 "purge is refused before anything is read.", SAFETY),
     "batch_size": Field(50_000, {"type": "integer", "minimum": 1_000, "maximum": 1_000_000}, "Batch size",
                         "Rows per purge transaction, and per batch when reading archived rows back "
                         "(validation, purge).", SAFETY),
@@ -74,6 +84,8 @@ class ArchivalRequest:
     source_schema: str
     source_table: tuple[TableRequest, ...]
     legal_hold: bool
+    release_legal_hold: bool
+    allow_purge_cascade: bool
     retention_policy: int
     triggered_by: str
     triggered_by_email: str
@@ -94,4 +106,6 @@ def parse_request(conf: Mapping[str, Any]) -> ArchivalRequest:
     values = check_fields(FIELDS, conf)
     values["source_conn_id"] = values.pop("glue_connection")
     values["source_table"] = tuple(TableRequest(**t) for t in values["source_table"])
+    if values["legal_hold"] and values["release_legal_hold"]:
+        raise BadRequest("release_legal_hold", "cannot set (legal_hold) and release a legal hold in the same run")
     return ArchivalRequest(**values)

@@ -16,6 +16,7 @@ the same way on every attempt, so callers should not retry it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Iterator
@@ -28,13 +29,20 @@ import pyarrow.compute as pc
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from archiveflow.errors import BadRequest, TransientServiceError, UnarchivableData
+from archiveflow.errors import BadRequest, SafetyRefusal, TransientServiceError, UnarchivableData
 from archiveflow.rdbms_archival import sql_files
 from archiveflow.rdbms_archival.allowed_sources import NO_ALLOW_LIST, AllowedSources, is_system_schema
 from archiveflow.rdbms_archival.explain import check_with_postgresql
-from archiveflow.rdbms_archival.naming import UnknownName, iceberg_name, iceberg_table_name, resolve
+from archiveflow.rdbms_archival.naming import (
+    ARCHIVE_COLUMNS,
+    UnknownName,
+    iceberg_name,
+    iceberg_table_name,
+    resolve,
+)
 from archiveflow.rdbms_archival.pgtypes import Column, canonical, uuid_text
 from archiveflow.rdbms_archival.request import ArchivalRequest, TableRequest
+from archiveflow.rdbms_archival.row_digest import row_digest_sql
 from archiveflow.rdbms_archival.session import without_password
 from archiveflow.rdbms_archival.sql_guard import GuardError, Selection, Table, compile_selection
 
@@ -58,6 +66,25 @@ _PG_MIN_DAYS = -2440588
 _PG_MIN_MICROS = _PG_MIN_DAYS * 86_400_000_000
 
 
+_ACTIONS = {"c": "ON DELETE CASCADE", "n": "ON DELETE SET NULL", "d": "ON DELETE SET DEFAULT"}
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A foreign key of another table whose ON DELETE action changes its rows when ours are deleted."""
+
+    name: str
+    schema: str
+    table: str
+    action: str  # pg_constraint.confdeltype: c, n or d
+    columns: tuple[str, ...]
+    referenced_columns: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.table} ({self.name}, {_ACTIONS[self.action]})"
+
+
 @dataclass(frozen=True)
 class SourceTable:
     schema: str
@@ -65,10 +92,21 @@ class SourceTable:
     oid: int
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
+    relkind: str = "r"
+    triggers: tuple[dict, ...] = ()  # {"name", "definition"}
+    referenced_by: tuple[ForeignKey, ...] = ()
 
     @property
     def qualified(self) -> sql.Identifier:
         return sql.Identifier(self.schema, self.name)
+
+    @property
+    def scope(self) -> sql.Composable:
+        """What reads and deletes name: a table's own rows only (`ONLY`: its primary key does not
+        cover inheritance children), a partitioned table's whole hierarchy (its key covers it)."""
+        if self.relkind in ("r", "f"):
+            return sql.SQL("ONLY {}").format(self.qualified)
+        return self.qualified
 
 
 @dataclass(frozen=True)
@@ -99,13 +137,18 @@ def describe_table(conn: psycopg.Connection, schema: str, table: str) -> SourceT
     schema = resolve(schema, schemas, what="schema", quoted=False, sql_identifier=False)
     if is_system_schema(schema):
         raise UnknownName(f"schema {schema!r} is a PostgreSQL system schema: never a source")
-    relations = {r[1]: r[0] for r in conn.execute(sql_files.load("relations"), {"schema": schema}).fetchall()}
+    relations = {r[1]: (r[0], r[2]) for r in conn.execute(sql_files.load("relations"), {"schema": schema}).fetchall()}
     name = resolve(table, relations, what=f"table in schema {schema!r}", quoted=False, sql_identifier=False)
-    oid = relations[name]
+    oid, relkind = relations[name]
     with conn.cursor(row_factory=dict_row) as cur:
         columns = tuple(Column(**row) for row in cur.execute(sql_files.load("columns"), {"oid": oid}))
+        triggers = tuple(cur.execute(sql_files.load("triggers"), {"oid": oid}).fetchall())
+        referenced_by = tuple(
+            ForeignKey(**{**row, "columns": tuple(row["columns"]), "referenced_columns": tuple(row["referenced_columns"])})
+            for row in cur.execute(sql_files.load("referenced_by"), {"oid": oid}))
     key = tuple(r[0] for r in conn.execute(sql_files.load("primary_key"), {"oid": oid}).fetchall())
-    return SourceTable(schema=schema, name=name, oid=oid, columns=columns, primary_key=key)
+    return SourceTable(schema=schema, name=name, oid=oid, columns=columns, primary_key=key, relkind=relkind,
+                       triggers=triggers, referenced_by=referenced_by)
 
 
 def plan_tables(conn: psycopg.Connection, request: ArchivalRequest, glue_database: str,
@@ -166,18 +209,32 @@ def _check_condition_types(plan: TablePlan) -> None:
 def _check_plan(plan: TablePlan, request: ArchivalRequest) -> None:
     by_iceberg_name: dict[str, str] = {}
     for column in plan.columns:
+        if iceberg_name(column.name) in ARCHIVE_COLUMNS:
+            raise BadRequest(plan.field("table_name"), f"column {column.name!r} becomes Iceberg column "
+                               f"{iceberg_name(column.name)!r}, which archiveflow adds itself", plan.label)
         other = by_iceberg_name.setdefault(iceberg_name(column.name), column.name)
         if other != column.name:
             raise BadRequest(plan.field("table_name"), f"columns {other!r} and {column.name!r} both become "
                                f"Iceberg column {iceberg_name(column.name)!r}", plan.label)
     if request.purge and not request.legal_hold:
-        if not plan.source.primary_key:
-            raise BadRequest("purge", "the table has no primary key, so archived rows cannot be deleted "
-                               "safely; archive it without purge", plan.label)
-        missing = [k for k in plan.source.primary_key if k not in plan.selection.columns]
-        if missing:
-            raise BadRequest(plan.field("query"), f"purge needs the primary key columns {missing} "
-                               "in the selected columns", plan.label)
+        _check_purge(plan, request)
+
+
+def _check_purge(plan: TablePlan, request: ArchivalRequest) -> None:
+    """A purge deletes whole rows, compared with their archived version: it needs a key, every
+    column archived, and no other table changed by the deletes unless the conf opts in."""
+    if not plan.source.primary_key:
+        raise BadRequest("purge", "the table has no primary key, so archived rows cannot be deleted "
+                           "safely; archive it without purge", plan.label)
+    missing = [c.name for c in plan.source.columns if c.name not in plan.selection.columns]
+    if missing:
+        raise BadRequest(plan.field("query"), f"purge deletes whole rows, but the query leaves out the columns "
+                           f"{missing}: select every column (SELECT *) or archive without purge", plan.label)
+    if plan.source.referenced_by and not request.allow_purge_cascade:
+        raise SafetyRefusal(f"{plan.label}: a purge would change rows of other tables through their foreign keys: "
+                            + "; ".join(fk.label for fk in plan.source.referenced_by)
+                            + ". Set allow_purge_cascade to purge anyway (dry_run counts those rows), "
+                            "or archive without purge")
 
 
 class SnapshotRead:
@@ -202,7 +259,11 @@ class SnapshotRead:
         self._resources.callback(setattr, self.conn, "read_only", saved[1])
         self.conn.isolation_level, self.conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
         self._resources.enter_context(self.conn.transaction(force_rollback=True))
-        self.snapshot = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        # now(): when the snapshot was taken, the version of every row read from it (as microseconds
+        # since 1970: a timestamp's text depends on the session's DateStyle)
+        self.snapshot, micros = self.conn.execute(
+            "SELECT pg_export_snapshot(), (extract(epoch FROM now()) * 1000000)::int8").fetchone()
+        self.taken_at = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -219,7 +280,7 @@ class SnapshotRead:
         lists = [c for c in plan.columns if c.family.name == "list"]
         parts += [sql.SQL("max(array_ndims({}))").format(sql.Identifier(c.name)) for c in lists]
         query = sql_files.load("source_figures").format(
-            figures=sql.SQL(", ").join(parts), table=plan.source.qualified, where=plan.selection.where)
+            figures=sql.SQL(", ").join(parts), table=plan.source.scope, where=plan.selection.where)
         try:
             with self.conn.transaction():  # a savepoint: an error here keeps the exported snapshot alive
                 # one process: parallel workers would take CPU from the row stream it runs beside
@@ -241,18 +302,19 @@ class SnapshotRead:
         for column in plan.columns:
             if column.family.name in ("date", "timestamp", "timestamptz"):
                 query = sql.SQL("SELECT EXISTS (SELECT FROM {table} WHERE ({where}) AND NOT isfinite({c}))").format(
-                    table=plan.source.qualified, where=plan.selection.where, c=sql.Identifier(column.name))
+                    table=plan.source.scope, where=plan.selection.where, c=sql.Identifier(column.name))
                 with self.conn.transaction():
                     if self.conn.execute(query, plan.selection.params).fetchone()[0]:
                         return column.name
         return None
 
     def copy_query(self, plan: TablePlan) -> str:
-        """The SELECT that COPY runs, parameters bound client-side (COPY takes none)."""
+        """The SELECT that COPY runs, parameters bound client-side (COPY takes none): the
+        selected columns, then the row digest (see row_digest.py)."""
         select = sql_files.load("select_rows").format(
             columns=sql.SQL(", ").join(sql.SQL(c.family.select).format(c=sql.Identifier(c.name))
                                        for c in plan.columns),
-            table=plan.source.qualified, where=plan.selection.where)
+            digest=row_digest_sql(plan.columns), table=plan.source.scope, where=plan.selection.where)
         return psycopg.ClientCursor(self.conn).mogrify(select, plan.selection.params)
 
     def rows(self, plan: TablePlan, query: str, target: pa.Schema, figures: Future | None = None) -> pa.RecordBatchReader:
@@ -266,7 +328,7 @@ class SnapshotRead:
         cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self.snapshot)).as_string(self.conn))
         cursor.execute(query)
         source = cursor.fetch_record_batch()
-        names = [c.name for c in plan.columns]  # errors name the source's columns
+        names = [c.name for c in plan.columns] + ["row digest"]  # errors name the source's columns
         return pa.RecordBatchReader.from_batches(target, _converted(source, target, plan.label, names, figures))
 
 

@@ -1,20 +1,24 @@
 """Validate one table: schema, row count and per-column checksums, source vs this run's snapshot.
 
 The target side reads only the data files the run's snapshot added (not the table as of it), so
-rows archived by other runs never mask a loss or a duplicate.
+rows archived by other runs never mask a loss or a duplicate. Rows the run skipped because their
+newest archived version has the same key and row digest are added to the target side with the
+figures the archive step computed from them (recorded with the snapshot): every selected row is
+either in this snapshot or, identical, in an earlier validated one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import localcontext
+from decimal import Decimal, localcontext
 
+from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
 from pyiceberg.types import ListType
 
 from archiveflow.errors import SafetyRefusal
 from archiveflow.rdbms_archival.iceberg_sink import snapshot_batches
-from archiveflow.rdbms_archival.naming import iceberg_name
+from archiveflow.rdbms_archival.naming import RUN_COLUMN, iceberg_name
 from archiveflow.rdbms_archival.pgtypes import EXACT_DIGITS, Column, arrow_digest, canonical
 
 
@@ -27,19 +31,45 @@ class ValidationFailed(SafetyRefusal):
         super().__init__(f"{result['table']}: validation failed: " + "; ".join(failed))
 
 
-def target_figures(table: Table, snapshot_id: int, columns: Sequence[Column], batch_size: int) -> dict:
-    names = [iceberg_name(c.name) for c in columns]
-    counts, digests, rows = [0] * len(columns), [0] * len(columns), 0
-    with localcontext() as exact:  # decimal sums across batches must not round either
-        exact.prec = EXACT_DIGITS
-        for batch in snapshot_batches(table, snapshot_id, names, batch_size):
-            rows += batch.num_rows
-            for i, column in enumerate(columns):
+class FiguresSum:
+    """Row count and per-column checksums of Arrow batches whose first columns are `columns`."""
+
+    def __init__(self, columns: Sequence[Column]):
+        self.columns = columns
+        self.rows, self.counts, self.digests = 0, [0] * len(columns), [0] * len(columns)
+
+    def add(self, batch) -> None:
+        self.rows += batch.num_rows
+        with localcontext() as exact:  # decimal sums across batches must not round either
+            exact.prec = EXACT_DIGITS
+            for i, column in enumerate(self.columns):
                 count, digest = arrow_digest(column.family, batch.column(i))
-                counts[i] += count
-                digests[i] += digest
-    return {"row_count": rows, "columns": {c.name: {"count": str(counts[i]), "digest": canonical(digests[i])}
-                                           for i, c in enumerate(columns)}}
+                self.counts[i] += count
+                self.digests[i] += digest
+
+    def figures(self) -> dict:
+        return {"row_count": self.rows, "columns": {c.name: {"count": str(self.counts[i]),
+                                                             "digest": canonical(self.digests[i])}
+                                                    for i, c in enumerate(self.columns)}}
+
+
+def target_figures(table: Table, snapshot_id: int, columns: Sequence[Column], batch_size: int) -> dict:
+    total = FiguresSum(columns)
+    for batch in snapshot_batches(table, snapshot_id, [iceberg_name(c.name) for c in columns], batch_size):
+        total.add(batch)
+    return total.figures()
+
+
+def plus(figures: dict, more: dict) -> dict:
+    """Figures of two sets of rows together (a column absent from `more` adds nothing)."""
+    with localcontext() as exact:
+        exact.prec = EXACT_DIGITS
+        columns = {}
+        for name, own in figures["columns"].items():
+            other = more["columns"].get(name, {"count": "0", "digest": "0"})
+            columns[name] = {"count": str(int(own["count"]) + int(other["count"])),
+                             "digest": canonical(Decimal(own["digest"]) + Decimal(other["digest"]))}
+    return {"row_count": figures["row_count"] + more["row_count"], "columns": columns}
 
 
 def _schema_differences(table: Table, columns: Sequence[Column]) -> list[str]:
@@ -62,14 +92,17 @@ def _compatible(actual, expected) -> bool:
 
 def validate_snapshot(table: Table, archived: dict, columns: Sequence[Column], batch_size: int) -> dict:
     """`archived` is archive_table's result. Returns the result; raises ValidationFailed on any mismatch."""
-    source = archived["source"]
+    source, skipped = archived["source"], archived["skipped"]
     schema_diff = _schema_differences(table, columns)
-    target = target_figures(table, archived["snapshot_id"], columns, batch_size) if not schema_diff else None
+    target = None
+    if not schema_diff:
+        target = plus(target_figures(table, archived["snapshot_id"], columns, batch_size), skipped)
     checks = [{"name": "schema", "passed": not schema_diff,
                "detail": "; ".join(schema_diff) or f"{len(columns)} columns present with compatible types"}]
     if target is not None:
         checks.append({"name": "row count", "passed": source["row_count"] == target["row_count"],
-                       "detail": f"source {source['row_count']}, target {target['row_count']}"})
+                       "detail": f"source {source['row_count']}, target {target['row_count']}"
+                                 + (f" ({skipped['row_count']} archived unchanged earlier)" if skipped["row_count"] else "")})
         differing = [c.name for c in columns if source["columns"][c.name] != target["columns"][c.name]]
         checks.append({"name": "checksums", "passed": not differing,
                        "detail": f"columns differ: {differing}" if differing else f"{len(columns)} columns match"})
@@ -78,3 +111,11 @@ def validate_snapshot(table: Table, archived: dict, columns: Sequence[Column], b
     if not result["passed"]:
         raise ValidationFailed(result)
     return result
+
+
+def withdraw_run(table: Table, run_id: str) -> None:
+    """Take the rows of a run whose archive failed validation out of the table's current state
+    (its history keeps them, for investigation): no later run may skip a row as archived, or
+    purge it, because of a version that was never verified."""
+    if RUN_COLUMN in table.schema().column_names:
+        table.delete(EqualTo(RUN_COLUMN, run_id), snapshot_properties={"archiveflow.withdrawn_run_id": run_id})

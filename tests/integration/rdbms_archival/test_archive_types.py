@@ -13,6 +13,7 @@ from psycopg import sql
 from archiveflow import resources
 from archiveflow.rdbms_archival.archive import archive_table
 from archiveflow.rdbms_archival.iceberg_sink import snapshot_batches
+from archiveflow.rdbms_archival.naming import ARCHIVE_COLUMNS, ROW_DIGEST_COLUMN, RUN_COLUMN
 from archiveflow.rdbms_archival.request import parse_request
 from archiveflow.rdbms_archival.source import plan_tables
 from archiveflow.rdbms_archival.validation import validate_snapshot
@@ -85,7 +86,8 @@ def test_every_type_round_trips_and_validates(everything, local_stack, catalog):
     assert first["at"] == ["a b", None, 'q"uote', "NULL", "", "back\\slash", "{x}"]
     assert first["ab"] == [True, False, None]
     assert first["e"] == "ünïcode" and first["iv"] == "1 year 2 days" and first["mixed_case"] == "x"
-    assert all(v is None for k, v in nulls.items() if k != "index")
+    assert all(v is None for k, v in nulls.items() if k != "index" and k not in ARCHIVE_COLUMNS)
+    assert {r[RUN_COLUMN] for r in rows} == {"run-1"} and len({r[ROW_DIGEST_COLUMN] for r in rows}) == 3
 
     result = validate_snapshot(table, archived, plan.columns, batch_size=2)
     assert result["passed"], result["checks"]
@@ -105,4 +107,6 @@ def test_a_retry_of_the_same_run_reuses_its_snapshot(everything, local_stack, ca
     assert again["source"] == first["source"]  # the figures recorded with the snapshot, not re-read
     table = catalog.load_table(plan.iceberg_table)
     assert len(table.snapshots()) == 2
-    assert table.scan().to_arrow().num_rows == 3 + 2 and other_run["rows_archived"] == 2
+    # run-2 finds rows 1 and 2 archived unchanged: it adds nothing
+    assert table.scan().to_arrow().num_rows == 3
+    assert (other_run["rows_archived"], other_run["rows_skipped"]) == (0, 2)

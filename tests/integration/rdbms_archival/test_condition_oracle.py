@@ -105,10 +105,12 @@ def _archive_and_purge(conn, local_stack, catalog, schema, condition, number) ->
     request = parse_request({"source_schema": schema, "purge": True, "batch_size": 1000,
                              "source_table": [{"table_name": "oracle", "condition": condition}]})
     (plan,) = plan_tables(conn, request, resources.glue_database("archive"))
+    if catalog.table_exists(plan.iceberg_table):  # the same rows come back each time: a fresh archive, or
+        catalog.drop_table(plan.iceberg_table)  # they would be skipped as archived unchanged
     result = archive_table(conn, adbc_conninfo(conn), catalog, plan, request, f"oracle-{number}")
     iceberg = catalog.load_table(plan.iceberg_table)
     validated = validate_snapshot(iceberg, result, plan.columns, 1000)
     archived = {i for batch in snapshot_batches(iceberg, result["snapshot_id"], ["id"], 1000)
                 for i in batch.column(0).to_pylist()}
-    purge = purge_rows(conn, plan, iceberg, validated, result["snapshot_id"], 1000, dry_run=False)
+    purge = purge_rows(conn, plan, iceberg, validated, 1000, dry_run=False)
     return archived, purge["deleted"]

@@ -33,8 +33,9 @@ def test_partial_purge_resumes_and_keeps_what_no_longer_matches(pg, local_stack,
     # As if an earlier attempt died after deleting seq <= 100; and seq 500 reopened since the archive.
     conn.execute(sql.SQL("DELETE FROM {} WHERE seq <= 100").format(table))
     conn.execute(sql.SQL("UPDATE {} SET status = 'open' WHERE seq = 500").format(table))
-    result = purge_rows(conn, plan, iceberg, validated, archived["snapshot_id"], batch_size=64, dry_run=False)
+    result = purge_rows(conn, plan, iceberg, validated, batch_size=64, dry_run=False)
 
     assert result["archived_keys"] == 700 and result["deleted"] == 599 and result["not_in_source"] == 101
+    assert result["kept_changed"] == 0  # seq 500 no longer matches the condition: not a candidate
     remaining = conn.execute(sql.SQL("SELECT array_agg(seq ORDER BY seq) FROM {}").format(table)).fetchone()[0]
     assert remaining == [500, *range(701, 1001)]

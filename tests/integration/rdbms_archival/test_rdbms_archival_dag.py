@@ -3,6 +3,7 @@ with its safeguards, and bad input refused before any read."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -92,8 +93,9 @@ def test_seed_payload_archives_validates_and_reports(dag, demo, local_stack, cat
         assert snapshot.summary["added-records"] == str(rows)
     assert count(demo, "products") == 100  # no purge asked: the source is untouched
 
-    pdf = local_stack.client("s3").get_object(Bucket=resources.bucket("reports"), Key=report_key(run.run_id))
-    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf["Body"].read())).pages)
+    pdf = local_stack.client("s3").get_object(Bucket=resources.bucket("reports"), Key=report_key(run.run_id))["Body"].read()
+    assert items[RUN_SK]["report_sha256"] == hashlib.sha256(pdf).hexdigest()
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Gokul" in text and "succeeded" in text and "Index < 20" in text
     for name, rows in expected.items():
         assert f"Table {SCHEMA}.{name}" in text
@@ -103,19 +105,20 @@ def test_seed_payload_archives_validates_and_reports(dag, demo, local_stack, cat
 def test_purge_removes_exactly_the_archived_rows(dag, demo, local_stack):
     conf = {**SEED_PAYLOAD, "purge": True, "batch_size": 1000,
             "source_table": [{"table_name": "products", "condition": "Index < 20"}, {"table_name": "leads",
-                              "query": f'SELECT "Index", "Email" FROM {SCHEMA}.leads WHERE "Deal Stage" = \'Proposal\''}]}
+                              "query": f'SELECT * FROM {SCHEMA}.leads WHERE "Deal Stage" = \'Proposal\''}]}
     proposals = count(demo, "leads", "\"Deal Stage\" = 'Proposal'")
     run = dag.test(run_conf=conf)
     assert run.state == DagRunState.SUCCESS, states(run)
     assert count(demo, "products") == 81 and count(demo, "products", '"Index" < 20') == 0
     assert count(demo, "leads") == 100 - proposals and count(demo, "leads", "\"Deal Stage\" = 'Proposal'") == 0
     purge = run_items(local_stack, run.run_id)[f"table#{SCHEMA}.products"]["purge"]
-    assert purge["deleted"] == 19 and purge["not_in_source"] == 0
+    assert purge["deleted"] == 19 and purge["not_in_source"] == 0 and purge["kept_changed"] == 0
 
 
 @pytest.mark.parametrize(("flags", "expected"), [
-    ({"legal_hold": True}, {"status": "skipped", "reason": "legal hold: archived rows are kept in the source"}),
-    ({"dry_run": True}, {"status": "dry_run", "would_delete": 19, "archived_keys": 19, "not_in_source": 0}),
+    ({"legal_hold": True}, {"status": "skipped", "reason": "legal hold on the archive (set by run {run_id}): rows are kept"}),
+    ({"dry_run": True}, {"status": "dry_run", "would_delete": 19, "archived_keys": 19, "not_in_source": 0,
+                         "kept_changed": 0}),
 ])
 def test_legal_hold_and_dry_run_delete_nothing(dag, demo, local_stack, flags, expected):
     conf = {**SEED_PAYLOAD, "purge": True, **flags, "source_table": [{"table_name": "products", "condition": "Index < 20"}]}
@@ -123,7 +126,8 @@ def test_legal_hold_and_dry_run_delete_nothing(dag, demo, local_stack, flags, ex
     assert run.state == DagRunState.SUCCESS, states(run)
     assert count(demo, "products") == 100
     purge = run_items(local_stack, run.run_id)[f"table#{SCHEMA}.products"]["purge"]
-    assert {k: v for k, v in purge.items() if k != "seconds"} == expected
+    assert {k: v for k, v in purge.items() if k != "seconds"} == {
+        k: v.format(run_id=run.run_id) if isinstance(v, str) else v for k, v in expected.items()}
 
 
 def scans(conn, table: str) -> int:

@@ -42,7 +42,7 @@ def test_names_resolve_with_the_documented_case_rules(source):
     ([{"table_name": "orders", "query": "SELECT * FROM nokey"}], {}, "source_table[0].query", "only the table"),
     ([{"table_name": "nokey"}], {"purge": True}, "purge", "no primary key"),
     ([{"table_name": "orders", "query": "SELECT note FROM orders"}], {"purge": True}, "source_table[0].query",
-     "primary key"),
+     "purge deletes whole rows, but the query leaves out the columns"),
     ([{"table_name": "twins"}], {}, "source_table[0].table_name", "both become Iceberg column"),
     ([{"table_name": "orders"}, {"table_name": "ORDERS"}], {}, "source_table[1].table_name",
      r"names the same table as source_table\[0\]"),

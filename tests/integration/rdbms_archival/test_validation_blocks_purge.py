@@ -1,5 +1,5 @@
 """A corrupted archive (one value changed in the run's Parquet file on S3) fails validation with
-the column named, and purge refuses to delete anything."""
+the column named, purge refuses to delete anything, and the run's rows are withdrawn."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from archiveflow.rdbms_archival.iceberg_sink import added_files
 from archiveflow.rdbms_archival.purge import purge_rows
 from archiveflow.rdbms_archival.request import parse_request
 from archiveflow.rdbms_archival.source import plan_table
-from archiveflow.rdbms_archival.validation import ValidationFailed, validate_snapshot
+from archiveflow.rdbms_archival.validation import ValidationFailed, validate_snapshot, withdraw_run
 
 pytestmark = pytest.mark.integration
 
@@ -47,5 +47,12 @@ def test_a_mismatch_fails_validation_and_blocks_purge(pg, local_stack, catalog):
         validate_snapshot(iceberg, archived, plan.columns, 100)
     assert not failure.value.result["passed"]
     with pytest.raises(SafetyRefusal, match="validation did not pass"):
-        purge_rows(conn, plan, iceberg, failure.value.result, archived["snapshot_id"], 100, dry_run=False)
+        purge_rows(conn, plan, iceberg, failure.value.result, 100, dry_run=False)
     assert conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0] == 500
+
+    # The failed run's rows leave the table's current state: the next run archives all 300 again
+    # instead of skipping them as archived unchanged.
+    withdraw_run(iceberg, "run-corrupt")
+    assert catalog.load_table(plan.iceberg_table).scan().to_arrow().num_rows == 0
+    again = archive_table(conn, local_stack.pg_dsn, catalog, plan, request, "run-after")
+    assert (again["rows_archived"], again["rows_skipped"]) == (300, 0)

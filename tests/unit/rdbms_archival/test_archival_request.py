@@ -83,3 +83,13 @@ def test_the_dag_params_refuse_what_the_schema_forbids(dag_params, change):
     params.validate()  # the seed's payload is valid
     with pytest.raises(ParamValidationError, match=next(iter(change))):
         params.update(change)  # setting a value validates it
+
+
+def test_a_hold_cannot_be_set_and_released_in_one_run_and_safety_opt_ins_default_off():
+    request = parse_request(SEED_PAYLOAD)
+    assert (request.release_legal_hold, request.allow_purge_cascade) == (False, False)
+    assert parse_request({**SEED_PAYLOAD, "release_legal_hold": True}).release_legal_hold
+    with pytest.raises(BadRequest, match="^release_legal_hold: "):
+        parse_request({**SEED_PAYLOAD, "legal_hold": True, "release_legal_hold": True})
+    with pytest.raises(BadRequest, match="^allow_purge_cascade: "):
+        parse_request({**SEED_PAYLOAD, "allow_purge_cascade": "yes"})

@@ -4,6 +4,7 @@ DynamoDB calls (against a small in-memory stand-in for the boto3 Table)."""
 from __future__ import annotations
 
 import io
+import re
 from decimal import Decimal
 
 from pypdf import PdfReader
@@ -14,13 +15,19 @@ from archiveflow.rdbms_archival.report import build_pdf, report_key, retention_u
 RUN = {"sk": "run", "status": "running", "started_at": "2026-01-31T10:00:00+00:00", "source_database": "crm",
        "request": {"triggered_by": "Gokul", "triggered_by_email": "gokul@example.com", "source_schema": "sales",
                    "glue_connection": "crm_db", "retention_policy": 6, "legal_hold": True, "purge": True}}
-PASSED = {"passed": True, "checks": [{"name": "row count", "passed": True, "detail": "source 19, target 19"}]}
+PASSED = {"passed": True, "checks": [{"name": "row count", "passed": True, "detail": "source 19, target 19"}],
+          "target": {"row_count": 19, "columns": {"Index": {"count": "19", "digest": "190"},
+                                                  "Name": {"count": "18", "digest": "-4242"}}},
+          "triggers": [{"name": "audit_delete", "definition": "CREATE TRIGGER audit_delete BEFORE DELETE ..."}],
+          "cascades": []}
+SOURCE = {"row_count": 19, "columns": {"Index": {"count": "19", "digest": "190"},
+                                       "Name": {"count": "18", "digest": "-4242"}}}
 
 
 def table(name: str, **extra) -> dict:
     return {"sk": f"table#sales.{name}", "table": f"sales.{name}", "index": 0, "condition": "Index < 20",
             "iceberg_table": f"archive.crm__sales__{name}", "snapshot_id": 42, "rows_archived": 19,
-            "source": {"row_count": 19}, **extra}
+            "rows_skipped": 0, "source": SOURCE, **extra}
 
 
 def test_run_status():
@@ -39,12 +46,22 @@ def test_report_text_is_extractable_and_complete():
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).replace("\n", " ")
     for expected in ("Gokul", "gokul@example.com", "Table sales.products", "Index < 20", "Rows archived 19",
                      "archive.crm__sales__products", "PASSED - source 19, target 19", "2026-07-31",
-                     "Legal hold yes", "legal hold", "SNS down"):
+                     "Legal hold set by this run", "legal hold", "SNS down"):
         assert expected in text, expected
 
 
-def test_report_key_and_retention():
-    assert report_key("manual__2026-01-31T10:00:00+00:00") == "rdbms_archival/manual__2026-01-31T10_00_00_00_00/report.pdf"
+def test_report_keys_are_unique_and_safe_for_hostile_run_ids():
+    assert report_key("manual__2026-01-31T10:00:00+00:00") == "rdbms_archival/manual__2026-01-31T10.3a00.3a00.2b00.3a00/report.pdf"
+    hostile = ["a:b", "a_b", "a.b", "a.2eb", "..", ".", "../..", "a/b", "a%2fb", "a b", "ä", "a\x00b", "" + "x" * 250]
+    keys = [report_key(run_id) for run_id in hostile]
+    assert len(set(keys)) == len(hostile)
+    for key in keys:
+        prefix, folder, name = key.split("/")
+        assert (prefix, name) == ("rdbms_archival", "report.pdf") and folder not in (".", "..")
+        assert re.fullmatch(r"[A-Za-z0-9._-]+", folder) and len(key) < 1024
+
+
+def test_retention():
     assert retention_until("2026-08-31T00:00:00+00:00", 6) == "2027-02-28"
 
 
@@ -79,3 +96,27 @@ def test_recorder_merges_step_attributes_and_pages_through_items():
     assert item["rows_archived"] == 3 and item["validation"] == {"passed": True}
     assert item["source"] == {"seconds": Decimal("1.5")}  # DynamoDB takes no floats
     assert len(recorder.items("r1")) == 5
+
+
+def pages(pdf: bytes) -> list[str]:
+    return [p.extract_text().replace("\n", " ") for p in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def test_first_page_states_the_totals_and_every_page_has_the_run_footer():
+    purged = {"status": "purged", "archived_keys": 19, "deleted": 15, "kept_changed": 3, "not_in_source": 1,
+              "cascade": {}, "seconds": 0.5}
+    many = [table(f"t{i}", index=i, validation=PASSED, purge=purged, rows_skipped=100) for i in range(12)]
+    refused = table("held", index=12, validation=PASSED, purge={"status": "skipped", "reason": "legal hold"})
+    run_id = "scheduled__2026-01-31T10:00:00+00:00"
+    text = pages(build_pdf(run_id, [{**RUN, "request": {**RUN["request"], "legal_hold": False}}, *many, refused]))
+    assert len(text) > 2
+    first = text[0]
+    for expected in ("Rows archived 247", "Skipped as already archived 1200", "Purged 180",
+                     "Kept because they changed 36", "Refused 19"):
+        assert expected in first, (expected, first)
+    for number, page in enumerate(text, start=1):
+        assert f"{run_id} - page {number} of {len(text)}" in page, page
+    whole = " ".join(text)
+    assert "Index 19 / 190 19 / 190 match" in whole and "Name 18 / -4242 18 / -4242 match" in whole
+    assert "Kept because they changed: 3" in whole and "'deleted'" not in whole
+    assert "audit_delete" in whole
