@@ -30,14 +30,9 @@ for the reason. No conf is needed; to check other connections before pointing DA
 name them: `{"aws_conn_id": "aws_prod", "postgres_conn_id": "crm_db"}`. Nothing is left behind except the one-row `stack_check` table.
 """
 
-with archiveflow_dag(
-    "archiveflow_stack_check",
-    description="Touch every service archiveflow needs and name the one that is missing",
-    doc_md=DOC,
-    tags=["diagnostics"],
-    fields=FIELDS,
-    retry_delay=timedelta(seconds=10),
-) as dag:
+with archiveflow_dag("archiveflow_stack_check", FIELDS, DOC,
+                     description="Touch every service archiveflow needs and name the one that is missing",
+                     tags=["diagnostics"], retry_delay=timedelta(seconds=10)) as dag:
     checks = {name: ServiceCheckOperator(service=name) for name in CHECKS}
     checks["iceberg"] >> checks["sql_engine"]  # the SQL engine reads the table the Iceberg check wrote
     list(checks.values()) >> StackCheckSummaryOperator(task_id="summary", trigger_rule="all_done")

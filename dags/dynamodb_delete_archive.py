@@ -50,15 +50,10 @@ characters, which are percent-encoded (`%2F`); a binary value is `~` + hex. A ke
 1,024 bytes is cut and ends with `~sha256-<32 hex>`; the full key is always in the record.
 """
 
-with archiveflow_dag(
-    "dynamodb_delete_archive",
-    description="Archive items deleted from DynamoDB tables (stream REMOVE records) to S3",
-    doc_md=DOC,
-    tags=["dynamodb", "streams", "s3"],
-    fields=FIELDS,
-    schedule=timedelta(minutes=5),
-    max_active_runs=1,  # checkpoints are read and moved by one run at a time
-) as dag:
+with archiveflow_dag("dynamodb_delete_archive", FIELDS, DOC,
+                     description="Archive items deleted from DynamoDB tables (stream REMOVE records) to S3",
+                     max_active_runs=1,  # checkpoints are read and moved by one run at a time
+                     tags=["dynamodb", "streams", "s3"], schedule=timedelta(minutes=5)) as dag:
     tables = PlanStreamArchiveOperator(task_id="plan_tables")
     archived = ArchiveDeletedItemsOperator.partial(
         task_id="archive_table", map_index_template="{{ task.table['table'] }}").expand(table=tables.output)

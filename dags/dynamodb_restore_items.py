@@ -29,11 +29,7 @@ Everything deleted on one day: `{"table": "archiveflow-tracked-items", "deleted_
 | `restore_items` | puts each item back. An item that exists is never overwritten unless `overwrite`: one equal to its archive counts as already restored (re-running is safe), one with another value is left alone, listed, and fails the run once the others are restored. Recorded in the `runs` table and announced on SNS. |
 """
 
-with archiveflow_dag(
-    "dynamodb_restore_items",
-    description="Put DynamoDB items archived by dynamodb_delete_archive back into a table",
-    doc_md=DOC,
-    tags=["dynamodb", "restore"],
-    fields=FIELDS,
-) as dag:
+with archiveflow_dag("dynamodb_restore_items", FIELDS, DOC,
+                     description="Put DynamoDB items archived by dynamodb_delete_archive back into a table",
+                     tags=["dynamodb", "restore"]) as dag:
     PlanRestoreOperator(task_id="plan_restore") >> RestoreItemsOperator(task_id="restore_items")

@@ -32,16 +32,11 @@ Example conf (all optional):
 ```
 """
 
-with archiveflow_dag(
-    "github_events_api",
-    description="GitHub Events API poll -> Bronze (ETag, pagination, rate limits)",
-    doc_md=DOC,
-    tags=["github", "lakehouse", "bronze"],
-    fields=EVENTS_API_FIELDS,
-    schedule="*/5 * * * *",
-    max_active_runs=1,  # each poll continues from where the previous one stopped
-    is_paused_upon_creation=True,  # polling spends the token's rate limit: unpause it deliberately
-) as dag:
+with archiveflow_dag("github_events_api", EVENTS_API_FIELDS, DOC,
+                     description="GitHub Events API poll -> Bronze (ETag, pagination, rate limits)",
+                     max_active_runs=1,  # each poll continues from where the previous one stopped
+                     is_paused_upon_creation=True,  # polling spends the token's rate limit: unpause it deliberately
+                     tags=["github", "lakehouse", "bronze"], schedule="*/5 * * * *") as dag:
     register = RegisterBronzeTableOperator(task_id="register_bronze_table")
     poll = PollEventsApiOperator(task_id="poll_events")
     register >> poll

@@ -40,16 +40,11 @@ Example conf (all optional):
 ```
 """
 
-with archiveflow_dag(
-    "github_ingestion",
-    description="GH Archive hour -> Bronze (JSONL gzip, ingest_dt=) in the GitHub events lakehouse",
-    doc_md=DOC,
-    tags=["github", "lakehouse", "bronze"],
-    fields=INGESTION_FIELDS,
-    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    max_active_runs=4,
-    retry_delay=timedelta(minutes=2),
-) as dag:
+with archiveflow_dag("github_ingestion", INGESTION_FIELDS, DOC,
+                     description="GH Archive hour -> Bronze (JSONL gzip, ingest_dt=) in the GitHub events lakehouse",
+                     tags=["github", "lakehouse", "bronze"],
+                     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"), max_active_runs=4,
+                     retry_delay=timedelta(minutes=2)) as dag:
     plan = PlanHourOperator(task_id="plan_hour")
     register = RegisterBronzeTableOperator(task_id="register_bronze_table")
     wait = HttpObjectSensor(

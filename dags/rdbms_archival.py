@@ -46,15 +46,10 @@ characters as `_`, a history of row versions (`archiveflow_row_digest`, `archive
 `plugins/archiveflow/rdbms_archival/naming.py`.
 """
 
-with archiveflow_dag(
-    "rdbms_archival",
-    description="Archive PostgreSQL tables into Iceberg (Glue), validate, optionally purge, report",
-    doc_md=DOC,
-    tags=["archival", "postgres", "iceberg"],
-    fields=FIELDS,
-    max_active_tasks=4,
-    default_args={"on_failure_callback": record_task_failure},
-) as dag:
+with archiveflow_dag("rdbms_archival", FIELDS, DOC,
+                     description="Archive PostgreSQL tables into Iceberg (Glue), validate, optionally purge, report",
+                     tags=["archival", "postgres", "iceberg"], max_active_tasks=4,
+                     default_args={"on_failure_callback": record_task_failure}) as dag:
     tables = ValidateArchivalRequestOperator(task_id="validate_request")
     per_table = {"map_index_template": "{{ task.table['table'] }}"}  # the UI names each mapped task by its table
     archived = ArchiveTableOperator.partial(task_id="archive_table", **per_table).expand(table=tables.output)

@@ -53,16 +53,11 @@ billed overhead and a transition request) than packed into a few large `.zip` bu
 finished bundles are not redone, an interrupted bundle is redone from scratch under the same key.
 """
 
-with archiveflow_dag(
-    "s3_deep_archive",
-    description="Pack small S3 objects into zip bundles in Deep Archive; index every file",
-    doc_md=DOC,
-    tags=["s3", "deep-archive"],
-    fields=FIELDS,
-    schedule="0 3 10 * *",
-    max_active_runs=1,  # two runs over one prefix would archive the same files twice
-    retry_delay=timedelta(minutes=1),
-) as dag:
+with archiveflow_dag("s3_deep_archive", FIELDS, DOC,
+                     description="Pack small S3 objects into zip bundles in Deep Archive; index every file",
+                     tags=["s3", "deep-archive"], schedule="0 3 10 * *",
+                     max_active_runs=1,  # two runs over one prefix would archive the same files twice
+                     retry_delay=timedelta(minutes=1)) as dag:
 
     @task.branch
     def route(units: int, params: dict) -> str | None:

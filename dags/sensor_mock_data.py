@@ -32,11 +32,7 @@ Reading format: `{"sensor_id": "sensor-001", "timestamp": "2026-12-01T13:05:00.4
 "temperature": 21.37, "humidity": 48.2, "location": "cold-room"}`; partition key = sensor id.
 """
 
-with archiveflow_dag(
-    "sensor_mock_data",
-    description="Put realistic mock sensor readings (some late, out of order, malformed) into Kinesis",
-    doc_md=DOC,
-    tags=["sensors", "kinesis", "demo"],
-    fields=FIELDS,
-) as dag:
+with archiveflow_dag("sensor_mock_data", FIELDS, DOC,
+                     description="Put realistic mock sensor readings (some late, out of order, malformed) into Kinesis",
+                     tags=["sensors", "kinesis", "demo"]) as dag:
     PutMockSensorReadingsOperator(task_id="put_readings")

@@ -40,16 +40,11 @@ Airflow API server (see the README). Example conf: `{}` or
 `{"max_records_per_shard": 10000, "stream_name": "archiveflow-sensor-readings"}`.
 """
 
-with archiveflow_dag(
-    "sensor_pipeline",
-    description="Kinesis sensor readings → raw S3 by hour, quarantine, per-sensor aggregates in DynamoDB",
-    doc_md=DOC,
-    tags=["sensors", "kinesis", "dynamodb"],
-    fields=FIELDS,
-    schedule="*/10 * * * *",
-    max_active_runs=1,  # one reader per shard checkpoint at a time
-    default_args={"on_failure_callback": record_pipeline_failure},
-) as dag:
+with archiveflow_dag("sensor_pipeline", FIELDS, DOC,
+                     description="Kinesis sensor readings → raw S3 by hour, quarantine, per-sensor aggregates in DynamoDB",
+                     tags=["sensors", "kinesis", "dynamodb"], schedule="*/10 * * * *",
+                     max_active_runs=1,  # one reader per shard checkpoint at a time
+                     default_args={"on_failure_callback": record_pipeline_failure}) as dag:
     shards = CheckSensorRequestOperator(task_id="check_request")
     batches = IngestShardOperator.partial(task_id="ingest_shard", map_index_template="{{ task.shard_id }}").expand(
         shard_id=shards.output)

@@ -17,7 +17,7 @@ from archiveflow.request_fields import Field
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 
-def archiveflow_dag(dag_id: str, *, description: str, doc_md: str, tags: list[str], fields: Mapping[str, Field],
+def archiveflow_dag(dag_id: str, fields: Mapping[str, Field], doc_md: str, *, description: str, tags: list[str],
                     schedule: Any = None, retry_delay: timedelta = timedelta(seconds=30),
                     default_args: Mapping[str, Any] | None = None, **dag_kwargs: Any) -> DAG:
     """A DAG owned by archiveflow: no catch-up, two retries, the trigger form from `fields`."""

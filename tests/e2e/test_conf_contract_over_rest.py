@@ -13,6 +13,7 @@ from archiveflow.deep_archive.request import FIELDS as DEEP_ARCHIVE_FIELDS
 from archiveflow.errors import BadRequest
 from archiveflow.rdbms_archival.request import parse_request as parse_archival
 from archiveflow.request_fields import check_fields
+from archiveflow.restore.request import FIELDS as RESTORE_FIELDS
 from archiveflow.stack_check.request import parse_request as parse_stack_check
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +48,19 @@ DEEP_ARCHIVE_CONFS = [
     {"dry_run": "yes"}, {"dry_run": True}, {"delete_source": "false"}, {"delete_source": False},
     {"require_approval": 0}, {"require_approval": False},
 ]
+RESTORE_CONFS = [
+    {}, {"filename": "5000_20240517_003.csv"}, {"filename": ""}, {"filename": "a\x00b"}, {"filename": 5},
+    {"files": ["a.csv", "bucket/key.csv"]}, {"files": "a.csv"}, {"files": [""]}, {"files": ["x"] * 1001},
+    {"project_name": "amazon"}, {"project_name": "has space"}, {"account": "1234567890"},
+    {"account": "123456789012"}, {"region": "ap-south-1"}, {"region": "Mars"}, {"retrieval_tier": "Expedited"},
+    {"retrieval_tier": "Fast"}, {"retrieval_tier": None}, {"sns_topic_arn": "ARN"},
+    {"sns_topic_arn": "arn:aws:sns:us-east-1:123456789012:archiveflow-notifications"}, {"restore_days": 0},
+    {"restore_days": 30}, {"restore_days": 31}, {"restore_bucket": "archiveflow-restore"},
+    {"restore_bucket": "Bad_Bucket"}, {"destination_prefix": "restores/2026"}, {"destination_prefix": "../up"},
+    {"max_wait": 0}, {"max_wait": 0.5}, {"max_wait": 241}, {"poll_interval": 0}, {"poll_interval": 60},
+    {"version": 0}, {"version": 2}, {"version": "2026-01-01T00:00:00+00:00#abc"}, {"version": ""},
+    {"dry_run": "yes"}, {"dry_run": True},
+]
 STACK_CHECK_CONFS = [
     {}, *({name: value} for name in ("aws_conn_id", "postgres_conn_id", "lakehouse_sql_conn_id")
           for value in ("ok_conn", "", "has space", 7, None, "x" * 251, "a.b-c_d", ["list"], "../etc", "new\nline")),
@@ -54,6 +68,7 @@ STACK_CHECK_CONFS = [
 
 CASES = [("rdbms_archival", ARCHIVAL_CONFS, parse_archival),
          ("s3_deep_archive", DEEP_ARCHIVE_CONFS, lambda conf: check_fields(DEEP_ARCHIVE_FIELDS, conf)),
+         ("s3_restore", RESTORE_CONFS, lambda conf: check_fields(RESTORE_FIELDS, conf)),
          ("archiveflow_stack_check", STACK_CHECK_CONFS, parse_stack_check)]
 
 

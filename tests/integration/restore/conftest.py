@@ -1,0 +1,79 @@
+"""Restore tests on the local stack: bundles are made by the packing planner and worker, as
+s3_deep_archive makes them; the emulator's delayed-restore setting is switched on and off here."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+from tests.integration.deep_archive.conftest import Aws
+
+from archiveflow.deep_archive import plan as planner
+from archiveflow.deep_archive import worker
+from archiveflow.deep_archive.request import parse_request
+from archiveflow.restore import lookup
+
+
+@pytest.fixture
+def aws(local_stack):
+    return Aws(local_stack)
+
+
+def pack(aws, files: dict[str, bytes], project: str, *, storage_class: str = "GLACIER", file_count: int = 5000,
+         archive_size: int = 100) -> dict:
+    """Upload `files` (keys under `project/`) and archive them as s3_deep_archive does; return the plan."""
+    aws.upload(files)
+    request = parse_request(
+        {"project_name": project, "bucket_name": aws.source, "prefix": f"{project}/", "file_count": file_count,
+         "archive_size": archive_size, "output_prefix": f"tests/{project}", "storage_class": storage_class},
+        aws.archive)
+    document = planner.plan(aws.s3, aws.dynamodb, [request], plan_id=aws.unique(project), plan_bucket=aws.archive,
+                            index_table=aws.index.name)
+    for unit in document["units"]:
+        worker.run_unit(aws.s3, aws.dynamodb, document, unit)
+    return document
+
+
+def located(aws, project: str, keys: list[str]) -> list[lookup.ArchivedFile]:
+    names = [f"{aws.source}/{key}" for key in keys]
+    return lookup.locate(aws.dynamodb, aws.index.name, names, [f"files[{i}]" for i in range(len(names))],
+                         project_name=project, version=None)
+
+
+class RestoreDelay:
+    """moto's global state manager for `s3::keyrestore` (STACK-NOTES.md): hold restores in progress."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+
+    def _post(self, path: str, body: dict) -> None:
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/state-manager/{path}",
+                                         data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def set(self, transition: dict) -> None:
+        self._post("set-transition", {"model_name": "s3::keyrestore", "transition": transition})
+
+    def unset(self) -> None:
+        self._post("unset-transition", {"model_name": "s3::keyrestore"})
+
+    def hold(self, s3, bucket: str, keys: list[str]) -> None:
+        """Restore `keys` and keep them in progress until `unset` (the restore is requested here)."""
+        self.set({"progression": "time", "seconds": 0})
+        for key in keys:
+            s3.restore_object(Bucket=bucket, Key=key, RestoreRequest={"Days": 1})
+            s3.head_object(Bucket=bucket, Key=key)  # the first look moves it to "in progress"
+        self.set({"progression": "manual", "times": 1_000_000_000})
+
+
+@pytest.fixture
+def restore_delay(local_stack):
+    """The delayed-restore setting is global to the emulator: tests using it are marked
+    `emulator_restore_state` (run one at a time) and always release it at the end."""
+    delay = RestoreDelay(local_stack.aws_endpoint)
+    try:
+        yield delay
+    finally:
+        delay.unset()

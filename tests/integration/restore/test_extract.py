@@ -1,0 +1,124 @@
+"""Member-only extraction from bundles made by the packer: byte identity for stored, deflated,
+streamed (ZIP64 extra), renamed (collision-safe) and stand-alone files; bytes read from the archive
+are the member's local header + compressed bytes; CRC-32 mismatches write nothing; versions."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import struct
+import time
+
+import pytest
+from tests.integration.restore.conftest import located, pack
+
+from archiveflow import resources
+from archiveflow.errors import SafetyRefusal
+from archiveflow.restore.extract import LOCAL_HEADER, ReadCounter, restore_file
+
+pytestmark = pytest.mark.integration
+
+
+def local_header_length(bundle: bytes, offset: int) -> int:
+    name_length, extra_length = struct.unpack_from("<HH", bundle, offset + 26)
+    return LOCAL_HEADER.size + name_length + extra_length
+
+
+def restored(aws, key: str) -> bytes:
+    return aws.s3.get_object(Bucket=resources.bucket("restore"), Key=key)["Body"].read()
+
+
+def test_each_kind_of_member_comes_back_byte_identical_reading_only_its_bytes(aws):
+    project = aws.unique("members")
+    text = b"".join(b"%06d,sensor,%d\n" % (i, i % 9) for i in range(2000))
+    files = {
+        f"{project}/deflated.csv": text,
+        f"{project}/stored.bin": os.urandom(5000),
+        f"{project}/big-streamed.log": text * 60 + os.urandom(2_000_000),  # > 8 MiB: streamed, ZIP64 extra
+        f"{project}/dup/a/b.txt": b"the plain one",
+        f"{project}/dup/a//b.txt": b"the one with a double slash",  # same safe name: renamed ~1
+        f"{project}/dup/README": b"upper",
+        f"{project}/dup/readme": b"lower",  # same name on a case-insensitive file system: renamed
+    }
+    pack(aws, files, project, storage_class="DEEP_ARCHIVE")
+    archived = located(aws, project, sorted(files))
+    assert {f.compression for f in archived} == {"deflate", "stored"}
+    assert any(f.member_name != f.source_key for f in archived)  # collision-safe renames happened
+    bundle_key = archived[0].archive_key
+    aws.s3.restore_object(Bucket=aws.archive, Key=bundle_key, RestoreRequest={"Days": 1})
+    bundle = aws.s3.get_object(Bucket=aws.archive, Key=bundle_key)["Body"].read()  # only to measure headers
+    prefix = f"tests/{project}/"
+    for f in archived:
+        counter = ReadCounter()
+        result = restore_file(aws.s3, f, resources.bucket("restore"), prefix, counter)
+        assert result["key"] == prefix + f.source_key
+        body = restored(aws, result["key"])
+        assert hashlib.sha256(body).digest() == hashlib.sha256(files[f.source_key]).digest(), f.source_key
+        exact = local_header_length(bundle, f.header_offset) + f.compressed_size
+        assert counter.bytes == exact <= 1.1 * exact, f.source_key
+    assert sorted(aws.keys(resources.bucket("restore"), prefix)) == sorted(prefix + k for k in files)
+
+
+def test_a_member_whose_crc_does_not_match_the_index_is_not_written(aws):
+    project = aws.unique("crc")
+    pack(aws, {f"{project}/f.csv": b"a,b\n" * 500}, project, storage_class="STANDARD_IA")
+    (f,) = located(aws, project, [f"{project}/f.csv"])
+    wrong = dataclasses.replace(f, crc32=f.crc32 ^ 1)
+    with pytest.raises(SafetyRefusal, match="CRC-32"):
+        restore_file(aws.s3, wrong, resources.bucket("restore"), f"tests/{project}/", ReadCounter())
+    assert aws.keys(resources.bucket("restore"), f"tests/{project}/") == []
+
+
+def test_an_object_archived_on_its_own_is_copied(aws):
+    project = aws.unique("alone")
+    body = os.urandom(1_200_000)  # above archive_size (1 MiB): archived as an object of its own
+    pack(aws, {f"{project}/huge.bin": body}, project, archive_size=1)
+    (f,) = located(aws, project, [f"{project}/huge.bin"])
+    assert f.archive_format == "object" and f.member_name is None
+    aws.s3.restore_object(Bucket=f.archive_bucket, Key=f.archive_key, RestoreRequest={"Days": 1})
+    counter = ReadCounter()
+    result = restore_file(aws.s3, f, resources.bucket("restore"), f"tests/{project}/", counter)
+    assert restored(aws, result["key"]) == body
+    assert counter.bytes == 0  # a server-side copy: nothing downloaded
+
+
+def test_an_older_version_is_restored_when_asked(aws):
+    from archiveflow.restore import lookup
+
+    project = aws.unique("versions")
+    key = f"{project}/ledger.csv"
+    pack(aws, {key: b"first\n"}, project, storage_class="STANDARD_IA")
+    time.sleep(1.1)  # S3's Last-Modified has 1 s resolution: the rewrite is a later version
+    pack(aws, {key: b"second, rewritten\n"}, project, storage_class="STANDARD_IA")
+    name = [f"{aws.source}/{key}"]
+
+    def restore(version) -> bytes:
+        (f,) = lookup.locate(aws.dynamodb, aws.index.name, name, ["filename"], project_name=None, version=version)
+        return restored(aws, restore_file(aws.s3, f, resources.bucket("restore"), f"tests/{project}/v{version}/",
+                                          ReadCounter())["key"])
+
+    assert restore(None) == b"second, rewritten\n"
+    assert restore(1) == b"first\n"
+    assert restore(2) == b"second, rewritten\n"
+    with pytest.raises(Exception, match="no archived version 3") as caught:
+        restore(3)
+    assert caught.value.field == "version"
+
+
+def test_many_files_are_extracted_by_a_batch_array_job(aws):
+    from archiveflow.operators.restore import ExtractFilesOperator
+
+    project = aws.unique("many")
+    files = {f"{project}/m/{i:02d}.csv": b"row,%d\n" % i * (i + 1) for i in range(5)}
+    pack(aws, files, project, storage_class="GLACIER_IR")
+    prefix = f"tests/{project}/"
+    plan = {"request": {"dry_run": False, "restore_bucket": resources.bucket("restore"), "destination_prefix": prefix},
+            "files": [dataclasses.asdict(f) for f in located(aws, project, sorted(files))]}
+    operator = ExtractFilesOperator(task_id="extract", plan=plan, batch_above=2, files_per_child=2)
+    outcome = operator.run({"run_id": f"manual__{project}"})  # 3 children, run here by the local runner
+    assert outcome["failed"] == [] and len(outcome["restored"]) == 5
+    for key, body in files.items():
+        assert restored(aws, prefix + key) == body
+    results = aws.keys(aws.archive, f"_plans/restore-manual__{project}/results/")
+    assert len(results) == 3
