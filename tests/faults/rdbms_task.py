@@ -2,12 +2,14 @@
 
 `archive` is the archive_table task; `purge` is validate_table then purge_table (the archive of
 the run is found committed, as their retries find it). Progress is logged at every batch, so the
-test can place its fault mid-stream; the result is printed as JSON at the end.
+test can place its fault mid-stream (with a pause after the first source batch, see slow_source);
+the result is printed as JSON at the end.
 """
 
 import json
 import logging
 import sys
+import time
 
 import psycopg
 
@@ -19,6 +21,20 @@ from archiveflow.rdbms_archival.request import parse_request
 from archiveflow.rdbms_archival.validation import validate_snapshot
 
 BATCH_SIZE = 2000
+SLOW_SOURCE_S = 3.0  # in the child: a pause before each source batch after the first (a big, slow table)
+
+
+def slow_source(decoded):
+    """The source's batches, with a pause after the first: the test's window to place its fault
+    while the stream and the first Parquet upload are open, whatever the machine's speed."""
+
+    def paused(*args, **kwargs):
+        for number, batch in enumerate(decoded(*args, **kwargs)):
+            if number:
+                time.sleep(SLOW_SOURCE_S)
+            yield batch
+
+    return paused
 
 
 def run(conn: psycopg.Connection, dsn: str, catalog, schema: str, run_id: str, action: str) -> dict:
@@ -35,6 +51,7 @@ def run(conn: psycopg.Connection, dsn: str, catalog, schema: str, run_id: str, a
 
 if __name__ == "__main__":
     source.PROGRESS_EVERY_S = purge.PROGRESS_EVERY_S = 0  # a log line per batch: the test places its fault
+    source._decoded = slow_source(source._decoded)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     dsn, schema, run_id, action = sys.argv[1:5]
     with psycopg.connect(dsn, autocommit=True) as connection:

@@ -24,16 +24,17 @@ from archiveflow.rdbms_archival.iceberg_sink import RUN_TAG
 
 pytestmark = pytest.mark.integration
 ROWS = 150_000
+TERMINATE_ROWS = 400_000  # more than the driver and socket buffers hold: the server is still sending
 TASK = str(Path(rdbms_task.__file__))
 FREEZE_S = 12  # the Parquet writer's S3 client (AWS C++ SDK) times out a request after 3 s; retries 3 times
 
 
-def make_source(conn, schema: str) -> None:
+def make_source(conn, schema: str, rows: int = ROWS) -> None:
     table = sql.Identifier(schema, "big")
     conn.execute(sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, payload text)").format(table))
     # ~110 bytes of base64 per row that zstd hardly shrinks: the Parquet file outgrows one S3 part
     conn.execute(sql.SQL("INSERT INTO {} SELECT g, encode(sha512(int8send(g)) || sha256(int8send(g)), 'base64') "
-                         "FROM generate_series(1, %s) g").format(table), (ROWS,))
+                         "FROM generate_series(1, %s) g").format(table), (rows,))
 
 
 def source_ids(conn, schema: str) -> set[int]:
@@ -44,18 +45,18 @@ def start(local_stack, schema: str, run_id: str, action: str, failpoint: str | N
     return start_child([TASK, local_stack.pg_dsn, schema, run_id, action], failpoint=failpoint)
 
 
-def check_archived_once(catalog, schema: str, run_id: str) -> tuple[object, str]:
-    """Every row 1..ROWS exactly once in one snapshot of the run; nothing left behind."""
+def check_archived_once(catalog, schema: str, run_id: str, rows: int = ROWS) -> tuple[object, str]:
+    """Every row 1..rows exactly once in one snapshot of the run; nothing left behind."""
     table = iceberg_table(catalog, schema)
     ids = table.scan(selected_fields=("id",)).to_arrow()["id"]
-    assert len(ids) == ROWS, f"{len(ids)} rows archived for {ROWS} source rows"
-    assert pc.count_distinct(ids).as_py() == ROWS, "rows archived twice"
-    assert (pc.min(ids).as_py(), pc.max(ids).as_py()) == (1, ROWS)
+    assert len(ids) == rows, f"{len(ids)} rows archived for {rows} source rows"
+    assert pc.count_distinct(ids).as_py() == rows, "rows archived twice"
+    assert (pc.min(ids).as_py(), pc.max(ids).as_py()) == (1, rows)
     assert len([s for s in table.snapshots() if (s.summary or {}).get(RUN_TAG) == run_id]) == 1
     left = leftovers(table)
     assert left == {"open_uploads": [], "unreferenced_files": []}, left
     files = len(table.inspect.all_data_files())
-    return table, f"{ROWS} rows, {files} data file(s), 0 uploads"
+    return table, f"{rows} rows, {files} data file(s), 0 uploads"
 
 
 def iceberg_table(catalog, schema: str):
@@ -116,7 +117,7 @@ def test_kill_during_the_purge(pg, local_stack, catalog, fault_table):
 
 def test_terminated_backend_during_the_row_stream(pg, local_stack, catalog, fault_table):
     conn, schema = pg
-    make_source(conn, schema)
+    make_source(conn, schema, TERMINATE_ROWS)
     task = start(local_stack, schema, "run-terminated", "archive")
     task.wait_for("rows read")
     terminated = conn.execute(
@@ -127,8 +128,8 @@ def test_terminated_backend_during_the_row_stream(pg, local_stack, catalog, faul
     assert re.search(r"terminat|server closed the connection|connection.*(lost|closed)", task.output, re.I), \
         task.output[-3000:]
     retried = rdbms_task.run(conn, local_stack.pg_dsn, catalog, schema, "run-terminated", "archive")
-    assert retried["appended"] and retried["rows_archived"] == ROWS
-    _, checked = check_archived_once(catalog, schema, "run-terminated")
+    assert retried["appended"] and retried["rows_archived"] == TERMINATE_ROWS
+    _, checked = check_archived_once(catalog, schema, "run-terminated", TERMINATE_ROWS)
     fault_table("pg_terminate_backend", f"rdbms_archival: archive_table mid row stream ({len(terminated)} backends)",
                 "task failed naming the lost connection; retry appended once", checked)
 
