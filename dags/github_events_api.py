@@ -27,6 +27,8 @@ the same Bronze table as `github_ingestion`, one object per run:
 Events that GH Archive also carries are written by both sources, as the sources published them;
 Silver removes duplicates by event id.
 
+The DAG is created paused: unpause it to start polling (a manual run polls once).
+
 Example conf (all optional):
 
 ```json
@@ -42,6 +44,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,  # each poll continues from where the previous one stopped
+    is_paused_upon_creation=True,  # polling spends the token's rate limit: unpause it deliberately
     doc_md=DOC,
     tags=["archiveflow", "github", "lakehouse", "bronze"],
     default_args={"owner": "archiveflow", "retries": 2, "retry_delay": timedelta(seconds=30)},

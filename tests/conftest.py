@@ -72,6 +72,18 @@ def local_stack():
 
 
 @pytest.fixture(scope="session")
+def github_sources(local_stack):
+    """The stack's GH Archive server (`python -m http.server` over config.gharchive_dir) and Events
+    API fake, behind gharchive_default and github_events_api_default; stops what it started."""
+    config = local_stack.config
+    started = [name for name in stack.GITHUB_SOURCES if config.process(name).pid() is None]
+    stack.start_github_sources(config)
+    yield config.gharchive_dir
+    for name in started:
+        config.process(name).stop()
+
+
+@pytest.fixture(scope="session")
 def airflow_db(local_stack):
     """The in-process metadata database, migrated: what `dag.test()` needs."""
     postgres.ensure_database(IN_PROCESS_AIRFLOW_DB)

@@ -61,9 +61,8 @@ def bronze_counts(local_stack, day: str) -> dict[str, int]:
             for obj in listing}
 
 
-def test_six_hour_backfill_over_cli_then_rest(airflow_stack, local_stack):
+def test_six_hour_backfill_over_cli_then_rest(airflow_stack, local_stack, github_sources):
     config = local_stack.config
-    stack.start_github_sources(config)
     day = f"{random.SystemRandom().randint(2015, 2022)}-{random.SystemRandom().randint(1, 12):02d}-" \
           f"{random.SystemRandom().randint(1, 28):02d}"
     hours = [GhHour.parse(f"{day}-{h}") for h in range(6)]

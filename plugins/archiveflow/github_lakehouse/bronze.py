@@ -41,7 +41,11 @@ class GhHour:
         if not re.match(HOUR_PATTERN, text):
             raise ValueError(f"{text!r} is not an hour like 2024-01-15-5")
         day, hour = text.rsplit("-", 1)
-        return cls.of(dt.datetime.combine(dt.date.fromisoformat(day), dt.time(int(hour)), tzinfo=dt.UTC))
+        try:
+            date = dt.date.fromisoformat(day)
+        except ValueError as err:
+            raise ValueError(f"{text!r}: {err}") from None
+        return cls.of(dt.datetime.combine(date, dt.time(int(hour)), tzinfo=dt.UTC))
 
     @classmethod
     def of(cls, moment: dt.datetime) -> GhHour:

@@ -60,5 +60,6 @@ def glue_table_input(ddl: str) -> tuple[str, dict[str, Any]]:
 
 def bronze_table_input(database: str, bucket: str) -> dict[str, Any]:
     found_database, table_input = glue_table_input(bronze_ddl(database, bucket))
-    assert (found_database, table_input["Name"]) == (database, TABLE), "bronze_table.sql names another table"
+    if (found_database, table_input["Name"]) != (database, TABLE):
+        raise ValueError(f"{'/'.join(DDL_FILE)} creates {found_database}.{table_input['Name']}, not {database}.{TABLE}")
     return table_input

@@ -29,7 +29,7 @@ from archiveflow.operators.base import ArchiveflowOperator
 
 MIB = 1 << 20
 BODY_CHUNK = 1 * MIB       # bytes read from the HTTP body at a time
-PART_SIZE = 8 * MIB        # multipart part size: 2 parts in flight bound the upload's memory
+PART_SIZE = 5 * MIB        # S3's smallest part: 2 parts in flight bound the upload's memory (48 GiB max object)
 EVENTS_API_STATE_PK = "github_events_api#state"
 
 

@@ -14,7 +14,6 @@ from types import SimpleNamespace
 import pytest
 
 from archiveflow import resources
-from devstack import stack
 
 
 def free_port() -> int:
@@ -59,8 +58,7 @@ class Lake:
 
 
 @pytest.fixture(scope="session")
-def lake(local_stack):
-    stack.start_github_sources(local_stack.config)
+def lake(local_stack, github_sources):
     return Lake(local_stack)
 
 

@@ -112,7 +112,7 @@ def test_bad_conf_fails_naming_the_field(lake, airflow_db):
         PlanHourOperator(task_id="plan").run(context(hour="2024-02-30-5"))
 
 
-@pytest.mark.parametrize("fault", ["http_500", "truncated_body", "corrupt_gzip", "truncated_gzip"])
+@pytest.mark.parametrize("fault", ["http_500", "http_403", "truncated_body", "corrupt_gzip", "truncated_gzip"])
 def test_source_failures_write_nothing(lake, faulty_source, fault):
     hour = GhHour.parse(f"{lake.unique_day()}-11")
     data = gzip.compress(b"".join(json.dumps({"id": str(i), "type": "PushEvent",
@@ -121,6 +121,7 @@ def test_source_failures_write_nothing(lake, faulty_source, fault):
     path = "/" + hour.source_path
     faulty_source.faults[path] = {
         "http_500": {"status": 500},
+        "http_403": {"status": 403},
         "truncated_body": {"body": data, "cut_to": len(data) // 2},
         "corrupt_gzip": {"body": data[:1000] + bytes(5000) + data[6000:]},
         "truncated_gzip": {"body": data[: len(data) // 2]},   # a complete response of half a file
@@ -178,3 +179,18 @@ def test_an_hour_bigger_than_the_memory_budget_streams_through(lake):
     assert probe["summary"]["written"] == entry["events"]
     head = lake.s3.head_object(Bucket=lake.bucket, Key=hour.bronze_key)
     assert head["ContentLength"] == probe["summary"]["bronze_bytes"]
+
+
+def test_the_wait_ends_when_the_hour_is_published(lake):
+    import asyncio
+    import threading
+    import time
+
+    from archiveflow.triggers.http_object import HttpObjectPublishedTrigger
+
+    hour = GhHour.parse(f"{lake.unique_day()}-16")
+    trigger = HttpObjectPublishedTrigger("gharchive_default", hour.source_path, time.time() + 60, poke_interval=1)
+    threading.Timer(2, generate_hour, args=(lake.dir, hour), kwargs={"events": 50}).start()
+    started = time.monotonic()
+    event = asyncio.run(anext(trigger.run()))
+    assert event.payload["status"] == "published" and 2 <= time.monotonic() - started < 30
