@@ -24,18 +24,14 @@ def query_names() -> list[str]:
 
 def run_query(name: str, day: str) -> tuple[list[str], list[tuple]]:
     """(column names, rows) of one example query, on the connections of the current environment."""
-    from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
+    import contextlib
 
-    from archiveflow import resources
-    from archiveflow.hooks.iceberg import IcebergCatalogHook
     from archiveflow.hooks.lakehouse_sql import LakehouseSqlHook
-    from archiveflow.lakehouse.local_engine import LocalLakehouse
     from archiveflow.lakehouse.statements import load_statement
+    from archiveflow.operators.lakehouse_sql import local_engine
 
-    hook = LakehouseSqlHook()
-    engine = LocalLakehouse(hook.duckdb_connection, IcebergCatalogHook(hook.aws_conn_id).catalog,
-                            GlueCatalogHook(aws_conn_id=hook.aws_conn_id).conn, resources.glue_database("lakehouse"))
-    result = engine.run(load_statement(f"github_lakehouse/queries/{name}.sql", {"day": day}))
+    with contextlib.closing(local_engine(LakehouseSqlHook())) as engine:
+        result = engine.run(load_statement(f"github_lakehouse/queries/{name}.sql", {"day": day}))
     return result.columns or [], result.rows or []
 
 

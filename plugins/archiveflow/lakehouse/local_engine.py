@@ -64,8 +64,16 @@ def _quote(text: str) -> str:
 
 
 class LocalLakehouse:
+    """One DuckDB connection for all the statements run through it (`close()` it when done)."""
+
     def __init__(self, connect: Callable[[], Any], catalog, glue, database: str) -> None:
         self.connect, self.catalog, self.glue, self.database = connect, catalog, glue, database
+        self._con = None
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     def run(self, tree: exp.Expression, snapshot_properties: dict[str, str] | None = None) -> LocalResult:
         started = time.monotonic()
@@ -93,13 +101,8 @@ class LocalLakehouse:
         return LocalResult("CREATE TABLE", table=identifier)
 
     def _select(self, tree: exp.Expression) -> LocalResult:
-        con = self._connection(tree, {})
-        try:
-            cursor = con.execute(duckdb_sql(tree))
-            rows = cursor.fetchall()
-            return LocalResult("SELECT", rows=rows, columns=[d[0] for d in cursor.description])
-        finally:
-            con.close()
+        cursor = self._connection(tree, {}).execute(duckdb_sql(tree))
+        return LocalResult("SELECT", rows=cursor.fetchall(), columns=[d[0] for d in cursor.description])
 
     def _merge(self, tree: exp.Merge, snapshot_properties: dict[str, str]) -> LocalResult:
         from pyiceberg.exceptions import CommitFailedException
@@ -118,15 +121,12 @@ class LocalLakehouse:
 
     def _merge_once(self, tree: exp.Merge, table, plan: MergePlan, snapshot_properties: dict[str, str]) -> LocalResult:
         con = self._connection(tree, {plan.target: table.metadata_location})
-        try:
-            if plan.kind == "insert":
-                rows = _as_table_rows(con.execute(plan.rows_sql).fetch_arrow_table(), table)
-                if rows.num_rows:
-                    table.append(rows, snapshot_properties=snapshot_properties)
-            else:
-                rows = self._upsert(con, table, plan, snapshot_properties)
-        finally:
-            con.close()
+        if plan.kind == "insert":
+            rows = _as_table_rows(con.execute(plan.rows_sql).fetch_arrow_table(), table)
+            if rows.num_rows:
+                table.append(rows, snapshot_properties=snapshot_properties)
+        else:
+            rows = self._upsert(con, table, plan, snapshot_properties)
         snapshot = table.current_snapshot() if rows.num_rows else None
         return LocalResult(f"MERGE ({plan.kind})", table=str(table.name()), rows_written=rows.num_rows,
                            snapshot_id=snapshot.snapshot_id if snapshot else None)
@@ -136,8 +136,8 @@ class LocalLakehouse:
         from pyiceberg.expressions import And, EqualTo, Or
 
         partition_by = [table.schema().find_column_name(f.source_id) for f in table.spec().fields]
-        con.execute(f"CREATE TEMP TABLE new_rows AS {plan.rows_sql}")
-        con.execute(f"CREATE TEMP TABLE touched AS SELECT DISTINCT {', '.join(partition_by)} FROM new_rows")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE new_rows AS {plan.rows_sql}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {', '.join(partition_by)} FROM new_rows")
         new_rows = _as_table_rows(con.execute("SELECT * FROM new_rows").fetch_arrow_table(), table)
         if not new_rows.num_rows:
             return new_rows
@@ -155,15 +155,13 @@ class LocalLakehouse:
     # --- DuckDB views of the catalog tables ---------------------------------------------------
 
     def _connection(self, tree: exp.Expression, metadata_locations: dict[str, str]):
-        con = self.connect()
-        try:
-            con.execute("SET TimeZone = 'UTC'")  # Athena's timestamps are UTC wall-clock times
-            for name in referenced_tables(tree):
-                con.execute(f'CREATE VIEW "{name}" AS {self._view_query(name, metadata_locations.get(name))}')
-        except BaseException:
-            con.close()
-            raise
-        return con
+        if self._con is None:
+            self._con = self.connect()
+            self._con.execute("SET TimeZone = 'UTC'")  # Athena's timestamps are UTC wall-clock times
+        for name in referenced_tables(tree):
+            query = self._view_query(name, metadata_locations.get(name))
+            self._con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {query}')
+        return self._con
 
     def _view_query(self, name: str, metadata_location: str | None) -> str:
         if metadata_location:

@@ -15,6 +15,7 @@ Re-running a task re-runs idempotent statements: `CREATE TABLE IF NOT EXISTS`, M
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,16 @@ RESULTS_PREFIX = "lakehouse_sql/"
 def lakehouse_variables() -> dict[str, str]:
     """The deployment names the SQL files' `{{ ... }}` use."""
     return {"lakehouse": f"s3://{resources.bucket('lakehouse')}/"}
+
+
+def local_engine(hook):
+    """The DuckDB + pyiceberg engine on the AWS connection the `lakehouse_sql` hook names."""
+    from archiveflow.hooks.iceberg import IcebergCatalogHook
+    from archiveflow.lakehouse.local_engine import LocalLakehouse
+
+    catalog_hook = IcebergCatalogHook(hook.aws_conn_id)   # its client is the Glue client
+    return LocalLakehouse(hook.duckdb_connection, catalog_hook.catalog, catalog_hook.get_conn(),
+                          resources.glue_database("lakehouse"))
 
 
 class LakehouseSqlOperator(ArchiveflowOperator):
@@ -63,21 +74,14 @@ class LakehouseSqlOperator(ArchiveflowOperator):
         hook = self._hook()
         if hook.engine == "athena":
             return self._submit(context, hook, 0, [])
-        results = [self._run_local(hook, sql_file, context) for sql_file in self.sql]
+        with contextlib.closing(local_engine(hook)) as engine:
+            results = [self._run_local(engine, sql_file, context) for sql_file in self.sql]
         self._emit_asset_events(context)
         return results
 
     # --- DuckDB + pyiceberg ---------------------------------------------------------------------
 
-    def _run_local(self, hook, sql_file: str, context) -> dict:
-        from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
-
-        from archiveflow.hooks.iceberg import IcebergCatalogHook
-        from archiveflow.lakehouse.local_engine import LocalLakehouse
-
-        engine = LocalLakehouse(hook.duckdb_connection, IcebergCatalogHook(hook.aws_conn_id).catalog,
-                                GlueCatalogHook(aws_conn_id=hook.aws_conn_id).conn,
-                                resources.glue_database("lakehouse"))
+    def _run_local(self, engine, sql_file: str, context) -> dict:
         result = engine.run(self._statement(sql_file), {"archiveflow.run_id": context["run_id"],
                                                         "archiveflow.statement": sql_file})
         summary = {"sql": sql_file, "engine": "duckdb", **result.as_dict()}
