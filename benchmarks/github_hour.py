@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,6 +132,9 @@ def main() -> int:
     started = [name for name in ("moto", *stack.GITHUB_SOURCES) if CONFIG.process(name).pid() is None]
     try:
         stack.start_aws(CONFIG)
+        # A clean emulator: the prefill below must be the only Silver there is.
+        urllib.request.urlopen(urllib.request.Request(f"{CONFIG.aws_endpoint}/moto-api/reset", method="POST")).close()
+        stack.provision(CONFIG.aws_endpoint, stack.REGION)
         stack.start_github_sources(CONFIG)
         print(f"prefilling Silver with hours 0-22 of {day} ({args.events:,} events each)…", flush=True)
         prefill_silver(day, args.events)

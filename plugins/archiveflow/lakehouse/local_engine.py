@@ -30,6 +30,7 @@ from archiveflow.lakehouse.statements import (
 log = logging.getLogger(__name__)
 
 COMMIT_ATTEMPTS = 5
+DUCKDB_MEMORY_LIMIT = "512MB"
 MAX_JSON_LINE = 64 << 20          # Bronze lines may be long (Bronze accepts up to 32 MiB)
 HIVE_TO_DUCKDB = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
                   "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
@@ -136,6 +137,7 @@ class LocalLakehouse:
         from pyiceberg.expressions import And, EqualTo, Or
 
         partition_by = [table.schema().find_column_name(f.source_id) for f in table.spec().fields]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE source_rows AS {plan.source_sql}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE new_rows AS {plan.rows_sql}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {', '.join(partition_by)} FROM new_rows")
         new_rows = _as_table_rows(con.execute("SELECT * FROM new_rows").fetch_arrow_table(), table)
@@ -158,6 +160,7 @@ class LocalLakehouse:
         if self._con is None:
             self._con = self.connect()
             self._con.execute("SET TimeZone = 'UTC'")  # Athena's timestamps are UTC wall-clock times
+            self._con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")  # spills beyond, keeps the task small
         for name in referenced_tables(tree):
             query = self._view_query(name, metadata_locations.get(name))
             self._con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {query}')

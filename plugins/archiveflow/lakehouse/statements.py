@@ -139,9 +139,10 @@ class MergePlan:
     target: str
     kind: str                  # "insert" | "upsert"
     columns: tuple[str, ...]   # the INSERT column list
-    rows_sql: str              # DuckDB: the rows to write (insert: new rows; upsert: see partition_rows_sql)
+    rows_sql: str              # DuckDB: the rows to write (insert: the new rows; upsert: from `source_rows`)
     partition_rows_sql: str    # upsert only: DuckDB, given `touched` (the partition values written), the
                                # target rows of those partitions the source does not replace
+    source_sql: str            # upsert only: DuckDB, the MERGE's source, stored as `source_rows`
 
 
 def _whens(merge: exp.Merge) -> tuple[exp.Insert, exp.Update | None]:
@@ -183,13 +184,19 @@ def merge_plan(merge: exp.Expression, partition_by: tuple[str, ...] = ()) -> Mer
     unmatched = exp.select("1").from_(target_ref.copy()).where(on.copy())
     if update is None:
         rows = select_new.where(exp.Not(this=exp.Exists(this=unmatched)))
-        return MergePlan(target.name, "insert", tuple(columns), duckdb_sql(rows), "")
+        return MergePlan(target.name, "insert", tuple(columns), duckdb_sql(rows), "", "")
     _check_upsert(columns, values, update)
     if not partition_by:
         raise UnsupportedStatement(f"an upsert MERGE into the unpartitioned {target.name} is not supported locally")
     in_touched = exp.Tuple(expressions=[exp.column(p, target_alias) for p in partition_by]).isin(
         exp.select(*partition_by).from_("touched"))
-    source_match = exp.select("1").from_(source.copy()).where(on.copy())
+    # The source is computed once, into the temporary table `source_rows`, and read twice.
+    source_alias = source.alias_or_name
+    stored = exp.to_table("source_rows").as_(source_alias)
+    source_match = exp.select("1").from_(stored.copy()).where(on.copy())
     kept = (exp.select(exp.Star()).from_(target_ref.copy())
             .where(in_touched).where(exp.Not(this=exp.Exists(this=source_match))))
-    return MergePlan(target.name, "upsert", tuple(columns), duckdb_sql(select_new), duckdb_sql(kept))
+    new_rows = exp.select(*(value.as_(name) for name, value in zip(columns, values, strict=True))).from_(stored)
+    source_query = source.this if isinstance(source, exp.Subquery) else exp.select(exp.Star()).from_(source.copy())
+    return MergePlan(target.name, "upsert", tuple(columns), duckdb_sql(new_rows), duckdb_sql(kept),
+                     duckdb_sql(source_query))
