@@ -77,9 +77,12 @@ def _demo_lakehouse(api: AirflowApi, config: stack.StackConfig) -> bool:
     import datetime as dt
 
     from archiveflow.github_lakehouse.bronze import GhHour
+    from devstack.gharchive import generate_hour
     from devstack.lakehouse_query import format_rows, run_query
 
-    hour = GhHour.of(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))   # seeded by `make up`
+    hour = GhHour.of(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    if not (config.gharchive_dir / hour.source_path).exists():   # `make up` seeded the hours before it
+        generate_hour(config.gharchive_dir, hour, events=2000)
     run_id = f"demo__{time.strftime('%Y%m%dT%H%M%S')}"
     api.wait_for_dag("github_gold")
     api.trigger("github_ingestion", {"hour": hour.name}, run_id=run_id).raise_for_status()
