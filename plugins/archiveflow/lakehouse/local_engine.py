@@ -129,7 +129,7 @@ class LocalLakehouse:
         else:
             rows = self._upsert(con, table, plan, snapshot_properties)
         snapshot = table.current_snapshot() if rows.num_rows else None
-        return LocalResult(f"MERGE ({plan.kind})", table=str(table.name()), rows_written=rows.num_rows,
+        return LocalResult(f"MERGE ({plan.kind})", table=".".join(table.name()), rows_written=rows.num_rows,
                            snapshot_id=snapshot.snapshot_id if snapshot else None)
 
     def _upsert(self, con, table, plan: MergePlan, snapshot_properties: dict[str, str]):
