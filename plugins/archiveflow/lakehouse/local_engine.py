@@ -30,6 +30,10 @@ from archiveflow.lakehouse.statements import (
 log = logging.getLogger(__name__)
 
 COMMIT_ATTEMPTS = 5
+# pyiceberg re-applies a commit that lost a race on the winner's snapshot by itself: right for a
+# blind append, wrong for a MERGE, whose rows were computed from the older snapshot (the shared
+# event ids would be inserted twice). The engine recomputes instead, so pyiceberg must not retry.
+NO_BLIND_RETRIES = {"commit.retry.num-retries": "0"}
 DUCKDB_MEMORY_LIMIT = "512MB"
 MAX_JSON_LINE = 64 << 20          # Bronze lines may be long (Bronze accepts up to 32 MiB)
 HIVE_TO_DUCKDB = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
@@ -94,7 +98,8 @@ class LocalLakehouse:
     def _create(self, tree: exp.Create) -> LocalResult:
         definition = iceberg_table_def(tree)
         identifier = f"{self.database}.{definition.name}"
-        properties = {"write.parquet.compression-codec": definition.properties.get("write_compression", "zstd")}
+        properties = {"write.parquet.compression-codec": definition.properties.get("write_compression", "zstd"),
+                      **NO_BLIND_RETRIES}
         table = self.catalog.create_table_if_not_exists(
             identifier, schema=definition.schema(), location=definition.location,
             partition_spec=definition.partition_spec(), properties=properties)
@@ -111,6 +116,8 @@ class LocalLakehouse:
         identifier = f"{self.database}.{tree.this.name}"
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             table = self.catalog.load_table(identifier)
+            if any(table.properties.get(k) != v for k, v in NO_BLIND_RETRIES.items()):
+                table = table.transaction().set_properties(NO_BLIND_RETRIES).commit_transaction()
             partition_by = tuple(table.schema().find_column_name(f.source_id) for f in table.spec().fields)
             plan = merge_plan(tree, partition_by)
             try:
