@@ -92,7 +92,8 @@ def _demo_lakehouse(api: AirflowApi, config: stack.StackConfig) -> bool:
         return False
     gold = _wait_for_gold_after(api, run_id)
     print(f"github_gold run {gold['dag_run_id']} (triggered by the Silver Asset): {gold['state']}")
-    os.environ.update(stack.connection_env(config))
+    # The queries run here, on the stack's connections and Airflow home (not ~/airflow).
+    os.environ.update({k: v for k, v in stack.full_env(config).items() if k != "PATH"})
     for name in ("top_event_types", "top_repositories"):
         print(f"\n{name} for {hour.ingest_dt}:\n{format_rows(*run_query(name, hour.ingest_dt))}")
     return gold["state"] == "success"
