@@ -1,17 +1,14 @@
-"""github_gold: Gold daily aggregates of the GitHub events lakehouse, recomputed from Silver."""
+"""github_gold (Airflow DAG): Gold daily aggregates of the GitHub events lakehouse, recomputed from Silver."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-from airflow.sdk import DAG
-
 from archiveflow.assets import GITHUB_EVENTS_GOLD, GITHUB_EVENTS_SILVER
+from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.github_lakehouse.request import GOLD_FIELDS
 from archiveflow.operators.github_gold import PlanGoldDaysOperator
 from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
-from archiveflow.params import dag_params
 
 GOLD_SQL = [f"github_lakehouse/{name}.sql" for name in (
     "gold_daily_table", "gold_top_repos_table", "gold_hourly_table",
@@ -45,18 +42,10 @@ Example conf (manual run):
 ```
 """
 
-with DAG(
-    dag_id="github_gold",
-    description="Silver -> Gold daily aggregates (github_events_gold_daily, top repos, hourly) of the days Silver changed",
-    schedule=[GITHUB_EVENTS_SILVER],
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=DOC,
-    tags=["archiveflow", "github", "lakehouse", "gold"],
-    default_args={"owner": "archiveflow", "retries": 2, "retry_delay": timedelta(minutes=1)},
-    params=dag_params(GOLD_FIELDS),
-) as dag:
+with archiveflow_dag("github_gold", GOLD_FIELDS, DOC,
+                     description="Silver -> Gold daily aggregates (github_events_gold_daily, top repos, hourly) of the days Silver changed",
+                     tags=["github", "lakehouse", "gold"], schedule=[GITHUB_EVENTS_SILVER], max_active_runs=1,
+                     retry_delay=timedelta(minutes=1)) as dag:
     plan = PlanGoldDaysOperator(task_id="plan_days")
     update_gold = LakehouseSqlOperator.partial(
         task_id="update_gold", sql=GOLD_SQL, outlets=[GITHUB_EVENTS_GOLD],
