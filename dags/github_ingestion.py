@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from airflow.sdk import CronDataIntervalTimetable
 
+from archiveflow.assets import GITHUB_EVENTS_SILVER
 from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.github_lakehouse.request import INGESTION_FIELDS
 from archiveflow.operators.github_lakehouse import (
@@ -13,6 +14,7 @@ from archiveflow.operators.github_lakehouse import (
     PlanHourOperator,
     RegisterBronzeTableOperator,
 )
+from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
 from archiveflow.sensors.http_object import HttpObjectSensor
 
 DOC = """
@@ -31,6 +33,7 @@ or `POST /api/v2/backfills`.
 | `register_bronze_table` | creates or updates `github_events_bronze` in the lakehouse Glue database (location, partition projection on `ingest_dt`): Athena DDL `include/sql/github_lakehouse/bronze_table.sql` on AWS, the same definition through the Glue API locally |
 | `wait_for_hour` | HEAD on the hour's file; if it is not published yet, waits deferred (no worker held), looking every minute, up to `wait_timeout_minutes`, then fails clearly |
 | `ingest_hour` | streams the file: gzip decode → each line checked and reshaped into the Bronze row (`id, type, created_at, repo_id, repo_name, actor_id, actor_login, payload_raw`) → gzip → S3 multipart upload. Memory stays bounded (a few MiB buffers) whatever the hour's size. Malformed lines are counted by reason, quoted in the log and recorded (DynamoDB `runs`, pk `github_ingestion#<run id>`); above `max_malformed_percent` nothing is written. Corrupt gzip, HTTP errors and truncated bodies fail (and are retried) with nothing written. |
+| `update_silver` | the hour's Bronze object into the Iceberg table `github_events_silver` (typed, `year=/month=`): `include/sql/github_lakehouse/silver_table.sql` then `silver_merge.sql`, a `MERGE` that inserts only event ids Silver does not hold yet (re-running an hour inserts nothing). On Athena the task defers while the query runs; locally DuckDB computes and pyiceberg commits. Emits the `github_events_silver` Asset with `{"days": [<ingest_dt>]}`, which triggers `github_gold`. |
 
 Example conf (all optional):
 
@@ -55,4 +58,13 @@ with archiveflow_dag("github_ingestion", INGESTION_FIELDS, DOC,
         poke_interval=60,
     )
     ingest = IngestHourOperator(task_id="ingest_hour", plan=plan.output)
-    plan >> register >> wait >> ingest
+    day = "{{ ti.xcom_pull(task_ids='plan_hour')['ingest_dt'] }}"
+    bronze_object = "{{ ti.xcom_pull(task_ids='ingest_hour')['bronze'] }}"
+    update_silver = LakehouseSqlOperator(
+        task_id="update_silver",
+        sql=["github_lakehouse/silver_table.sql", "github_lakehouse/silver_merge.sql"],
+        parameters={"ingest_dt": day, "bronze_object": bronze_object},
+        asset_extra={"days": [day], "bronze_object": bronze_object},
+        outlets=[GITHUB_EVENTS_SILVER],
+    )
+    plan >> register >> wait >> ingest >> update_silver

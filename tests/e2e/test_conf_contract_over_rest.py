@@ -10,10 +10,15 @@ import uuid
 import pytest
 
 from archiveflow.deep_archive.request import FIELDS as DEEP_ARCHIVE_FIELDS
+from archiveflow.dynamodb_archive import request as dynamodb_archive_request
+from archiveflow.dynamodb_archive import restore_request as dynamodb_restore_request
 from archiveflow.errors import BadRequest
+from archiveflow.github_lakehouse import request as github_request
 from archiveflow.rdbms_archival.request import parse_request as parse_archival
 from archiveflow.request_fields import check_fields
 from archiveflow.restore.request import FIELDS as RESTORE_FIELDS
+from archiveflow.sensor_data import mock_request as sensor_mock_request
+from archiveflow.sensor_data import request as sensor_pipeline_request
 from archiveflow.stack_check.request import parse_request as parse_stack_check
 
 pytestmark = pytest.mark.e2e
@@ -66,7 +71,30 @@ STACK_CHECK_CONFS = [
           for value in ("ok_conn", "", "has space", 7, None, "x" * 251, "a.b-c_d", ["list"], "../etc", "new\nline")),
 ]
 
-CASES = [("rdbms_archival", ARCHIVAL_CONFS, parse_archival),
+# Values that break most schemas in some way, tried on every field of the DAGs below (whose confs
+# are not hand-written above): what each enforcer makes of them must agree.
+PROBES = (None, "", "x" * 300, -1, 0, 1, 100, 10**6, 2**31, 1.5, -0.5, True, False, "a b", "UPPER", "../etc",
+          "new\nline", "é", "aws_default", "2024-01-15-13", "2024-01-15-24", "2026-12-01", "2026-02-30",
+          "2026-12-01T10:00:00", "2026-12-01T10:00:00Z", [], ["x"], ["2026-12-01"], ["2026-02-30"],
+          ["2026-12-01", "2026-12-01"], [1, 2], {}, {"k": 1})
+
+
+def probe_confs(fields) -> list[dict]:
+    return [{}, *({name: value} for name in fields for value in PROBES)]
+
+
+GENERATED = [
+    ("dynamodb_delete_archive", dynamodb_archive_request.FIELDS, dynamodb_archive_request.parse_request),
+    ("dynamodb_restore_items", dynamodb_restore_request.FIELDS, dynamodb_restore_request.parse_request),
+    ("sensor_mock_data", sensor_mock_request.FIELDS, sensor_mock_request.parse_request),
+    ("sensor_pipeline", sensor_pipeline_request.FIELDS, sensor_pipeline_request.parse_request),
+    ("github_ingestion", github_request.INGESTION_FIELDS, github_request.parse_ingestion_request),
+    ("github_events_api", github_request.EVENTS_API_FIELDS, github_request.parse_events_api_request),
+    ("github_gold", github_request.GOLD_FIELDS, github_request.parse_gold_request),
+]
+
+CASES = [*((dag_id, probe_confs(fields), parse) for dag_id, fields, parse in GENERATED),
+         ("rdbms_archival", ARCHIVAL_CONFS, parse_archival),
          ("s3_deep_archive", DEEP_ARCHIVE_CONFS, lambda conf: check_fields(DEEP_ARCHIVE_FIELDS, conf)),
          ("s3_restore", RESTORE_CONFS, lambda conf: check_fields(RESTORE_FIELDS, conf)),
          ("archiveflow_stack_check", STACK_CHECK_CONFS, parse_stack_check)]

@@ -7,6 +7,7 @@ Rules needing I/O (the connection exists) are checked by the first task.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -79,3 +80,33 @@ def parse_ingestion_request(conf: Mapping[str, Any]) -> IngestionRequest:
 
 def parse_events_api_request(conf: Mapping[str, Any]) -> EventsApiRequest:
     return EventsApiRequest(**check_fields(EVENTS_API_FIELDS, conf))
+
+
+# --- github_gold ---------------------------------------------------------------------------------
+
+DAY = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "format": "date"}  # a real date: no 02-30
+
+GOLD_FIELDS: dict[str, Field] = {
+    "days": Field([], {"type": "array", "items": DAY, "maxItems": 366, "uniqueItems": True}, "Days to recompute",
+                  "`ingest_dt` days (`2024-01-15`) whose Gold rows are recomputed from Silver. Empty = the days "
+                  "named by the Silver updates that triggered the run (each `github_events_silver` Asset "
+                  "event's `extra.days`).", WHAT),
+}
+
+
+@dataclass(frozen=True)
+class GoldRequest:
+    days: tuple[str, ...]
+
+
+def parse_gold_request(conf: Mapping[str, Any]) -> GoldRequest:
+    values = check_fields(GOLD_FIELDS, conf)
+    return GoldRequest(tuple(sorted(values["days"])))
+
+
+def gold_days(request: GoldRequest, asset_event_extras: list[Mapping[str, Any]]) -> list[str]:
+    """The days a Gold run recomputes: the conf's, else every day the triggering Silver events name."""
+    if request.days:
+        return list(request.days)
+    days = {day for extra in asset_event_extras for day in (extra or {}).get("days", [])}
+    return sorted(day for day in days if re.match(DAY["pattern"], day))

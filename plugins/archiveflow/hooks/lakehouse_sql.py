@@ -64,13 +64,23 @@ class LakehouseSqlHook(BaseHook):
 
     # --- DuckDB ----------------------------------------------------------------------------
 
-    def _duckdb_records(self, sql: str, parameters: list[Any]) -> list[tuple]:
+    def duckdb_connection(self):
+        """A DuckDB connection with the lakehouse extensions loaded (from disk) and the AWS
+        connection's S3 secret set."""
         import duckdb
 
         con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
         try:
             _load_extensions(con)
             self._configure_s3(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _duckdb_records(self, sql: str, parameters: list[Any]) -> list[tuple]:
+        con = self.duckdb_connection()
+        try:
             for database, table in referenced_tables(sql):
                 location = self._iceberg_metadata_location(database, table)
                 con.execute(f'CREATE SCHEMA IF NOT EXISTS "{database}"')

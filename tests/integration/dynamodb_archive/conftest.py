@@ -14,8 +14,10 @@ from archiveflow import resources
 DAGS = Path(__file__).resolve().parents[3] / "dags"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dags():
+    """Parsed for each test: dag.test() merges a run's conf into the DAG object's params, so a
+    module-wide DAG would hand one test's `tables` to the next test's run without conf."""
     from airflow.dag_processing.dagbag import DagBag
 
     bags = [DagBag(dag_folder=str(DAGS / f"{name}.py")) for name in ("dynamodb_delete_archive", "dynamodb_restore_items")]
