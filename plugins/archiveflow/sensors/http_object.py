@@ -14,7 +14,6 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from archiveflow.errors import TransientServiceError
 from archiveflow.operators.base import fail_without_retry
-from archiveflow.triggers.http_object import HttpObjectPublishedTrigger
 
 
 class HttpObjectSensor(BaseSensorOperator):
@@ -52,6 +51,10 @@ class HttpObjectSensor(BaseSensorOperator):
         if minutes <= 0:
             raise AirflowSensorTimeout(f"{self._url()} is not published (HTTP 404) and wait_timeout_minutes is 0")
         self.log.info("%s not published yet: waiting up to %s minutes (deferred)", self.endpoint, minutes)
+        from archiveflow.triggers.http_object import (
+            HttpObjectPublishedTrigger,  # aiohttp: not at DAG parse time
+        )
+
         self.defer(
             trigger=HttpObjectPublishedTrigger(self.http_conn_id, self.endpoint, time.time() + minutes * 60,
                                                self.poke_interval),
