@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install up down status env demo test lint constraints clean
+.PHONY: install up down status env demo test test-tools lint constraints clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt mwaa/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,12 @@ env: install                         ## print the stack's environment: eval "$$(
 demo: install                        ## start the stack and run the main job end to end
 	$(PY) -m devstack demo
 
-test: install lint                   ## the whole suite: lint, DAG integrity, unit, integration, end to end
+test: install lint test-tools        ## the whole suite: lint, DAG integrity, unit, integration, end to end, faults
 	$(PY) -m pytest --timeout 900 -p no:cacheprovider
+
+# System tools the tests call: Info-ZIP `unzip` checks the bundles (`unzip -t`, extraction).
+test-tools:
+	@command -v unzip >/dev/null || apt-get install -y unzip || (apt-get update && apt-get install -y unzip)
 
 lint: install
 	$(VENV)/bin/ruff check .

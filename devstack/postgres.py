@@ -51,3 +51,9 @@ def ensure_database(name: str) -> str:
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return dsn(name)
+
+
+def drop_database(name: str) -> None:
+    """Drop database `name` if it exists, closing its sessions first."""
+    with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -98,6 +98,10 @@ def airflow_stack(local_stack):
 
     config = local_stack.config
     started = [c for c in stack.AIRFLOW_COMPONENTS if config.process(c).pid() is None]
+    if len(started) == len(stack.AIRFLOW_COMPONENTS):
+        # A fresh metadata database: a run left behind by an earlier, interrupted session (say,
+        # one waiting for approval under max_active_runs=1) must not hold up this session's runs.
+        postgres.drop_database(config.airflow_database)
     stack.start_airflow(config)
     try:
         yield AirflowApi(config.api_url)
