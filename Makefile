@@ -9,10 +9,13 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
 .PHONY: install up down status env demo test test-tools lint constraints clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt mwaa/constraints.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt mwaa/constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt
+	@# Bytecode ahead of time: with PYTHONDONTWRITEBYTECODE set (as on many CI images) every
+	@# process would otherwise compile Airflow from source again (seconds per process).
+	$(PY) -m compileall -q -j 0 $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') >/dev/null
 	touch $@
 
 install: $(VENV)/.installed          ## create .venv with the pinned dependencies

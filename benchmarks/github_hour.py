@@ -103,7 +103,8 @@ def measure(hour_name: str) -> dict:
     steps["gold"] = time.monotonic() - mark
     steps["total"] = time.monotonic() - started
     peak_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-    return {"steps": steps, "peak_rss_mib": peak_kib / 1024, "bronze_written": bronze["written"],
+    statements = {r["sql"].rsplit("/", 1)[-1]: r["seconds"] for r in [*silver, *gold]}
+    return {"steps": steps, "statements": statements, "peak_rss_mib": peak_kib / 1024, "bronze_written": bronze["written"],
             "malformed": bronze["malformed_lines"], "silver_inserted": silver[1]["rows_written"],
             "gold_rows": [g.get("rows_written") for g in gold[3:]]}
 
@@ -151,6 +152,7 @@ def main() -> int:
         print(f"hour {hour_name}: {lines:,} lines, {entry['bytes'] / 2**20:.1f} MiB gzip; "
               f"gzip -dc | wc -l {floor:.2f} s (floor)")
         print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in steps.items()))
+        print("  statements: " + ", ".join(f"{k} {v:.2f} s" for k, v in figures["statements"].items()))
         print(f"  {figures['bronze_written']:,} events in {steps['total']:.2f} s = "
               f"{figures['bronze_written'] / steps['total']:,.0f} events/s; peak RSS {figures['peak_rss_mib']:.0f} MiB")
         print(f"  Silver inserted {figures['silver_inserted']:,} (repeats of hour 22 removed: "

@@ -162,7 +162,7 @@ def start_aws(config: StackConfig) -> None:
     moto = config.process("moto")
     if moto.pid() is None:
         ensure_port_free(config.moto_port, "the AWS emulator")
-    moto.start([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(config.moto_port)],
+    moto.start([sys.executable, "-m", "devstack.moto_server", "-H", "127.0.0.1", "-p", str(config.moto_port)],
                env=base_env(), cwd=REPO)
     wait_for_http(f"{config.aws_endpoint}/moto-api/", 60, "AWS emulator (moto)", moto)
     provision(config.aws_endpoint, REGION)

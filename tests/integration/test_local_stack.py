@@ -41,3 +41,21 @@ def test_provisioning_twice_changes_nothing(local_stack):
     before = local_stack.client("dynamodb").list_tables()["TableNames"]
     provision(local_stack.aws_endpoint)
     assert local_stack.client("dynamodb").list_tables()["TableNames"] == before
+
+
+def test_glue_refuses_an_update_from_a_stale_version_as_aws_does(local_stack):
+    """Iceberg commits through Glue rely on UpdateTable's VersionId: the emulator must refuse a
+    stale one (moto alone accepts it, and one of two concurrent commits would be lost)."""
+    import uuid
+
+    glue = local_stack.client("glue")
+    database = resources.glue_database("lakehouse")
+    name = f"cas_{uuid.uuid4().hex[:8]}"
+    glue.create_table(DatabaseName=database, TableInput={"Name": name, "Parameters": {"v": "0"}})
+    read = glue.get_table(DatabaseName=database, Name=name)["Table"]["VersionId"]
+    glue.update_table(DatabaseName=database, TableInput={"Name": name, "Parameters": {"v": "1"}}, VersionId=read)
+    with pytest.raises(glue.exceptions.ConcurrentModificationException):
+        glue.update_table(DatabaseName=database, TableInput={"Name": name, "Parameters": {"v": "2"}}, VersionId=read)
+    assert glue.get_table(DatabaseName=database, Name=name)["Table"]["Parameters"] == {"v": "1"}
+    glue.update_table(DatabaseName=database, TableInput={"Name": name, "Parameters": {"v": "3"}})  # no version: no check
+    glue.delete_table(DatabaseName=database, Name=name)

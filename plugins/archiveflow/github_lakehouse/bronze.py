@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 TABLE = "github_events_bronze"
 PREFIX = "github/events/"
 COLUMNS = ("id", "type", "created_at", "repo_id", "repo_name", "actor_id", "actor_login", "payload_raw")
@@ -129,8 +131,63 @@ def encode_row(row: dict[str, Any]) -> bytes:
         return json.dumps(row, separators=(",", ":")).encode()
 
 
+class _Reference(msgspec.Struct):
+    """An event's `repo` or `actor` as the fast decoder reads it (other keys are skipped)."""
+
+    id: int | None = None
+    name: str | None = None
+    login: str | None = None
+
+
+class _Event(msgspec.Struct):
+    id: str | int
+    type: str
+    created_at: str
+    repo: _Reference | None = None
+    actor: _Reference | None = None
+    payload: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class _BronzeRow(msgspec.Struct):
+    """The Bronze line, its fields in the seed's column order."""
+
+    id: str
+    type: str
+    created_at: str
+    repo_id: int | None
+    repo_name: str | None
+    actor_id: int | None
+    actor_login: str | None
+    payload_raw: str
+
+
+_decode_event = msgspec.json.Decoder(_Event).decode
+_encode_row = msgspec.json.Encoder().encode
+
+
 def bronze_line(line: bytes) -> bytes:
-    """One source line as one Bronze line (no newline); MalformedEvent when it is not an event."""
+    """One source line as one Bronze line (no newline); MalformedEvent when it is not an event.
+
+    The common line takes the fast path: one typed decode that skips the payload, which is kept as
+    the source wrote it. Anything it does not accept (a malformed line, an unusual but valid one:
+    a lone surrogate, a number where a name was expected) takes the full path, which decides."""
+    try:
+        line.decode()  # the fast decoder skips what it does not read without checking its UTF-8
+        event = _decode_event(line)
+        row = _BronzeRow(str(event.id), event.type, event.created_at, *_reference(event.repo, "name"),
+                         *_reference(event.actor, "login"), bytes(event.payload).decode())
+        if row.id and row.type and row.created_at:
+            return _encode_row(row)
+    except (ValueError, msgspec.MsgspecError):  # UnicodeError is a ValueError
+        pass
+    return _bronze_line_checked(line)
+
+
+def _reference(reference: _Reference | None, label: str) -> tuple[int | None, str | None]:
+    return (None, None) if reference is None else (reference.id, getattr(reference, label))
+
+
+def _bronze_line_checked(line: bytes) -> bytes:
     try:
         event = json.loads(line)
     except UnicodeDecodeError:

@@ -1,4 +1,4 @@
-"""The local engine of lakehouse SQL: DuckDB computes, pyiceberg commits. Plain Python: the caller
+"""The local engine of lakehouse SQL: DuckDB computes and writes, pyiceberg commits. Plain Python: the caller
 hands in a DuckDB connection factory (extensions loaded, S3 secret set), the pyiceberg catalog and a
 Glue client, all configured from the same connection Athena would use.
 
@@ -7,12 +7,21 @@ current metadata (the MERGE target over exactly the metadata the commit builds o
 table (Bronze) over `read_json` of its location with its partition columns and `"$path"`, as
 Athena shows them. A commit that loses a race with another writer is recomputed on the new state,
 so two runs merging the same event ids at once still insert each id once.
+
+A MERGE's rows are staged in a DuckDB temporary table (spilled to disk beyond the memory limit),
+written by DuckDB as one Parquet file per partition (streamed to S3, the table's field ids), and
+committed by pyiceberg (`add_files`, after deleting the partitions an upsert replaces) in one
+transaction. Rows never pass through Python: memory stays bounded by DUCKDB_MEMORY_LIMIT.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
+import urllib.parse
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +43,11 @@ COMMIT_ATTEMPTS = 5
 # blind append, wrong for a MERGE, whose rows were computed from the older snapshot (the shared
 # event ids would be inserted twice). The engine recomputes instead, so pyiceberg must not retry.
 NO_BLIND_RETRIES = {"commit.retry.num-retries": "0"}
-DUCKDB_MEMORY_LIMIT = "512MB"
-MAX_JSON_LINE = 64 << 20          # Bronze lines may be long (Bronze accepts up to 32 MiB)
+DUCKDB_MEMORY_LIMIT = "384MB"
+ROW_GROUP_BYTES = "32MB"          # Parquet row groups written locally: small enough to stay under the limit
+# The longest JSON line read. DuckDB's JSON reader holds buffers of twice this size per thread: a
+# Bronze line is at most 16 MiB of source event with its payload re-escaped as a string (x2).
+MAX_JSON_LINE = 33 << 20
 HIVE_TO_DUCKDB = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
                   "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
 
@@ -74,11 +86,13 @@ class LocalLakehouse:
     def __init__(self, connect: Callable[[], Any], catalog, glue, database: str) -> None:
         self.connect, self.catalog, self.glue, self.database = connect, catalog, glue, database
         self._con = None
+        self._spill = ""
 
     def close(self) -> None:
         if self._con is not None:
             self._con.close()
             self._con = None
+            shutil.rmtree(self._spill, ignore_errors=True)
 
     def run(self, tree: exp.Expression, snapshot_properties: dict[str, str] | None = None) -> LocalResult:
         started = time.monotonic()
@@ -100,10 +114,14 @@ class LocalLakehouse:
         identifier = f"{self.database}.{definition.name}"
         properties = {"write.parquet.compression-codec": definition.properties.get("write_compression", "zstd"),
                       **NO_BLIND_RETRIES}
-        table = self.catalog.create_table_if_not_exists(
-            identifier, schema=definition.schema(), location=definition.location,
-            partition_spec=definition.partition_spec(), properties=properties)
-        log.info("Iceberg table %s at %s", identifier, table.location())
+        # Looked up first: creating writes a metadata file before Glue refuses an existing name.
+        if self.catalog.table_exists(identifier):
+            log.info("Iceberg table %s exists", identifier)
+        else:
+            table = self.catalog.create_table_if_not_exists(
+                identifier, schema=definition.schema(), location=definition.location,
+                partition_spec=definition.partition_spec(), properties=properties)
+            log.info("Iceberg table %s created at %s", identifier, table.location())
         return LocalResult("CREATE TABLE", table=identifier)
 
     def _select(self, tree: exp.Expression) -> LocalResult:
@@ -129,37 +147,34 @@ class LocalLakehouse:
 
     def _merge_once(self, tree: exp.Merge, table, plan: MergePlan, snapshot_properties: dict[str, str]) -> LocalResult:
         con = self._connection(tree, {plan.target: table.metadata_location})
-        if plan.kind == "insert":
-            rows = _as_table_rows(con.execute(plan.rows_sql).fetch_arrow_table(), table)
-            if rows.num_rows:
-                table.append(rows, snapshot_properties=snapshot_properties)
-        else:
-            rows = self._upsert(con, table, plan, snapshot_properties)
-        snapshot = table.current_snapshot() if rows.num_rows else None
-        return LocalResult(f"MERGE ({plan.kind})", table=".".join(table.name()), rows_written=rows.num_rows,
+        written = (self._insert if plan.kind == "insert" else self._upsert)(con, table, plan, snapshot_properties)
+        snapshot = table.current_snapshot() if written else None
+        return LocalResult(f"MERGE ({plan.kind})", table=".".join(table.name()), rows_written=written,
                            snapshot_id=snapshot.snapshot_id if snapshot else None)
 
-    def _upsert(self, con, table, plan: MergePlan, snapshot_properties: dict[str, str]):
-        import pyarrow as pa
+    def _insert(self, con, table, plan: MergePlan, snapshot_properties: dict[str, str]) -> int:
+        written, partitions = _stage_new_rows(con, table, plan.rows_sql)
+        if written:
+            _commit(table, _write_files(con, table, "SELECT * FROM new_rows", partitions), snapshot_properties)
+        return written
+
+    def _upsert(self, con, table, plan: MergePlan, snapshot_properties: dict[str, str]) -> int:
+        """The partitions the source touches are rewritten whole: their unmatched rows + the source's."""
         from pyiceberg.expressions import And, EqualTo, Or
 
-        partition_by = [table.schema().find_column_name(f.source_id) for f in table.spec().fields]
         con.execute(f"CREATE OR REPLACE TEMP TABLE source_rows AS {plan.source_sql}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE new_rows AS {plan.rows_sql}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {', '.join(partition_by)} FROM new_rows")
-        new_rows = _as_table_rows(con.execute("SELECT * FROM new_rows").fetch_arrow_table(), table)
-        if not new_rows.num_rows:
-            return new_rows
-        kept = _as_table_rows(con.execute(plan.partition_rows_sql).fetch_arrow_table(), table)
-        partitions = []
-        for values in con.execute("SELECT * FROM touched").fetchall():
+        written, partitions = _stage_new_rows(con, table, plan.rows_sql)
+        if not written:
+            return 0
+        replaced = []
+        for values in partitions:
             terms = [EqualTo(name, value.isoformat() if hasattr(value, "isoformat") else value)
-                     for name, value in zip(partition_by, values, strict=True)]
-            partitions.append(terms[0] if len(terms) == 1 else And(*terms))
-        overwrite_filter = partitions[0] if len(partitions) == 1 else Or(*partitions)
-        table.overwrite(pa.concat_tables([new_rows, kept]), overwrite_filter=overwrite_filter,
-                        snapshot_properties=snapshot_properties)
-        return new_rows
+                     for name, value in values.items()]
+            replaced.append(terms[0] if len(terms) == 1 else And(*terms))
+        files = _write_files(con, table, f"SELECT * FROM new_rows UNION ALL BY NAME {plan.partition_rows_sql}",
+                             partitions)
+        _commit(table, files, snapshot_properties, replacing=replaced[0] if len(replaced) == 1 else Or(*replaced))
+        return written
 
     # --- DuckDB views of the catalog tables ---------------------------------------------------
 
@@ -168,6 +183,12 @@ class LocalLakehouse:
             self._con = self.connect()
             self._con.execute("SET TimeZone = 'UTC'")  # Athena's timestamps are UTC wall-clock times
             self._con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")  # spills beyond, keeps the task small
+            self._con.execute("SET preserve_insertion_order = false")  # an Iceberg write has no row order to keep
+            self._spill = tempfile.mkdtemp(prefix="archiveflow-duckdb-")  # not the working directory
+            self._con.execute(f"SET temp_directory = {_quote(self._spill)}")
+            # S3 writes go up in 5 MiB parts (part size = this / 10,000 parts) as they are written,
+            # instead of buffering up to 80 MiB per file in memory first.
+            self._con.execute("SET s3_uploader_max_filesize = '50GB'")
         for name in referenced_tables(tree):
             query = self._view_query(name, metadata_locations.get(name))
             self._con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {query}')
@@ -201,8 +222,74 @@ def _json_table_query(table: dict) -> str:
             f"hive_types = {{{partitions}}}, filename = true, maximum_object_size = {MAX_JSON_LINE})")
 
 
-def _as_table_rows(arrow, table):
-    """DuckDB's result in the Iceberg table's column order and types."""
-    target = table.schema().as_arrow()
-    return arrow.select(target.names).cast(target)
+ICEBERG_TO_DUCKDB = {"string": "VARCHAR", "long": "BIGINT", "int": "INTEGER", "double": "DOUBLE", "float": "FLOAT",
+                     "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ"}
 
+
+def _partition_columns(table) -> list[str]:
+    return [table.schema().find_column_name(f.source_id) for f in table.spec().fields]
+
+
+def _stage_new_rows(con, table, rows_sql: str) -> tuple[int, list[dict[str, Any]]]:
+    """The rows to write into the temporary table `new_rows` (DuckDB spills it beyond its memory
+    limit); their count and the partitions they fall in, stored as `touched`."""
+    columns = ", ".join(f'"{name}"' for name in _partition_columns(table))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_rows AS {rows_sql}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {columns or '1 AS whole'} FROM new_rows")
+    written = con.execute("SELECT count(*) FROM new_rows").fetchone()[0]
+    cursor = con.execute("SELECT * FROM touched")
+    names = [d[0] for d in cursor.description]
+    partitions = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()] if columns else [{}]
+    return written, partitions if written else []
+
+
+def _write_files(con, table, rows_sql: str, partitions: list[dict[str, Any]]) -> list[str]:
+    """One new Parquet data file per partition under the table's data location (Hive-style folders),
+    each column cast to its Iceberg type and tagged with its field id; pyiceberg reads the partition
+    values back from the files' column statistics. The files' URLs; on failure none is left."""
+    schema = table.schema()
+    casts, field_ids = [], []
+    for field in schema.fields:
+        kind = ICEBERG_TO_DUCKDB.get(str(field.field_type))
+        if kind is None:
+            raise UnsupportedStatement(f"{field.name}: Iceberg type {field.field_type} is not written locally")
+        casts.append(f'CAST("{field.name}" AS {kind}) AS "{field.name}"')
+        field_ids.append(f"{_quote(field.name)}: {field.field_id}")
+    data = table.properties.get("write.data.path", f"{table.location().rstrip('/')}/data")
+    codec = table.properties.get("write.parquet.compression-codec", "zstd")
+    files: list[str] = []
+    try:
+        for values in partitions:
+            folder = "".join(f"{name}={'null' if value is None else urllib.parse.quote(str(value))}/"
+                             for name, value in values.items())
+            path = f"{data}/{folder}archiveflow-{uuid.uuid4()}.parquet"
+            where = " AND ".join(f'"{name}" IS NOT DISTINCT FROM ?' for name in values) or "true"
+            files.append(path)
+            con.execute(f"COPY (SELECT {', '.join(casts)} FROM ({rows_sql}) WHERE {where}) TO {_quote(path)} "
+                        f"(FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE_BYTES '{ROW_GROUP_BYTES}', "
+                        f"FIELD_IDS {{{', '.join(field_ids)}}})", list(values.values()))
+    except BaseException:
+        _delete_files(table, files)
+        raise
+    return files
+
+
+def _commit(table, files: list[str], snapshot_properties: dict[str, str], replacing=None) -> None:
+    """One Iceberg commit: the rows matching `replacing` (whole partitions) deleted, `files` added.
+    The files of a commit that fails are deleted: nothing unreferenced is left under the table."""
+    try:
+        with table.transaction() as transaction:
+            if replacing is not None:
+                transaction.delete(replacing, snapshot_properties=snapshot_properties)
+            transaction.add_files(files, snapshot_properties=snapshot_properties, check_duplicate_files=False)
+    except BaseException:
+        _delete_files(table, files)
+        raise
+
+
+def _delete_files(table, files: list[str]) -> None:
+    for path in files:
+        try:
+            table.io.delete(path)
+        except Exception as err:  # the commit's own error matters more; an orphan is only storage
+            log.warning("could not delete %s after a failed commit: %s", path, err)
