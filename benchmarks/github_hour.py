@@ -33,14 +33,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 
+from archiveflow.operators.github_gold import GOLD_SQL as GOLD  # noqa: E402
+from archiveflow.operators.github_lakehouse import SILVER_SQL as SILVER  # noqa: E402
 from devstack import stack  # noqa: E402
 
 CONFIG = stack.StackConfig(REPO / ".stack" / "bench", 5095, 8095, "archiveflow_bench", "archiveflow_airflow_bench",
                            5096, 5097)
-SILVER = ["github_lakehouse/silver_table.sql", "github_lakehouse/silver_merge.sql"]
-GOLD = [f"github_lakehouse/{name}.sql" for name in (
-    "gold_daily_table", "gold_top_repos_table", "gold_hourly_table",
-    "gold_daily_merge", "gold_top_repos_merge", "gold_hourly_merge")]
 
 PREFILL_SQL = """
 SELECT CAST({first_id} + (h.h + {base_hours}) * 1000000 + i.i AS VARCHAR) AS id,

@@ -1,13 +1,20 @@
-"""github_events_api (Airflow DAG): poll the GitHub Events API every five minutes into the Bronze table."""
+"""github_events_api (Airflow DAG): poll the GitHub Events API every five minutes into Bronze, then Silver."""
 
 from __future__ import annotations
 
+from airflow.providers.standard.operators.python import ShortCircuitOperator
+
 from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.github_lakehouse.request import EVENTS_API_FIELDS
-from archiveflow.operators.github_lakehouse import PollEventsApiOperator, RegisterBronzeTableOperator
+from archiveflow.operators.github_lakehouse import (
+    PollEventsApiOperator,
+    RegisterBronzeTableOperator,
+    update_silver_task,
+    wrote_bronze,
+)
 
 DOC = """
-### GitHub Events API → Bronze, every five minutes
+### GitHub Events API → Bronze → Silver, every five minutes
 
 The seed's live source: `GET /events` on the `http_conn_id` connection (https://api.github.com;
 a token goes in the connection's extra as `{"Authorization": "Bearer <token>"}`), written to
@@ -19,8 +26,11 @@ the same Bronze table as `github_ingestion`, one object per run:
 | `register_bronze_table` | creates or updates `github_events_bronze` in the Glue catalog (as in `github_ingestion`) |
 | `poll_events` | conditional GET with the last poll's `ETag` (`If-None-Match`: a 304 means nothing new and costs no rate limit); follows `Link: rel="next"` up to `max_pages`; keeps only events newer than the newest already ingested (event ids grow), so no event is written twice by this DAG; when `X-RateLimit-Remaining` is 0 (or a `Retry-After` comes) it waits deferred until the reset, then polls again. Where it stopped is kept in DynamoDB (`runs`, pk `github_events_api#state`). |
 
-Events that GH Archive also carries are written by both sources, as the sources published them;
-Silver removes duplicates by event id.
+| `new_events` | skips `update_silver` when the poll wrote nothing (a 304, no event newer than the last poll) |
+| `update_silver` | the poll's Bronze object into `github_events_silver`, as in `github_ingestion` (a `MERGE` inserting only event ids Silver does not hold); emits the `github_events_silver` Asset with `{"days": [<ingest_dt>]}`, which triggers `github_gold` |
+
+Events that GH Archive also carries are written to Bronze by both sources, as the sources
+published them; Silver holds each event id once, whichever source brought it first.
 
 The DAG is created paused: unpause it to start polling (a manual run polls once).
 
@@ -33,10 +43,11 @@ Example conf (all optional):
 """
 
 with archiveflow_dag("github_events_api", EVENTS_API_FIELDS, DOC,
-                     description="GitHub Events API poll -> Bronze (ETag, pagination, rate limits)",
+                     description="GitHub Events API poll -> Bronze (ETag, pagination, rate limits) -> Silver",
                      max_active_runs=1,  # each poll continues from where the previous one stopped
                      is_paused_upon_creation=True,  # polling spends the token's rate limit: unpause it deliberately
                      tags=["github", "lakehouse", "bronze"], schedule="*/5 * * * *") as dag:
     register = RegisterBronzeTableOperator(task_id="register_bronze_table")
     poll = PollEventsApiOperator(task_id="poll_events")
-    register >> poll
+    new_events = ShortCircuitOperator(task_id="new_events", python_callable=wrote_bronze, op_args=[poll.output])
+    register >> poll >> new_events >> update_silver_task("poll_events")

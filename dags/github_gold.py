@@ -7,20 +7,16 @@ from datetime import timedelta
 from archiveflow.assets import GITHUB_EVENTS_GOLD, GITHUB_EVENTS_SILVER
 from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.github_lakehouse.request import GOLD_FIELDS
-from archiveflow.operators.github_gold import PlanGoldDaysOperator
+from archiveflow.operators.github_gold import GOLD_SQL, PlanGoldDaysOperator
 from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
-
-GOLD_SQL = [f"github_lakehouse/{name}.sql" for name in (
-    "gold_daily_table", "gold_top_repos_table", "gold_hourly_table",
-    "gold_daily_merge", "gold_top_repos_merge", "gold_hourly_merge")]
 
 DOC = """
 ### GitHub events: Silver → Gold, the days Silver changed
 
-Runs whenever `github_events_silver` is updated (the `github_events_silver` Asset, emitted by
-`github_ingestion`'s `update_silver`), and recomputes the days named in the Asset events'
-`extra.days` (several Silver updates queued while Gold ran are handled by one run). A manual run
-recomputes the conf's `days`.
+Runs whenever `github_events_silver` is updated (the `github_events_silver` Asset, emitted by the
+`update_silver` task of `github_ingestion` and `github_events_api`), and recomputes the days named
+in the Asset events' `extra.days` (several Silver updates queued while Gold ran are handled by one
+run). A manual run recomputes the conf's `days`.
 
 Gold tables (Iceberg, partitioned by `ingest_dt`, in the lakehouse Glue database):
 

@@ -6,15 +6,14 @@ from datetime import timedelta
 
 from airflow.sdk import CronDataIntervalTimetable
 
-from archiveflow.assets import GITHUB_EVENTS_SILVER
 from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.github_lakehouse.request import INGESTION_FIELDS
 from archiveflow.operators.github_lakehouse import (
     IngestHourOperator,
     PlanHourOperator,
     RegisterBronzeTableOperator,
+    update_silver_task,
 )
-from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
 from archiveflow.sensors.http_object import HttpObjectSensor
 
 DOC = """
@@ -58,13 +57,4 @@ with archiveflow_dag("github_ingestion", INGESTION_FIELDS, DOC,
         poke_interval=60,
     )
     ingest = IngestHourOperator(task_id="ingest_hour", plan=plan.output)
-    day = "{{ ti.xcom_pull(task_ids='plan_hour')['ingest_dt'] }}"
-    bronze_object = "{{ ti.xcom_pull(task_ids='ingest_hour')['bronze'] }}"
-    update_silver = LakehouseSqlOperator(
-        task_id="update_silver",
-        sql=["github_lakehouse/silver_table.sql", "github_lakehouse/silver_merge.sql"],
-        parameters={"ingest_dt": day, "bronze_object": bronze_object},
-        asset_extra={"days": [day], "bronze_object": bronze_object},
-        outlets=[GITHUB_EVENTS_SILVER],
-    )
-    plan >> register >> wait >> ingest >> update_silver
+    plan >> register >> wait >> ingest >> update_silver_task("ingest_hour")

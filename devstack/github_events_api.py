@@ -33,8 +33,9 @@ RATE_LIMIT = 60
 
 
 class FeedState:
-    def __init__(self, events_per_minute: float, seed: int = 7):
+    def __init__(self, events_per_minute: float, seed: int = 7, first_id: int = 40_000_000_000):
         self.lock = threading.Lock()
+        self.first_id = first_id
         self.events: list[dict] = []            # oldest first
         self.events_per_minute = events_per_minute
         self.seed, self.next_index, self.last_tick = seed, 0, time.time()
@@ -45,7 +46,7 @@ class FeedState:
         new = []
         for _ in range(count):
             event = make_event(self.seed, hour, self.next_index)
-            event["id"] = str(40_000_000_000 + self.next_index)  # ids grow, as GitHub's do
+            event["id"] = str(self.first_id + self.next_index)  # ids grow, as GitHub's do
             self.next_index += 1
             new.append(event)
         self.events += new
@@ -131,8 +132,10 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(404, {"message": "Not Found"})
 
 
-def serve(port: int, events_per_minute: float = 20, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    handler = type("FeedHandler", (Handler,), {"state": FeedState(events_per_minute)})
+def serve(port: int, events_per_minute: float = 20, host: str = "127.0.0.1",
+          first_id: int = 40_000_000_000) -> ThreadingHTTPServer:
+    """`first_id`: the first event id published (servers sharing one Silver table need their own)."""
+    handler = type("FeedHandler", (Handler,), {"state": FeedState(events_per_minute, first_id=first_id)})
     return ThreadingHTTPServer((host, port), handler)
 
 

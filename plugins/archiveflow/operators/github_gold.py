@@ -8,6 +8,11 @@ from archiveflow.errors import BadRequest
 from archiveflow.github_lakehouse.request import gold_days, parse_gold_request
 from archiveflow.operators.base import ArchiveflowOperator
 
+# The Gold tables, then one MERGE per table (each replaces a day's rows).
+GOLD_SQL = [f"github_lakehouse/{name}.sql" for name in (
+    "gold_daily_table", "gold_top_repos_table", "gold_hourly_table",
+    "gold_daily_merge", "gold_top_repos_merge", "gold_hourly_merge")]
+
 
 def triggering_extras(context) -> list[dict]:
     events = context.get("triggering_asset_events") or {}

@@ -31,6 +31,28 @@ MIB = 1 << 20
 BODY_CHUNK = 1 * MIB       # bytes read from the HTTP body at a time
 PART_SIZE = 5 * MIB        # S3's smallest part: 2 parts in flight bound the upload's memory (48 GiB max object)
 EVENTS_API_STATE_PK = "github_events_api#state"
+SILVER_SQL = ["github_lakehouse/silver_table.sql", "github_lakehouse/silver_merge.sql"]
+
+
+def update_silver_task(source_task_id: str):
+    """The `update_silver` task of both Bronze DAGs: the Bronze object the `source_task_id` task
+    wrote (its XCom's `bronze` and `ingest_dt`) merged into Silver, then the Silver Asset event
+    naming the day (which triggers `github_gold`)."""
+    from archiveflow.assets import GITHUB_EVENTS_SILVER
+    from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
+
+    day = f"{{{{ ti.xcom_pull(task_ids='{source_task_id}')['ingest_dt'] }}}}"
+    bronze_object = f"{{{{ ti.xcom_pull(task_ids='{source_task_id}')['bronze'] }}}}"
+    return LakehouseSqlOperator(task_id="update_silver", sql=SILVER_SQL,
+                                parameters={"ingest_dt": day, "bronze_object": bronze_object},
+                                asset_extra={"days": [day], "bronze_object": bronze_object},
+                                outlets=[GITHUB_EVENTS_SILVER])
+
+
+def wrote_bronze(poll_summary: dict) -> bool:
+    """ShortCircuit condition after a poll: Silver has something to merge (a poll that found no
+    new event wrote no object)."""
+    return bool(poll_summary.get("bronze"))
 
 
 def check_http_connection(conn_id: str) -> None:
@@ -150,7 +172,8 @@ class IngestHourOperator(GithubLakehouseOperator):
                 raise TransientServiceError(f"GET {url}: HTTP {response.status_code} {response.reason}")
             stats, written = self._upload(response, url, request.max_malformed_percent)
         seconds = time.monotonic() - started
-        summary = {"hour": self.plan["hour"], "source": url, "bronze": f"s3://{self.plan['bucket']}/{self.plan['key']}",
+        summary = {"hour": self.plan["hour"], "ingest_dt": GhHour.parse(self.plan["hour"]).ingest_dt, "source": url,
+                   "bronze": f"s3://{self.plan['bucket']}/{self.plan['key']}",
                    **stats.as_dict(), "bronze_bytes": written["size"], "seconds": round(seconds, 1)}
         self.log.info("hour %s: %s lines read, %s written to %s, %s malformed %s (%.1f MiB in %.0f s)",
                       self.plan["hour"], stats.lines, stats.written, summary["bronze"], stats.malformed_lines,
@@ -228,7 +251,7 @@ class PollEventsApiOperator(GithubLakehouseOperator):
         own_retry = saved.get("last_run_id") == run_id
         if not own_retry and exists(self.s3(), bucket, key):
             self.log.info("s3://%s/%s already holds this run's poll: nothing to do", bucket, key)
-            return {"outcome": "already_ingested", "bronze": f"s3://{bucket}/{key}"}
+            return {"outcome": "already_ingested", "bronze": f"s3://{bucket}/{key}", "ingest_dt": _key_day(key)}
         prefix = "previous_" if own_retry else ""
         start = PollState(saved.get(f"{prefix}etag"), int(saved.get(f"{prefix}watermark", 0)))
         fetch = self._fetcher(request.http_conn_id)
@@ -242,7 +265,7 @@ class PollEventsApiOperator(GithubLakehouseOperator):
         summary = {"outcome": result.outcome, "events_written": len(result.rows), "pages": result.pages,
                    "malformed": result.malformed, "watermark": str(result.watermark),
                    "rate_limit_remaining": result.rate_limit_remaining,
-                   "bronze": f"s3://{bucket}/{key}" if result.rows else None}
+                   "bronze": f"s3://{bucket}/{key}" if result.rows else None, "ingest_dt": _key_day(key)}
         self.log.info("Events API poll: %s", summary)
         self.record(f"github_events_api#{run_id}", "run", **summary)
         return summary
@@ -287,3 +310,8 @@ class PollEventsApiOperator(GithubLakehouseOperator):
     def _save_state(self, conn_id: str, run_id: str, start, result) -> None:
         self.record(EVENTS_API_STATE_PK, conn_id, etag=result.etag, watermark=str(result.watermark),
                     last_run_id=run_id, previous_etag=start.etag, previous_watermark=str(start.watermark))
+
+
+def _key_day(key: str) -> str:
+    """The Bronze partition (`ingest_dt`) of an object key."""
+    return key.split("ingest_dt=", 1)[1].split("/", 1)[0]

@@ -107,7 +107,7 @@ def events_api(local_stack):
     from devstack.github_events_api import serve
 
     port = free_port()
-    server = serve(port, events_per_minute=0)
+    server = serve(port, events_per_minute=0, first_id=41_000_000_000 + port * 100_000)  # ids no other feed uses
     threading.Thread(target=server.serve_forever, daemon=True).start()
     conn_id = f"github_events_api_t{port}"
     os.environ.update(http_conn_env(conn_id, port))

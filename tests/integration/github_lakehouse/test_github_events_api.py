@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
+from tests.integration.github_lakehouse.lakehouse_tables import load_dag, scan, task_result
 
 from archiveflow.github_lakehouse.bronze import events_api_key
 
@@ -77,3 +78,22 @@ def test_exhausted_rate_limit_defers_until_the_reset(lake, events_api):
     time.sleep(max(trigger.moment.timestamp() - time.time(), 0) + 0.5)
     result = operator.resume_after_rate_limit(context)
     assert result["events_written"] == 5 and written_ids(lake, events_api_key(moment)) == list(reversed(new))
+
+
+def test_a_poll_reaches_silver_and_an_empty_poll_skips_it(lake, events_api, airflow_db):
+    """The DAG end to end (dag.test): the poll's object is merged into Silver; the next poll finds
+    nothing new (304) and `update_silver` is skipped, not run on a missing object."""
+    dag = load_dag("github_events_api")
+    published = events_api.publish(40)
+    run = dag.test(run_conf={"http_conn_id": events_api.conn_id})
+    assert run.state == "success"
+    poll = task_result(run, "poll_events")
+    assert poll["events_written"] == 40 and task_result(run, "update_silver")[1]["rows_written"] == 40
+    silver = set(scan("github_events_silver", [poll["ingest_dt"]], "id").column("id").to_pylist())
+    assert set(published) <= silver
+
+    again = dag.test(run_conf={"http_conn_id": events_api.conn_id})
+    states = {ti.task_id: ti.state for ti in again.get_task_instances()}
+    assert task_result(again, "poll_events")["outcome"] == "not_modified"
+    assert (states["new_events"], states["update_silver"]) == ("success", "skipped")
+    assert set(scan("github_events_silver", [poll["ingest_dt"]], "id").column("id").to_pylist()) == silver

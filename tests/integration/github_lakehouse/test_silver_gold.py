@@ -6,38 +6,15 @@ never from the pipeline."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from tests.integration.github_lakehouse.lakehouse_tables import load_dag, scan, task_result
 
 from archiveflow.github_lakehouse.bronze import GhHour
 from devstack.gharchive import generate_hour, read_record
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[3]
-DATABASE = "archiveflow_lakehouse"
-
-
-def load_dag(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"))
-    assert bag.import_errors == {}
-    return bag.dags[dag_id]
-
-
-def scan(table: str, days: list[str], *fields: str):
-    from pyiceberg.expressions import In
-
-    from archiveflow.hooks.iceberg import IcebergCatalogHook
-
-    iceberg = IcebergCatalogHook().catalog.load_table(f"{DATABASE}.{table}")
-    return iceberg.scan(row_filter=In("ingest_dt", days), selected_fields=fields).to_arrow()
-
-
-def task_result(run, task_id: str):
-    return next(ti for ti in run.get_task_instances() if ti.task_id == task_id).xcom_pull(task_ids=task_id)
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,9 @@ from archiveflow.lakehouse.statements import (
     load_statement,
     merge_plan,
 )
+from archiveflow.operators.github_lakehouse import SILVER_SQL as SILVER
 from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
 
-SILVER = ["github_lakehouse/silver_table.sql", "github_lakehouse/silver_merge.sql"]
 BRONZE_OBJECT = "s3://archiveflow-lakehouse/github/events/ingest_dt=2024-01-15/gharchive-2024-01-15-05.json.gz"
 
 
