@@ -15,8 +15,16 @@ DOC = """
 
 Runs whenever `github_events_silver` is updated (the `github_events_silver` Asset, emitted by the
 `update_silver` task of `github_ingestion` and `github_events_api`), and recomputes the days named
-in the Asset events' `extra.days` (several Silver updates queued while Gold ran are handled by one
-run). A manual run recomputes the conf's `days`.
+in the Asset events' `extra.days` (Silver updates that arrive together share one run). A manual run
+recomputes the conf's `days`.
+
+Runs of the same day may overlap (a backfill updates Silver several times a minute): each commit is
+checked against the Gold snapshot its figures were computed on, and one that lost the race to
+another run is recomputed on the newer Silver. In Airflow 3.3 a Silver event that arrives between
+a run's trigger point and the run's creation triggers nothing until a later event comes
+(apache/airflow#56050, worse under `max_active_runs=1`, which this DAG therefore does not set):
+`plan_days` also reads the Silver events newer than its run's trigger point and recomputes their
+days, so the last hours of a backfill are not left out of Gold.
 
 Gold tables (Iceberg, partitioned by `ingest_dt`, in the lakehouse Glue database):
 
@@ -28,7 +36,7 @@ Gold tables (Iceberg, partitioned by `ingest_dt`, in the lakehouse Glue database
 
 | task | what it does |
 |---|---|
-| `plan_days` | the days to recompute: the conf's `days`, else the triggering Silver events' `extra.days` |
+| `plan_days` | the days to recompute: the conf's `days`, else the `extra.days` of the triggering Silver events and of those that arrived after the run's trigger point |
 | `update_gold` | one mapped task per day: creates the Gold tables if needed, then one `MERGE` per table (`include/sql/github_lakehouse/gold_*_merge.sql`, Athena dialect) replaces the day's rows with the day's aggregates of Silver. A re-run writes the same figures. On Athena the task defers while each query runs; locally DuckDB computes and pyiceberg commits. Emits the `github_events_gold` Asset with `{"days": [day]}`. |
 
 Example conf (manual run):
@@ -40,9 +48,9 @@ Example conf (manual run):
 
 with archiveflow_dag("github_gold", GOLD_FIELDS, DOC,
                      description="Silver -> Gold daily aggregates (github_events_gold_daily, top repos, hourly) of the days Silver changed",
-                     tags=["github", "lakehouse", "gold"], schedule=[GITHUB_EVENTS_SILVER], max_active_runs=1,
+                     tags=["github", "lakehouse", "gold"], schedule=[GITHUB_EVENTS_SILVER],
                      retry_delay=timedelta(minutes=1)) as dag:
-    plan = PlanGoldDaysOperator(task_id="plan_days")
+    plan = PlanGoldDaysOperator(task_id="plan_days", inlets=[GITHUB_EVENTS_SILVER])
     update_gold = LakehouseSqlOperator.partial(
         task_id="update_gold", sql=GOLD_SQL, outlets=[GITHUB_EVENTS_GOLD],
     ).expand_kwargs(plan.output)

@@ -1,6 +1,11 @@
 """github_ingestion on real Airflow: a 6-hour backfill with `airflow backfill create`, then the same
-6 hours again over REST (`POST /api/v2/backfills`, reprocessing completed runs). Each lands 6
-Bronze objects whose line counts equal what the generator wrote; the second changes no count."""
+6 hours again over REST (`POST /api/v2/backfills`, reprocessing completed runs), each followed by
+the github_gold runs its Silver asset events trigger. With the expected figures from the
+generator's own record (never from pipeline output):
+
+    Bronze lines - malformed  =  Silver rows + duplicates removed  =  sum of Gold counts + duplicates removed
+
+and the second backfill changes no count in any layer."""
 
 from __future__ import annotations
 
@@ -61,6 +66,45 @@ def bronze_counts(local_stack, day: str) -> dict[str, int]:
             for obj in listing}
 
 
+def latest_silver_event(api, day: str) -> dt.datetime:
+    events = api.get("/assets/events", source_dag_id=DAG_ID, order_by="-timestamp", limit=50)["asset_events"]
+    return max(dt.datetime.fromisoformat(e["timestamp"]) for e in events
+               if day in (e.get("extra") or {}).get("days", []))
+
+
+def wait_for_gold_after(api, moment: dt.datetime, timeout: float = 420) -> list[dict]:
+    """The github_gold runs started after `moment` (the latest Silver event: such a run includes it,
+    triggered by it or reading it as a late event), once no github_gold run is queued or running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = api.get("/dags/github_gold/dagRuns", order_by="-run_after", limit=50)["dag_runs"]
+        later = [r for r in runs if r["start_date"] and dt.datetime.fromisoformat(r["start_date"]) > moment]
+        if later and not [r for r in runs if r["state"] in ("queued", "running")]:
+            return later
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"github_gold not settled after the Silver event of {moment} within {timeout:.0f}s")
+        time.sleep(3)
+
+
+def table_figures(day: str) -> dict[str, int]:
+    """Silver's rows (and distinct ids) and the Gold tables' sums for `day`, read with pyiceberg."""
+    from pyiceberg.expressions import EqualTo
+
+    from archiveflow.hooks.iceberg import IcebergCatalogHook
+
+    catalog = IcebergCatalogHook().catalog
+
+    def column(table: str, name: str) -> list:
+        iceberg = catalog.load_table(f"{resources.glue_database('lakehouse')}.{table}")
+        return iceberg.scan(row_filter=EqualTo("ingest_dt", day), selected_fields=(name,)).to_arrow() \
+            .column(name).to_pylist()
+
+    ids = column("github_events_silver", "id")
+    return {"silver_rows": len(ids), "silver_ids": len(set(ids)),
+            "gold_daily": sum(column("github_events_gold_daily", "events_count")),
+            "gold_hourly": sum(column("github_events_gold_hourly", "events_count"))}
+
+
 def test_six_hour_backfill_over_cli_then_rest(airflow_stack, local_stack, github_sources):
     config = local_stack.config
     day = f"{random.SystemRandom().randint(2015, 2022)}-{random.SystemRandom().randint(1, 12):02d}-" \
@@ -69,7 +113,11 @@ def test_six_hour_backfill_over_cli_then_rest(airflow_stack, local_stack, github
     for hour in hours:
         generate_hour(config.gharchive_dir, hour, events=1500)
     record = read_record(config.gharchive_dir)
-    expected = {hour.bronze_key: record[hour.name]["events"] for hour in hours}
+    expected = {hour.bronze_key: record[hour.name]["lines"] - record[hour.name]["malformed"] for hour in hours}
+    # Each hour repeats a few events of the hour before; hour 0's come from an hour not ingested.
+    duplicates = sum(len(record[hour.name]["repeated_ids"]) for hour in hours[1:])
+    unique = sum(expected.values()) - duplicates
+    figures = {"silver_rows": unique, "silver_ids": unique, "gold_daily": unique, "gold_hourly": unique}
     start, end = hours[0].start, hours[-1].start
     airflow_stack.wait_for_dag(DAG_ID)
 
@@ -80,6 +128,9 @@ def test_six_hour_backfill_over_cli_then_rest(airflow_stack, local_stack, github
     runs = wait_for_runs(airflow_stack, start, end, 6, since)
     assert {r["state"] for r in runs} == {"success"} and {r["run_type"] for r in runs} == {"backfill"}
     assert bronze_counts(local_stack, day) == expected
+    assert {r["state"] for r in wait_for_gold_after(airflow_stack, latest_silver_event(airflow_stack, day))} == {
+        "success"}
+    assert table_figures(day) == figures
     wait_for_backfills_to_complete(airflow_stack)
 
     since = dt.datetime.now(dt.UTC)
@@ -92,3 +143,6 @@ def test_six_hour_backfill_over_cli_then_rest(airflow_stack, local_stack, github
     assert {b["id"]: b["completed_at"] is not None for b in wait_for_backfills_to_complete(airflow_stack)}[backfill_id]
     assert {r["state"] for r in runs} == {"success"}
     assert bronze_counts(local_stack, day) == expected  # re-running the hours changed no count
+    assert {r["state"] for r in wait_for_gold_after(airflow_stack, latest_silver_event(airflow_stack, day))} == {
+        "success"}
+    assert table_figures(day) == figures
