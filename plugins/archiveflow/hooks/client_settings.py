@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+import boto3
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 
@@ -21,10 +22,12 @@ class AwsClientSettings:
 
     @classmethod
     def from_hook(cls, hook: AwsBaseHook) -> AwsClientSettings:
-        credentials = hook.get_credentials()
-        return cls(credentials.access_key, credentials.secret_key, credentials.token,
-                   hook.conn_region_name or "us-east-1", hook.conn_config.endpoint_url,
-                   hook.conn_config.get_service_endpoint_url("s3"))
+        credentials = hook.get_credentials()  # frozen, and masked in task logs
+        # The connection's region, else the SDK's default (`hook.conn_region_name` would build a
+        # whole boto3 client just to read it).
+        region = hook.region_name or boto3.session.Session().region_name or "us-east-1"
+        return cls(credentials.access_key, credentials.secret_key, credentials.token, region,
+                   hook.conn_config.endpoint_url, hook.conn_config.get_service_endpoint_url("s3"))
 
     @classmethod
     def from_connection(cls, aws_conn_id: str | None) -> AwsClientSettings:

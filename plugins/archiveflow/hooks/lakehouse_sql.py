@@ -22,7 +22,7 @@ from archiveflow.hooks.client_settings import AwsClientSettings
 
 ENGINES = ("athena", "duckdb")
 # Extensions ship as PyPI wheels (duckdb-extension-*): loaded from disk, never downloaded.
-DUCKDB_EXTENSIONS = ("httpfs", "aws", "avro", "iceberg")
+DUCKDB_EXTENSIONS = ("httpfs", "avro", "iceberg")  # S3 keys are given explicitly: no `aws` needed
 
 
 class LakehouseSqlError(RuntimeError):
