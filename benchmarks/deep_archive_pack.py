@@ -21,12 +21,10 @@ import os
 import random
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +40,7 @@ from archiveflow.deep_archive.s3io import CHUNK, MultipartUpload, S3Source, part
 from archiveflow.deep_archive.worker import DEFLATE_LEVEL  # noqa: E402
 from archiveflow.deep_archive.zipstream import Member, pack  # noqa: E402
 from archiveflow.units import MiB  # noqa: E402
+from emulator import start_moto  # noqa: E402
 
 BUCKET = "bench"
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
@@ -132,27 +131,6 @@ def in_fresh_process(*args: str) -> dict:
     output = subprocess.run([sys.executable, __file__, "--measure", *args], check=True, capture_output=True,
                             text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_moto() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-            return process, endpoint
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError("moto did not start")
 
 
 def upload(endpoint: str, keys: list[str], body: Callable[[str], bytes]) -> float:

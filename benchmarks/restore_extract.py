@@ -15,12 +15,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +33,7 @@ from archiveflow.deep_archive.zipstream import Member, pack  # noqa: E402
 from archiveflow.restore.extract import ReadCounter, restore_file  # noqa: E402
 from archiveflow.restore.lookup import ArchivedFile  # noqa: E402
 from archiveflow.units import MiB  # noqa: E402
+from emulator import start_moto  # noqa: E402
 
 ARCHIVE, RESTORE = "bench-archive", "bench-restore"
 FILLER_MIB = 64
@@ -56,23 +54,6 @@ class SyntheticSource:
         data = self.read(member)
         for start in range(0, len(data), 4 * MiB):
             yield data[start:start + 4 * MiB]
-
-
-def start_moto() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-            return process, endpoint
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError("moto did not start")
 
 
 def write_bundle(s3, bundle_mib: int, member_kib: int) -> ArchivedFile:

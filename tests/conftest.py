@@ -108,3 +108,53 @@ def airflow_stack(local_stack):
     finally:
         for component in reversed(started):
             config.process(component).stop()
+
+
+@pytest.fixture
+def pg(local_stack):
+    """(autocommit connection to the stack's source database, a schema of its own), dropped afterwards."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(local_stack.pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        try:
+            yield conn, schema
+        finally:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def catalog(local_stack):
+    """The Glue catalog of the emulator; the archive tables a test creates are dropped afterwards."""
+    from archiveflow import resources
+    from archiveflow.hooks.iceberg import IcebergCatalogHook
+
+    catalog = IcebergCatalogHook().get_catalog()
+    before = set(catalog.list_tables(resources.glue_database("archive")))
+    yield catalog
+    for identifier in set(catalog.list_tables(resources.glue_database("archive"))) - before:
+        catalog.drop_table(identifier)
+
+
+@pytest.fixture
+def notifications(local_stack):
+    """A queue of its own subscribed to the notifications topic: call it to read what runs published."""
+    import json
+    import uuid
+
+    from archiveflow import resources
+
+    sns, sqs = local_stack.client("sns"), local_stack.client("sqs")
+    topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"]
+                 if t["TopicArn"].endswith(":" + resources.sns_topic("notifications")))
+    queue = sqs.create_queue(QueueName=f"notifications-test-{os.getpid()}-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
+    yield lambda: [json.loads(m["Body"])["Message"] for m in
+                   sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
+    sns.unsubscribe(SubscriptionArn=subscription)
+    sqs.delete_queue(QueueUrl=queue)

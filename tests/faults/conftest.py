@@ -5,14 +5,7 @@ the end of the session (fault, point, outcome, rows/files checked)."""
 
 from __future__ import annotations
 
-import uuid
-
-import psycopg
 import pytest
-from psycopg import sql
-
-from archiveflow import resources
-from archiveflow.hooks.iceberg import IcebergCatalogHook
 
 HEADER = ("fault", "point", "outcome", "rows/files checked")
 _ROWS: list[tuple[str, str, str, str]] = []
@@ -46,23 +39,3 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-@pytest.fixture
-def pg(local_stack):
-    """(autocommit connection, schema of its own), dropped afterwards."""
-    schema = f"fault_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(local_stack.pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        try:
-            yield conn, schema
-        finally:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-
-
-@pytest.fixture
-def catalog(local_stack):
-    """The Glue catalog; the Iceberg tables a test creates are dropped afterwards."""
-    catalog = IcebergCatalogHook().get_catalog()
-    before = set(catalog.list_tables(resources.glue_database("archive")))
-    yield catalog
-    for identifier in set(catalog.list_tables(resources.glue_database("archive"))) - before:
-        catalog.drop_table(identifier)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from pathlib import Path
 
 import pytest
-
-from archiveflow import resources
 
 DAGS = Path(__file__).resolve().parents[3] / "dags"
 
@@ -47,16 +43,3 @@ def new_table(local_stack):
         client.delete_table(TableName=name)
 
 
-@pytest.fixture
-def notifications(local_stack):
-    """A queue subscribed to the notifications topic: call it to read what runs published."""
-    sns, sqs = local_stack.client("sns"), local_stack.client("sqs")
-    topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"]
-                 if t["TopicArn"].endswith(":" + resources.sns_topic("notifications")))
-    queue = sqs.create_queue(QueueName=f"ddb-archive-test-{os.getpid()}-{uuid.uuid4().hex[:6]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
-    yield lambda: [json.loads(m["Body"])["Message"] for m in
-                   sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
-    sns.unsubscribe(SubscriptionArn=subscription)
-    sqs.delete_queue(QueueUrl=queue)

@@ -60,21 +60,6 @@ def states(run) -> dict[str, list[str]]:
     return result
 
 
-@pytest.fixture
-def notifications(local_stack):
-    """A queue subscribed to the notifications topic, to read what a run published."""
-    sns, sqs = local_stack.client("sns"), local_stack.client("sqs")
-    topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"]
-                 if t["TopicArn"].endswith(":" + resources.sns_topic("notifications")))
-    queue = sqs.create_queue(QueueName=f"rdbms-archival-test-{os.getpid()}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
-    yield lambda: [json.loads(m["Body"])["Message"] for m in
-                   sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
-    sns.unsubscribe(SubscriptionArn=subscription)
-    sqs.delete_queue(QueueUrl=queue)
-
-
 def test_seed_payload_archives_validates_and_reports(dag, demo, local_stack, catalog, notifications):
     run = dag.test(run_conf=SEED_PAYLOAD)
     assert run.state == DagRunState.SUCCESS, states(run)
