@@ -111,11 +111,15 @@ def test_a_failed_run_is_replayed_exactly_even_when_more_records_arrived(sensors
 
     retry = ingest_all(sensors, max_records=25)
 
-    assert [(b["first"], b["last"]) for b in retry] == [(b["first"], b["last"]) for b in first_try]
-    assert all(b["replayed"] for b in retry)
+    # The prefix is random: the few partition keys may all hash to one shard, leaving another with
+    # nothing held by the first try (its retry then reads the new records: not a replay).
+    held = [b for b in first_try if b["records"]]
+    replays = [b for b in retry if b["shard_id"] in {h["shard_id"] for h in held}]
+    assert held and [(b["first"], b["last"]) for b in replays] == [(b["first"], b["last"]) for b in held]
+    assert all(b["replayed"] for b in replays)
     assert {k: v for k, v in sensors.listing().items() if k in objects_after_first_try} == objects_after_first_try
     recompute_aggregates(sensors.s3, sensors.bucket, sensors.aggregates, [h for b in retry for h in b["hours"]])
-    for batch in retry:
+    for batch in (b for b in retry if b["records"]):
         assert commit_batch(sensors.checkpoints, batch)
         assert not commit_batch(sensors.checkpoints, batch)  # a retried commit is a no-op
     while any(b["records"] for b in run_pipeline(sensors, max_records=25)):
