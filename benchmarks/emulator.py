@@ -5,11 +5,13 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from devstack.processes import wait_for_http  # noqa: E402
 
 
 def start_moto() -> tuple[subprocess.Popen, str]:
@@ -20,11 +22,9 @@ def start_moto() -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen([sys.executable, "-m", "devstack.moto_server", "-H", "127.0.0.1", "-p", str(port)],
                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-            return process, endpoint
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError("moto did not start")
+    try:
+        wait_for_http(f"{endpoint}/moto-api/", 30, "the benchmark's moto")
+    except BaseException:
+        process.terminate()
+        raise
+    return process, endpoint

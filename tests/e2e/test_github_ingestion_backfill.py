@@ -15,6 +15,7 @@ import subprocess
 import time
 
 import pytest
+from tests.integration.github_lakehouse.lakehouse_tables import scan
 
 from archiveflow import resources
 from archiveflow.github_lakehouse.bronze import GhHour, partition_prefix
@@ -88,16 +89,8 @@ def wait_for_gold_after(api, moment: dt.datetime, timeout: float = 420) -> list[
 
 def table_figures(day: str) -> dict[str, int]:
     """Silver's rows (and distinct ids) and the Gold tables' sums for `day`, read with pyiceberg."""
-    from pyiceberg.expressions import EqualTo
-
-    from archiveflow.hooks.iceberg import IcebergCatalogHook
-
-    catalog = IcebergCatalogHook().catalog
-
     def column(table: str, name: str) -> list:
-        iceberg = catalog.load_table(f"{resources.glue_database('lakehouse')}.{table}")
-        return iceberg.scan(row_filter=EqualTo("ingest_dt", day), selected_fields=(name,)).to_arrow() \
-            .column(name).to_pylist()
+        return scan(table, [day], name).column(name).to_pylist()
 
     ids = column("github_events_silver", "id")
     return {"silver_rows": len(ids), "silver_ids": len(set(ids)),

@@ -78,9 +78,14 @@ def partition_prefix(ingest_dt: str) -> str:
     return f"{PREFIX}ingest_dt={ingest_dt}/"
 
 
+def events_api_day(polled_at: dt.datetime) -> str:
+    """The Bronze partition (`ingest_dt`) of the Events API poll made at `polled_at`."""
+    return f"{polled_at.astimezone(dt.UTC):%Y-%m-%d}"
+
+
 def events_api_key(polled_at: dt.datetime) -> str:
     utc = polled_at.astimezone(dt.UTC)
-    return f"{partition_prefix(f'{utc:%Y-%m-%d}')}events-api-{utc:%Y%m%dT%H%M%SZ}.json.gz"
+    return f"{partition_prefix(events_api_day(utc))}events-api-{utc:%Y%m%dT%H%M%SZ}.json.gz"
 
 
 class MalformedEvent(ValueError):

@@ -136,8 +136,7 @@ class LocalLakehouse:
             table = self.catalog.load_table(identifier)
             if any(table.properties.get(k) != v for k, v in NO_BLIND_RETRIES.items()):
                 table = table.transaction().set_properties(NO_BLIND_RETRIES).commit_transaction()
-            partition_by = tuple(table.schema().find_column_name(f.source_id) for f in table.spec().fields)
-            plan = merge_plan(tree, partition_by)
+            plan = merge_plan(tree, tuple(_partition_columns(table)))
             try:
                 return self._merge_once(tree, table, plan, snapshot_properties)
             except CommitFailedException as err:
@@ -233,14 +232,14 @@ def _partition_columns(table) -> list[str]:
 def _stage_new_rows(con, table, rows_sql: str) -> tuple[int, list[dict[str, Any]]]:
     """The rows to write into the temporary table `new_rows` (DuckDB spills it beyond its memory
     limit); their count and the partitions they fall in, stored as `touched`."""
-    columns = ", ".join(f'"{name}"' for name in _partition_columns(table))
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_rows AS {rows_sql}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {columns or '1 AS whole'} FROM new_rows")
     written = con.execute("SELECT count(*) FROM new_rows").fetchone()[0]
-    cursor = con.execute("SELECT * FROM touched")
-    names = [d[0] for d in cursor.description]
-    partitions = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()] if columns else [{}]
-    return written, partitions if written else []
+    names = _partition_columns(table)
+    if not written or not names:
+        return written, [{}] if written else []
+    columns = ", ".join(f'"{name}"' for name in names)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {columns} FROM new_rows")
+    return written, [dict(zip(names, row, strict=True)) for row in con.execute("SELECT * FROM touched").fetchall()]
 
 
 def _write_files(con, table, rows_sql: str, partitions: list[dict[str, Any]]) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from archiveflow import resources
 from archiveflow.errors import BadRequest, TransientServiceError, UnarchivableData
-from archiveflow.github_lakehouse.bronze import TABLE, GhHour, encode_row, events_api_key
+from archiveflow.github_lakehouse.bronze import TABLE, GhHour, encode_row, events_api_day, events_api_key
 from archiveflow.github_lakehouse.request import parse_events_api_request, parse_ingestion_request
 from archiveflow.operators.base import ArchiveflowOperator
 
@@ -246,12 +246,13 @@ class PollEventsApiOperator(GithubLakehouseOperator):
         request = parse_events_api_request(context["params"])
         check_http_connection(request.http_conn_id)
         run_id, bucket = context["run_id"], resources.bucket("lakehouse")
-        key = events_api_key(context["dag_run"].run_after)
+        polled_at = context["dag_run"].run_after
+        key, day = events_api_key(polled_at), events_api_day(polled_at)
         saved = self._load_state(request.http_conn_id)
         own_retry = saved.get("last_run_id") == run_id
         if not own_retry and exists(self.s3(), bucket, key):
             self.log.info("s3://%s/%s already holds this run's poll: nothing to do", bucket, key)
-            return {"outcome": "already_ingested", "bronze": f"s3://{bucket}/{key}", "ingest_dt": _key_day(key)}
+            return {"outcome": "already_ingested", "bronze": f"s3://{bucket}/{key}", "ingest_dt": day}
         prefix = "previous_" if own_retry else ""
         start = PollState(saved.get(f"{prefix}etag"), int(saved.get(f"{prefix}watermark", 0)))
         fetch = self._fetcher(request.http_conn_id)
@@ -265,7 +266,7 @@ class PollEventsApiOperator(GithubLakehouseOperator):
         summary = {"outcome": result.outcome, "events_written": len(result.rows), "pages": result.pages,
                    "malformed": result.malformed, "watermark": str(result.watermark),
                    "rate_limit_remaining": result.rate_limit_remaining,
-                   "bronze": f"s3://{bucket}/{key}" if result.rows else None, "ingest_dt": _key_day(key)}
+                   "bronze": f"s3://{bucket}/{key}" if result.rows else None, "ingest_dt": day}
         self.log.info("Events API poll: %s", summary)
         self.record(f"github_events_api#{run_id}", "run", **summary)
         return summary
@@ -310,8 +311,3 @@ class PollEventsApiOperator(GithubLakehouseOperator):
     def _save_state(self, conn_id: str, run_id: str, start, result) -> None:
         self.record(EVENTS_API_STATE_PK, conn_id, etag=result.etag, watermark=str(result.watermark),
                     last_run_id=run_id, previous_etag=start.etag, previous_watermark=str(start.watermark))
-
-
-def _key_day(key: str) -> str:
-    """The Bronze partition (`ingest_dt`) of an object key."""
-    return key.split("ingest_dt=", 1)[1].split("/", 1)[0]

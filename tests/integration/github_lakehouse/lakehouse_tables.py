@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from archiveflow import resources
+
 REPO = Path(__file__).resolve().parents[3]
-DATABASE = "archiveflow_lakehouse"
 
 
 def load_dag(dag_id: str):
@@ -22,7 +23,7 @@ def scan(table: str, days: list[str], *fields: str):
 
     from archiveflow.hooks.iceberg import IcebergCatalogHook
 
-    iceberg = IcebergCatalogHook().catalog.load_table(f"{DATABASE}.{table}")
+    iceberg = IcebergCatalogHook().catalog.load_table(f"{resources.glue_database('lakehouse')}.{table}")
     return iceberg.scan(row_filter=In("ingest_dt", days), selected_fields=fields).to_arrow()
 
 
