@@ -7,10 +7,9 @@ read the `sensor_pipeline` DAG.
 
 Airflow imports every module of the plugins folder in every component, task processes included:
 FastAPI and the API's security module are imported inside `create_app`, which only the API server
-calls.
+calls. (No `from __future__ import annotations`: the routes' annotations name FastAPI's types,
+imported in `create_app`, and FastAPI reads them when the routes are defined.)
 """
-
-from __future__ import annotations
 
 import functools
 from typing import Any

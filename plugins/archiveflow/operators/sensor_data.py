@@ -198,9 +198,13 @@ class UpdateSensorAggregatesOperator(ArchiveflowOperator):
 
         request = parse_request(context["params"])
         hours = sorted({hour for batch in self.batches for hour in batch["hours"]})
+        withdrawn: dict[str, set[str]] = {}
+        for batch in self.batches:
+            for hour, sensors in (batch.get("withdrawn") or {}).items():
+                withdrawn.setdefault(hour, set()).update(sensors)
         self.log.info("recomputing %d hours: %s", len(hours), hours[:24])
         result = recompute_aggregates(_s3(request.aws_conn_id), resources.bucket("sensor-data"),
-                                      _table(request.aws_conn_id, "sensor-aggregates"), hours)
+                                      _table(request.aws_conn_id, "sensor-aggregates"), hours, withdrawn)
         self.log.info("aggregates written: %s", result)
         return result
 

@@ -20,14 +20,14 @@ on at the commit. A service being unavailable does not count as a failed try.
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
 from archiveflow.errors import TransientServiceError
-from archiveflow.sensor_data.aggregates import hour_item, hour_of, hour_stats, overall_item
+from archiveflow.sensor_data.aggregates import OVERALL, hour_item, hour_of, hour_stats, overall_item
 from archiveflow.sensor_data.checkpoints import Checkpoints
 from archiveflow.sensor_data.readings import Reading, Rejected, StreamRecord, parse_reading, utc_text
 from archiveflow.sensor_data.services import service_unavailable
@@ -108,10 +108,15 @@ def quarantine_whole(s3, bucket: str, records: list[StreamRecord], error: str) -
     if s3.head_object(Bucket=bucket, Key=key)["ContentLength"] != len(body):
         raise TransientServiceError(f"s3://{bucket}/{key}: the quarantined batch did not read back whole")
     # A raw object of the batch exists only for an hour of one of its readings (same checks, same hours).
-    hours = sorted({o.hour for o in map(classify, records) if isinstance(o, Reading)})
-    delete_objects(s3, bucket, [hour_prefix(hour) + batch_name(records[0]) for hour in hours])
-    return {"readings": 0, "quarantined": {"batch_failed": len(records)}, "hours": [utc_text(h) for h in hours],
-            "objects": [key], "batch_quarantined": {"records": len(records), "error": error, "object": key}}
+    withdrawn: dict[str, set[str]] = defaultdict(set)
+    for outcome in map(classify, records):
+        if isinstance(outcome, Reading):
+            withdrawn[utc_text(outcome.hour)].add(outcome.sensor_id)
+    delete_objects(s3, bucket, [hour_prefix(hour_of(hour)) + batch_name(records[0]) for hour in sorted(withdrawn)])
+    return {"readings": 0, "quarantined": {"batch_failed": len(records)}, "hours": sorted(withdrawn),
+            "objects": [key], "batch_quarantined": {"records": len(records), "error": error, "object": key},
+            # Sensors whose hour may have lost its last reading: recompute_aggregates deletes such an hour's item.
+            "withdrawn": {hour: sorted(sensors) for hour, sensors in sorted(withdrawn.items())}}
 
 
 def _summary(records: list[StreamRecord], replayed: bool, stored: dict[str, Any]) -> dict[str, Any]:
@@ -125,8 +130,11 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def recompute_aggregates(s3, bucket: str, table, hours: Iterable[str]) -> dict[str, int]:
-    """Overwrite the hourly items of `hours` (recomputed from S3), then the touched sensors' overall items."""
+def recompute_aggregates(s3, bucket: str, table, hours: Iterable[str],
+                         withdrawn: Mapping[str, Iterable[str]] | None = None) -> dict[str, int]:
+    """Overwrite the hourly items of `hours` (recomputed from S3), then the touched sensors' overall
+    items. `withdrawn` (hour → sensors) names items that may have lost all their readings (a batch
+    quarantined whole): those left without any are deleted."""
     sensors: set[str] = set()
     duplicates = unusable = 0
     hours = sorted(set(hours))
@@ -136,13 +144,19 @@ def recompute_aggregates(s3, bucket: str, table, hours: Iterable[str]) -> dict[s
             stats = hour_stats(hour_lines(s3, bucket, hour))
             for sensor_id, sensor_stats in stats.by_sensor.items():
                 writer.put_item(Item=hour_item(sensor_id, hour, sensor_stats))
+            for sensor_id in set((withdrawn or {}).get(hour_text, ())) - set(stats.by_sensor):
+                writer.delete_item(Key={"sensor_id": sensor_id, "window_start": utc_text(hour)})
+                sensors.add(sensor_id)
             sensors.update(stats.by_sensor)
             duplicates += stats.duplicates
             if stats.unusable:
                 log.warning("%s: %d raw lines break the reading contract; left out", hour_text, stats.unusable)
                 unusable += stats.unusable
     for sensor_id in sorted(sensors):
-        table.put_item(Item=overall_item(sensor_id, hourly_items(table, sensor_id)))
+        if hourly := hourly_items(table, sensor_id):
+            table.put_item(Item=overall_item(sensor_id, hourly))
+        else:
+            table.delete_item(Key={"sensor_id": sensor_id, "window_start": OVERALL})
     return {"hours": len(hours), "sensors": len(sensors), "duplicates": duplicates, "unusable_lines": unusable}
 
 
