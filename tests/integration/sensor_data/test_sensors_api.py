@@ -24,6 +24,8 @@ offsets = st.timedeltas(min_value=-timedelta(hours=23, minutes=59), max_value=ti
 bounds = st.one_of(
     st.none(),
     st.datetimes(min_value=datetime.min, max_value=datetime.max, timezones=offsets).map(datetime.isoformat),
+    st.datetimes(max_value=datetime.min + timedelta(days=1), timezones=offsets).map(datetime.isoformat),
+    st.datetimes(min_value=datetime.max - timedelta(days=1), timezones=offsets).map(datetime.isoformat),
     st.datetimes(min_value=datetime.min, max_value=datetime.max).map(datetime.isoformat),
     st.binary(max_size=40),
 )
