@@ -26,7 +26,7 @@ from archiveflow.sensor_data.readings import (
 from archiveflow.sensor_data.storage import batch_objects, read_jsonl_gz
 
 ARRIVED = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-PROPERTY = settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Any character, unpaired surrogates included (Hypothesis leaves them out unless asked).
 characters = st.one_of(st.characters(), st.characters(categories=["Cs"]))
