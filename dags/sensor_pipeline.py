@@ -30,10 +30,16 @@ or the next run after a failure, replays the shard's pending batch — exactly t
 and rewrites the same objects, so the recomputed numbers do not change. Re-running a finished run
 finds nothing new and changes nothing.
 
-**Contract** (records that break it are quarantined): `{"sensor_id": str, "timestamp": ISO 8601
-with a time zone (UTC), "temperature": number in °C ≥ -273.15, ...optional fields}`; a timestamp
-more than 15 minutes after the record's arrival is refused. Late readings update the hour they
-were measured in.
+**Contract** (records that break it are quarantined with a reason, whatever their bytes):
+`{"sensor_id": str, "timestamp": ISO 8601 with a time zone, "temperature": number in °C,
+...optional fields}`, temperature in [-273.15, 10000] °C kept to 6 decimals, timestamp from
+2001-01-01T00:00:00Z to 15 minutes after the record's arrival, every string valid Unicode, every
+number a finite double, nesting at most 32 deep (the README says why). Late readings update the
+hour they were measured in. A reading is its sensor + timestamp: a copy put twice counts once.
+
+**A poison batch never stops a shard.** A batch whose storing fails 3 tries for a reason nobody
+foresaw (not a service outage) is quarantined whole (`batch_failed`): its raw objects are
+withdrawn, the `notifications` topic is told, the run's `runs` item lists it, and the shard goes on.
 
 The averages are served by `GET /sensors/{sensor_id}/average-temperature?from=…&to=…` on the
 Airflow API server (see the README). Example conf: `{}` or

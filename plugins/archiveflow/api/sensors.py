@@ -7,10 +7,9 @@ read the `sensor_pipeline` DAG.
 
 Airflow imports every module of the plugins folder in every component, task processes included:
 FastAPI and the API's security module are imported inside `create_app`, which only the API server
-calls.
+calls. (No `from __future__ import annotations`: the routes' annotations name FastAPI's types,
+imported in `create_app`, and FastAPI reads them when the routes are defined.)
 """
-
-from __future__ import annotations
 
 import functools
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from archiveflow import resources
 
 PIPELINE_DAG_ID = "sensor_pipeline"
+QUERY_PARAMETERS = ("from", "to")
 
 
 @functools.cache
@@ -34,27 +34,39 @@ def aggregates_table():
 @functools.cache
 def create_app():
     from airflow.api_fastapi.core_api.security import requires_access_dag
-    from fastapi import Depends, FastAPI, HTTPException, Path, Query
+    from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
     from fastapi.responses import JSONResponse
 
     from archiveflow.errors import BadRequest
-    from archiveflow.sensor_data.averages import average_temperature, parse_bound
+    from archiveflow.sensor_data.averages import average_temperature, check_sensor_id, parse_bound
 
     app = FastAPI(title="archiveflow sensors", version="1",
                   description="Average temperature per sensor, from the sensor_pipeline aggregates (whole hours).")
 
     @app.exception_handler(BadRequest)
-    def bad_range(_request, error: BadRequest) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": [{"loc": ["query", error.field], "msg": error.reason}]})
+    def bad_request(_request, error: BadRequest) -> JSONResponse:
+        where = "path" if error.field == "sensor_id" else "query"
+        return JSONResponse(status_code=422, content={"detail": [{"loc": [where, error.field], "msg": error.reason}]})
+
+    def only_known_parameters(request: Request) -> None:
+        """A misspelt parameter (`form=`) would otherwise answer for every hour, silently."""
+        names = [name for name, _ in request.query_params.multi_items()]
+        for name in names:
+            if name not in QUERY_PARAMETERS:
+                raise BadRequest(name, f"unknown query parameter; this endpoint takes {', '.join(QUERY_PARAMETERS)}")
+            if names.count(name) > 1:
+                raise BadRequest(name, "given more than once")
 
     @app.get("/{sensor_id}/average-temperature",
-             dependencies=[Depends(requires_access_dag("GET", param_dag_id=PIPELINE_DAG_ID))])
+             dependencies=[Depends(requires_access_dag("GET", param_dag_id=PIPELINE_DAG_ID)),
+                           Depends(only_known_parameters)])
     def get_average_temperature(
         sensor_id: str = Path(description="The sensor's id, as in its readings"),
         start: str | None = Query(None, alias="from", description="ISO 8601 start (inclusive), rounded down to the hour"),
         end: str | None = Query(None, alias="to", description="ISO 8601 end (exclusive), rounded down to the hour"),
     ) -> dict[str, Any]:
-        answer = average_temperature(aggregates_table(), sensor_id, parse_bound("from", start), parse_bound("to", end))
+        answer = average_temperature(aggregates_table(), check_sensor_id(sensor_id), parse_bound("from", start),
+                                     parse_bound("to", end))
         if answer is None:
             raise HTTPException(status_code=404, detail=f"no readings of sensor {sensor_id!r}")
         return answer

@@ -14,3 +14,14 @@ def declared_topic_arn(hook: SnsHook, logical: str) -> str | None:
     pages = hook.get_conn().get_paginator("list_topics").paginate()
     return next((t["TopicArn"] for page in pages for t in page["Topics"] if t["TopicArn"].rsplit(":", 1)[-1] == name),
                 None)
+
+
+def announce(aws_conn_id: str, subject: str, message: str, log) -> bool:
+    """Publish to the declared `notifications` topic; False (and a log line) when it is not deployed."""
+    hook = SnsHook(aws_conn_id=aws_conn_id)
+    arn = declared_topic_arn(hook, "notifications")
+    if arn is None:
+        log.warning("no SNS topic %r in this account: not announcing %r", resources.sns_topic("notifications"), subject)
+        return False
+    hook.publish_to_target(arn, message, subject=subject[:99])
+    return True

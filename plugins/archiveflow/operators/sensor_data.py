@@ -100,22 +100,33 @@ class PutMockSensorReadingsOperator(ArchiveflowOperator):
                         request.out_of_order_fraction, request.malformed_count, seed)
 
     def put(self, kinesis, stream: str, records, runs_table, run_id: str) -> None:
+        """Put the records in chunks of PUT_RECORDS_LIMIT. Each chunk's item in the `runs` table says
+        which of its records are not in the stream yet (`unput`, positions in the chunk), so a retry
+        puts only those: a record accepted once is never put again."""
         from boto3.dynamodb.conditions import Key
 
+        from archiveflow.errors import TransientServiceError
+        from archiveflow.sensor_data.pipeline import query_all
         from archiveflow.sensor_data.stream import PUT_RECORDS_LIMIT, put_records
 
         pk = f"sensor_mock_data#{run_id}"
-        done = {item["sk"] for item in runs_table.query(KeyConditionExpression=Key("pk").eq(pk))["Items"]}
+        progress = {item["sk"]: item for item in query_all(runs_table, KeyConditionExpression=Key("pk").eq(pk))}
         chunks = [records[i:i + PUT_RECORDS_LIMIT] for i in range(0, len(records), PUT_RECORDS_LIMIT)]
         for index, chunk in enumerate(chunks):
             sk = f"chunk#{index:05d}"
-            if sk in done:
+            earlier = progress.get(sk)
+            todo = list(range(len(chunk))) if earlier is None else [int(i) for i in earlier.get("unput", [])]
+            if not todo:
                 self.log.info("chunk %d/%d was put by an earlier try", index + 1, len(chunks))
                 continue
-            put_records(kinesis, stream, [(r.partition_key, r.data) for r in chunk])
-            runs_table.put_item(Item={"pk": pk, "sk": sk, "records": len(chunk), "stream": stream,
+            refused = put_records(kinesis, stream, [(chunk[i].partition_key, chunk[i].data) for i in todo])
+            unput = [todo[i] for i in refused]
+            runs_table.put_item(Item={"pk": pk, "sk": sk, "records": len(chunk), "unput": unput, "stream": stream,
                                       "put_at": datetime.now(UTC).isoformat()})
-            self.log.info("chunk %d/%d: %d records put", index + 1, len(chunks), len(chunk))
+            if unput:
+                raise TransientServiceError(f"{stream}: chunk {index + 1}/{len(chunks)}: {len(unput)} of its records "
+                                            "still refused (throttled); a retry puts only those")
+            self.log.info("chunk %d/%d: %d records put", index + 1, len(chunks), len(todo))
 
 
 # --- sensor_pipeline --------------------------------------------------------------------------
@@ -146,7 +157,8 @@ class IngestShardOperator(ArchiveflowOperator):
         self.shard_id = shard_id
 
     def run(self, context) -> dict[str, Any]:
-        from archiveflow.sensor_data.pipeline import ingest_shard
+        from archiveflow.hooks.sns import announce
+        from archiveflow.sensor_data.pipeline import MAX_TRIES, ingest_shard
         from archiveflow.sensor_data.request import parse_request
 
         request = parse_request(context["params"])
@@ -156,6 +168,14 @@ class IngestShardOperator(ArchiveflowOperator):
                              context["run_id"])
         if not batch["records"]:
             self.log.info("%s: nothing new", self.shard_id)
+        elif quarantined := batch.get("batch_quarantined"):
+            self.log.error("%s: records %s..%s QUARANTINED WHOLE after %d failed tries (%s) in %s", self.shard_id,
+                           batch["first"], batch["last"], MAX_TRIES, quarantined["error"], quarantined["object"])
+            announce(request.aws_conn_id, f"sensor_pipeline: a batch of {self.shard_id} was quarantined whole",
+                     f"sensor_pipeline run {context['run_id']}, shard {self.shard_id} of {batch['stream']}: records "
+                     f"{batch['first']}..{batch['last']} ({quarantined['records']}) failed {MAX_TRIES} tries and are "
+                     f"in s3://{resources.bucket('sensor-data')}/{quarantined['object']} (reason batch_failed); "
+                     f"the shard went on.\nLast error: {quarantined['error']}", self.log)
         else:
             self.log.info("%s: records %s..%s%s: %d readings in %d hours, quarantined %s", self.shard_id,
                           batch["first"], batch["last"], " (replayed pending batch)" if batch["replayed"] else "",
@@ -178,9 +198,13 @@ class UpdateSensorAggregatesOperator(ArchiveflowOperator):
 
         request = parse_request(context["params"])
         hours = sorted({hour for batch in self.batches for hour in batch["hours"]})
+        withdrawn: dict[str, set[str]] = {}
+        for batch in self.batches:
+            for hour, sensors in (batch.get("withdrawn") or {}).items():
+                withdrawn.setdefault(hour, set()).update(sensors)
         self.log.info("recomputing %d hours: %s", len(hours), hours[:24])
         result = recompute_aggregates(_s3(request.aws_conn_id), resources.bucket("sensor-data"),
-                                      _table(request.aws_conn_id, "sensor-aggregates"), hours)
+                                      _table(request.aws_conn_id, "sensor-aggregates"), hours, withdrawn)
         self.log.info("aggregates written: %s", result)
         return result
 
@@ -210,7 +234,9 @@ class CommitCheckpointsOperator(ArchiveflowOperator):
             for reason, count in (batch.get("quarantined") or {}).items():
                 quarantined[reason] = quarantined.get(reason, 0) + count
         summary = {"records": sum(b["records"] for b in batches), "readings": sum(b.get("readings", 0) for b in batches),
-                   "quarantined": quarantined, **self.aggregates}
+                   "quarantined": quarantined, **self.aggregates,
+                   "batches_quarantined_whole": [{"shard_id": b["shard_id"], "first": b["first"], "last": b["last"],
+                                                  **b["batch_quarantined"]} for b in batches if b.get("batch_quarantined")]}
         _table(request.aws_conn_id, "runs").put_item(Item={
             "pk": f"sensor_pipeline#{context['run_id']}", "sk": "run", "status": "succeeded",
             "stream": _stream_name(request.stream_name), **summary, "finished_at": datetime.now(UTC).isoformat()})

@@ -4,8 +4,11 @@ Idempotency: aggregates are never incremented. Each hour a batch touched is reco
 raw object of that hour in S3 (the raw data is the one source of truth) and written over the
 hour's item; the overall item is then recomputed from the sensor's hourly items. A retried or
 re-run batch rewrites the same raw objects (storage.py), so recomputing gives the same numbers:
-nothing is ever counted twice. A record is counted once even if it were stored twice: lines are
-de-duplicated by their stream position (stream, shard, sequence number).
+nothing is ever counted twice. A reading is counted once even if it was put into the stream twice
+(a producer's retry, which gives the copy a new sequence number): a reading's identity is its
+sensor and its timestamp (a sensor measures once at a given instant), and of several lines with
+one identity the first to arrive in the stream is counted. A line that breaks the contract of today
+(written by an older version) is left out and counted, so an hour can always be recomputed.
 
 Items in the `sensor-aggregates` table (key: sensor_id, window_start):
 
@@ -27,7 +30,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from archiveflow.sensor_data.readings import parse_instant, utc_text
+from archiveflow.sensor_data.readings import Malformed, checked_temperature, parse_instant, utc_text
 
 OVERALL = "overall"
 
@@ -68,18 +71,36 @@ def _number(value: float) -> Decimal:
     return Decimal(repr(value))
 
 
-def hour_stats(lines: Iterable[Mapping[str, Any]]) -> dict[str, Stats]:
-    """Stats per sensor of one hour's raw lines, each stream position counted once."""
-    seen: set[tuple[str, str, str]] = set()
-    temperatures: dict[str, list[float]] = defaultdict(list)
+@dataclass(frozen=True)
+class HourStats:
+    by_sensor: dict[str, Stats]
+    duplicates: int  # lines of a reading already counted (same sensor and timestamp)
+    unusable: int  # lines that break today's contract (left out)
+
+
+def hour_stats(lines: Iterable[Mapping[str, Any]]) -> HourStats:
+    """Stats per sensor of one hour's raw lines, each reading (sensor, timestamp) counted once."""
+    first: dict[tuple[str, str], tuple[tuple[datetime, str, int], float]] = {}
+    lines_read = unusable = 0
     for line in lines:
-        source = line["_kinesis"]
-        position = (source["stream"], source["shard_id"], source["sequence_number"])
-        if position in seen:
+        lines_read += 1
+        try:
+            identity = (line["sensor_id"], line["timestamp"])
+            source = line["_kinesis"]
+            arrival = (parse_instant(source["arrived_at"]), source["shard_id"], int(source["sequence_number"]))
+            temperature = checked_temperature(line)
+        except (Malformed, KeyError, TypeError, ValueError):
+            unusable += 1
             continue
-        seen.add(position)
-        temperatures[line["sensor_id"]].append(float(line["temperature"]))
-    return {sensor_id: Stats.of(values) for sensor_id, values in temperatures.items()}
+        if arrival[0] is None:
+            unusable += 1
+        elif identity not in first or arrival < first[identity][0]:
+            first[identity] = (arrival, temperature)
+    temperatures: dict[str, list[float]] = defaultdict(list)
+    for (sensor_id, _), (_, temperature) in first.items():
+        temperatures[sensor_id].append(temperature)
+    return HourStats({sensor_id: Stats.of(values) for sensor_id, values in temperatures.items()},
+                     duplicates=lines_read - unusable - len(first), unusable=unusable)
 
 
 def hour_item(sensor_id: str, hour: datetime, stats: Stats) -> dict[str, Any]:

@@ -48,7 +48,9 @@ def mock_records(plan: MockPlan) -> list[MockRecord]:
     records.sort(key=lambda r: json.loads(r.data)["timestamp"])  # in time order, as sensors send them
     late = [records.pop(rng.randrange(len(records))) for _ in range(round(len(records) * plan.late_fraction))]
     _swap_neighbours(rng, records, plan.out_of_order_fraction)
-    records.extend(_delayed(rng, record) for record in late)  # sent last, measured hours before
+    # A reading is its sensor and timestamp (aggregates.py): no two readings may share both.
+    taken = {(r.partition_key, json.loads(r.data)["timestamp"]) for r in records}
+    records.extend(_delayed(rng, record, taken) for record in late)  # sent last, measured hours before
     for i in range(plan.malformed_count):
         records.insert(rng.randrange(len(records) + 1), _malformed(rng, plan, i))
     return records
@@ -73,10 +75,13 @@ def _swap_neighbours(rng: random.Random, records: list[MockRecord], fraction: fl
             records[i], records[i + 1] = records[i + 1], records[i]
 
 
-def _delayed(rng: random.Random, record: MockRecord) -> MockRecord:
+def _delayed(rng: random.Random, record: MockRecord, taken: set[tuple[str, str]]) -> MockRecord:
     reading = json.loads(record.data)
     measured = datetime.fromisoformat(reading["timestamp"]) - timedelta(hours=rng.randint(1, 3))
+    while (record.partition_key, utc_text(measured)) in taken:
+        measured += timedelta(milliseconds=1)
     reading["timestamp"] = utc_text(measured)
+    taken.add((record.partition_key, reading["timestamp"]))
     return MockRecord(record.partition_key, json.dumps(reading).encode(), "late")
 
 

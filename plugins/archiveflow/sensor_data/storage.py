@@ -11,6 +11,8 @@ record's `data` (text, or `data_base64` when it is not UTF-8).
 
 An object's name is fixed by its batch (stream, shard, first sequence number) and its bytes by the
 batch's records (gzip without a timestamp), so writing a batch again rewrites identical objects.
+A batch quarantined whole (pipeline.py) writes every record to its quarantine object, under the
+same name, and its raw objects are deleted: each record is still in exactly one place.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def jsonl_gz(lines: Iterable[dict[str, Any]]) -> bytes:
 
 
 def read_jsonl_gz(body: bytes) -> Iterator[dict[str, Any]]:
-    for line in gzip.decompress(body).decode("utf-8").splitlines():
+    # Lines end at "\n" only: str.splitlines() would also cut at U+0085, U+2028... inside a string.
+    for line in gzip.decompress(body).decode("utf-8").split("\n"):
         if line:
             yield json.loads(line)
 
@@ -81,6 +84,19 @@ def batch_objects(parsed: list[tuple[StreamRecord, Reading | Rejected]]) -> dict
     if quarantined:
         objects[quarantine_key(parsed[0][0])] = jsonl_gz(quarantined)
     return objects
+
+
+def quarantine_batch_object(records: list[StreamRecord], rejected: Rejected) -> tuple[str, bytes]:
+    """The quarantine object of a batch quarantined whole: (key, body)."""
+    return quarantine_key(records[0]), jsonl_gz(quarantine_line(record, rejected) for record in records)
+
+
+def delete_objects(s3, bucket: str, keys: list[str]) -> None:
+    for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys a call
+        chunk = keys[start:start + 1000]
+        response = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+        if response.get("Errors"):
+            raise RuntimeError(f"s3://{bucket}: could not delete {response['Errors'][:3]}")
 
 
 def put_objects(s3, bucket: str, objects: dict[str, bytes]) -> None:

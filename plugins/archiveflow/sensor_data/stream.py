@@ -11,8 +11,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from archiveflow.errors import SafetyRefusal, TransientServiceError
+from archiveflow.errors import SafetyRefusal
 from archiveflow.sensor_data.readings import StreamRecord
+from archiveflow.sensor_data.services import service_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +83,24 @@ def shard_ids(kinesis, stream: str) -> list[str]:
 PUT_RECORDS_LIMIT = 500  # records per PutRecords call
 
 
-def put_records(kinesis, stream: str, records: list[tuple[str, bytes]], attempts: int = 5) -> None:
-    """Put (partition key, data) records, at most PUT_RECORDS_LIMIT; records Kinesis throttled are
-    put again (in order) a few times before giving up with TransientServiceError."""
-    pending = records
+def put_records(kinesis, stream: str, records: list[tuple[str, bytes]], attempts: int = 5,
+                pause_seconds: float = 0.5) -> list[int]:
+    """Put (partition key, data) records, at most PUT_RECORDS_LIMIT; the positions (in `records`) of
+    those still not put after `attempts`. Only the records Kinesis refused (throttled) are put again,
+    in order: a record it accepted is never put twice (its copy would get a new sequence number)."""
+    pending = list(range(len(records)))
     for attempt in range(attempts):
-        response = kinesis.put_records(StreamName=stream, Records=[{"PartitionKey": k, "Data": d} for k, d in pending])
-        pending = [record for record, result in zip(pending, response["Records"], strict=True) if "ErrorCode" in result]
+        if attempt:
+            time.sleep(pause_seconds * 2 ** (attempt - 1))
+        try:
+            response = kinesis.put_records(StreamName=stream,
+                                           Records=[{"PartitionKey": records[i][0], "Data": records[i][1]} for i in pending])
+        except Exception as error:
+            if not service_unavailable(error):
+                raise
+            log.warning("%s: PutRecords failed (%s); %d records to put again", stream, error, len(pending))
+            continue  # nothing of that call was put (or, after a dropped connection, unknowably: see aggregates.py)
+        pending = [i for i, result in zip(pending, response["Records"], strict=True) if "ErrorCode" in result]
         if not pending:
-            return
-        time.sleep(0.5 * 2**attempt)
-    raise TransientServiceError(f"{stream}: {len(pending)} records still refused after {attempts} attempts (throttled)")
+            break
+    return pending

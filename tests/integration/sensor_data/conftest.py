@@ -43,3 +43,24 @@ def sensors(local_stack):
     kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1})
     yield SensorStack(local_stack, stream)
     kinesis.delete_stream(StreamName=stream)
+
+
+@pytest.fixture
+def sensors_api(local_stack):
+    """The /sensors app as the API server mounts it, reading the emulator's aggregates table through
+    the aws_default connection; the auth manager's check is left out (tests/e2e covers it)."""
+    from fastapi.testclient import TestClient
+
+    from archiveflow.api.sensors import aggregates_table, create_app
+
+    aggregates_table.cache_clear()  # the connection of this stack
+    app = create_app()
+    (route,) = [r for r in app.routes if getattr(r, "path", "") == "/{sensor_id}/average-temperature"]
+    auth = route.dependencies[0].dependency
+    app.dependency_overrides[auth] = lambda: None
+    try:
+        with TestClient(app) as client:
+            yield client
+    finally:
+        app.dependency_overrides.clear()
+        aggregates_table.cache_clear()

@@ -17,7 +17,7 @@ def s3_lines(s3, bucket: str, prefix: str, stream: str) -> list[dict]:
         for item in page.get("Contents", []):
             if item["Key"].rsplit("/", 1)[-1].startswith(f"{stream}."):
                 body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                lines += [json.loads(text) for text in gzip.decompress(body).decode().splitlines()]
+                lines += [json.loads(text) for text in gzip.decompress(body).decode().split("\n") if text]
     return lines
 
 

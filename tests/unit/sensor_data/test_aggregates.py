@@ -4,25 +4,42 @@ import gzip
 import json
 from datetime import UTC, datetime
 
-from archiveflow.sensor_data.aggregates import Stats, hour_stats, overall_item
+from boto3.dynamodb.types import TypeSerializer
+
+from archiveflow.sensor_data.aggregates import Stats, hour_item, hour_stats, overall_item
 from archiveflow.sensor_data.readings import StreamRecord, parse_reading
 from archiveflow.sensor_data.storage import batch_objects, read_jsonl_gz
 
 ARRIVED = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
-def line(sensor, temperature, seq, shard="shardId-0"):
-    return {"sensor_id": sensor, "temperature": temperature,
-            "_kinesis": {"stream": "s", "shard_id": shard, "sequence_number": str(seq)}}
+def line(sensor, temperature, seq, shard="shardId-0", second=0, arrived="2026-12-01T12:00:00Z"):
+    return {"sensor_id": sensor, "timestamp": f"2026-12-01T11:00:{second:02d}Z", "temperature": temperature,
+            "_kinesis": {"stream": "s", "shard_id": shard, "sequence_number": str(seq), "arrived_at": arrived}}
 
 
-def test_hour_stats_count_each_stream_position_once():
-    lines = [line("a", 20.0, 1), line("a", 22.0, 2), line("b", 5.5, 3), line("a", 20.0, 1)]
+def test_hour_stats_count_each_reading_once_by_sensor_and_timestamp():
+    lines = [line("a", 20.0, 1), line("a", 22.0, 2, second=1), line("b", 5.5, 3),
+             line("a", 20.0, 1),  # the same line read twice
+             line("a", 20.0, 9, second=1, arrived="2026-12-01T12:00:05Z")]  # put again: new sequence number
     stats = hour_stats(lines)
-    assert stats["a"] == Stats(2, 42.0, 20.0, 22.0) and stats["a"].mean == 21.0
-    assert stats["b"] == Stats(1, 5.5, 5.5, 5.5)
-    same_position_other_shard = hour_stats([line("a", 20.0, 1), line("a", 20.0, 1, shard="shardId-1")])
-    assert same_position_other_shard["a"].count == 2
+    assert stats.by_sensor["a"] == Stats(2, 42.0, 20.0, 22.0) and stats.by_sensor["a"].mean == 21.0
+    assert stats.by_sensor["b"] == Stats(1, 5.5, 5.5, 5.5)
+    assert (stats.duplicates, stats.unusable) == (2, 0)
+    # Of two lines of one reading, the first to arrive is counted, whatever order the lines come in.
+    later_first = hour_stats([line("a", 30.0, 12, shard="shardId-1", arrived="2026-12-01T12:00:10.5Z"),
+                              line("a", 10.0, 700, arrived="2026-12-01T12:00:10Z")])
+    assert later_first.by_sensor["a"] == Stats(1, 10.0, 10.0, 10.0)
+
+
+def test_hour_stats_leave_out_lines_that_break_the_contract_so_an_hour_can_always_be_recomputed():
+    # Written by a version without bounds: each used to make the hour's DynamoDB write raise.
+    old = [line("a", 1e300, 1), line("a", 1e300, 2, second=1), line("a", 5e-324, 3, second=2), line("a", "hot", 4)]
+    stats = hour_stats([*old, line("a", 21.5, 5, second=3)])
+    assert stats.by_sensor["a"] == Stats(2, 21.5, 0.0, 21.5)  # 5e-324 counts as 0.0: to the micro-kelvin
+    assert (stats.unusable, stats.duplicates) == (3, 0)
+    item = hour_item("a", datetime(2026, 12, 1, 11, tzinfo=UTC), hour_stats([line("a", 5e-324, 3)]).by_sensor["a"])
+    TypeSerializer().serialize(item)  # what the DynamoDB write does with every number: no Underflow
 
 
 def test_overall_item_combines_hours_exactly():

@@ -1,5 +1,6 @@
 """Request modules of both DAGs, and the mock generator."""
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -53,3 +54,11 @@ def test_mock_records_are_realistic_and_deterministic():
     times = [r.timestamp for r in readings]
     assert times != sorted(times)  # some out of order, the late ones last
     assert min(times) < datetime(2026, 12, 1, 11, 0, tzinfo=UTC)  # late readings land in earlier hours
+
+
+def test_no_two_mock_readings_share_a_sensor_and_timestamp():
+    # A reading's identity (aggregates.py): a late reading moved 1-3 hours back must not land on
+    # another reading's instant (the aggregates would count the two once).
+    plan = MockPlan("t", 4, 3000, 60, datetime(2026, 12, 1, 12, 0, tzinfo=UTC), 0.5, 0.0, 0, seed=11)
+    identities = [(r.partition_key, json.loads(r.data)["timestamp"]) for r in mock_records(plan)]
+    assert len(identities) == len(set(identities)) == 12_000
