@@ -1,7 +1,15 @@
-"""Reading one table's stream from its checkpoints: shards in lineage order (parents first),
-closed shards to their end, from TRIM_HORIZON the first time. Every record is archived (or
-dead-lettered) before the checkpoint passes it, so a restart loses nothing; a batch in flight is
-re-checked, so it is not written twice.
+"""Reading one table's streams from their checkpoints: shards in lineage order (parents first),
+from TRIM_HORIZON the first time. Every record is archived (or dead-lettered) before the
+checkpoint passes it, so a restart loses nothing; a batch in flight is re-checked, so it is not
+written twice.
+
+- A closed shard is read until GetRecords returns no `NextShardIterator`, however many empty
+  pages come first (AWS: "it might take multiple calls to get to a portion of the shard that
+  contains stream records"). An open shard is read until `EMPTY_READS_AT_TIP` empty pages in a row
+  (its tip, for now). Where reading stops on an empty page, the iterator is kept in the checkpoint
+  (it lasts 15 minutes): the next run goes on from there, not from the last record again.
+- A table's older streams (a stream disabled and enabled again gets a new ARN; the old one stays
+  readable for 24 h) are read to their end before its current one.
 
 - An expired iterator (they last 15 minutes) is replaced by one after the last checkpointed record.
 - A checkpoint older than the stream's 24 h retention (`TrimmedDataAccessException`) is a gap:
@@ -11,6 +19,7 @@ re-checked, so it is not written twice.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -20,27 +29,60 @@ from botocore.exceptions import ClientError
 
 from archiveflow.dynamodb_archive.archive import RecordArchiver, TableOutcome
 from archiveflow.dynamodb_archive.checkpoints import CheckpointStore
-from archiveflow.dynamodb_archive.shards import describe_shards, lineage_order
+from archiveflow.dynamodb_archive.shards import describe_shards, is_closed, lineage_order
 
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 1000  # GetRecords' maximum
-EMPTY_READS_AT_END = 3  # an open shard caught up returns empty pages; a few in a row: done for now
+EMPTY_READS_AT_TIP = 3  # an open shard caught up returns empty pages; a few in a row: done for now
+ITERATOR_KEPT_FOR = dt.timedelta(minutes=14)  # a shard iterator expires 15 minutes after it was issued
 
 
 def _error_code(err: ClientError) -> str:
     return err.response.get("Error", {}).get("Code", "")
 
 
+def table_streams(streams_client, table: str, latest_arn: str) -> list[str]:
+    """The table's readable streams, oldest first, ending with its current one (`latest_arn`)."""
+    streams, kwargs = [], {"TableName": table}
+    while True:
+        page = streams_client.list_streams(**kwargs)
+        streams += page.get("Streams", [])
+        if not page.get("LastEvaluatedStreamArn"):
+            break
+        kwargs["ExclusiveStartStreamArn"] = page["LastEvaluatedStreamArn"]
+    older = sorted((s for s in streams if s["StreamArn"] != latest_arn), key=lambda s: s.get("StreamLabel", ""))
+    return [s["StreamArn"] for s in older] + [latest_arn]
+
+
+def read_table_streams(streams_client, checkpoints: CheckpointStore, archiver_for: Callable[[str], RecordArchiver],
+                       table: str, latest_arn: str, deadline: float,
+                       clock: Callable[[], float] = time.monotonic) -> TableOutcome:
+    """Archive every readable stream of `table`, older streams first; `archiver_for(stream_arn)`
+    gives the archiver of one stream's records."""
+    outcome = TableOutcome(table)
+    for stream_arn in table_streams(streams_client, table, latest_arn):
+        if stream_arn != latest_arn:
+            log.info("%s: reading the older stream %s (the stream was disabled and enabled again)", table, stream_arn)
+        StreamReader(streams_client, checkpoints, archiver_for(stream_arn), stream_arn, deadline, clock).run(outcome)
+        if outcome.stopped_early:
+            break
+    return outcome
+
+
 class ShardPosition:
     """Where a shard's reading stands: its iterator and the last record checkpointed."""
 
-    def __init__(self, shard_id: str, checkpoint: Mapping[str, Any] | None):
+    def __init__(self, shard_id: str, checkpoint: Mapping[str, Any] | None, closed: bool = False):
         checkpoint = checkpoint or {}
         self.shard_id = shard_id
+        self.closed = closed
         self.sequence_number: str | None = checkpoint.get("sequence_number")
         self.in_flight_through: str | None = checkpoint.get("in_flight_through")
         self.iterator: str | None = None
+        valid_until = checkpoint.get("iterator_valid_until")
+        fresh = valid_until is not None and dt.datetime.fromisoformat(valid_until) > dt.datetime.now(dt.UTC)
+        self.kept_iterator: str | None = checkpoint.get("iterator") if fresh else None
 
     def iterator_request(self) -> dict[str, str]:
         if self.sequence_number is None:
@@ -82,7 +124,7 @@ class StreamReader:
                 outcome.stopped_early = True
                 log.info("time budget used: the next run continues from the checkpoints")
                 break
-            if self._read_shard(ShardPosition(shard_id, saved.get(shard_id)), outcome):
+            if self._read_shard(ShardPosition(shard_id, saved.get(shard_id), is_closed(shard)), outcome):
                 finished.add(shard_id)
                 outcome.shards_finished += 1
             outcome.shards_read += 1
@@ -102,21 +144,28 @@ class StreamReader:
 
     def _read_shard(self, position: ShardPosition, outcome: TableOutcome) -> bool:
         """Archive the shard's records from its checkpoint; True when it is closed and read to its end."""
-        position.iterator = self._iterator(position, outcome)
+        position.iterator = position.kept_iterator or self._iterator(position, outcome)
         empty_reads = 0
-        while position.iterator and empty_reads < EMPTY_READS_AT_END and self.clock() < self.deadline:
+        while self.clock() < self.deadline:
             page = self._records(position, outcome)
             records = page.get("Records", [])
-            position.iterator = page.get("NextShardIterator")
-            empty_reads = 0 if records else empty_reads + 1
             if records:
                 self._archive(position, records, outcome)
-        if position.iterator is None:
-            self.checkpoints.save(self.stream_arn, position.shard_id, finished=True)
-            log.info("shard %s is closed and read to its end", position.shard_id)
-            return True
-        if self.clock() >= self.deadline:
+            position.iterator = page.get("NextShardIterator")
+            if position.iterator is None:
+                self.checkpoints.save(self.stream_arn, position.shard_id, finished=True, iterator=None,
+                                      iterator_valid_until=None)
+                log.info("shard %s is closed and read to its end", position.shard_id)
+                return True
+            empty_reads = 0 if records else empty_reads + 1
+            if empty_reads >= EMPTY_READS_AT_TIP and not position.closed:
+                break
+        else:
             outcome.stopped_early = True
+        # Keep the way past the empty pages read: the next run goes on from here.
+        valid_until = dt.datetime.now(dt.UTC) + ITERATOR_KEPT_FOR
+        self.checkpoints.save(self.stream_arn, position.shard_id, iterator=position.iterator,
+                              iterator_valid_until=valid_until.isoformat())
         return False
 
     def _iterator(self, position: ShardPosition, outcome: TableOutcome) -> str:
@@ -151,7 +200,8 @@ class StreamReader:
         self.checkpoints.save(self.stream_arn, position.shard_id, in_flight_through=through)
         self.archiver.write_batch(records, outcome, recheck)
         still_in_flight = through if int(through) > int(last) else None
-        self.checkpoints.save(self.stream_arn, position.shard_id, sequence_number=last, in_flight_through=still_in_flight)
+        self.checkpoints.save(self.stream_arn, position.shard_id, sequence_number=last, in_flight_through=still_in_flight,
+                              iterator=None, iterator_valid_until=None)
         position.sequence_number, position.in_flight_through = last, still_in_flight
         log.info("%s shard %s: %d records through %s; %d archived so far", outcome.table, position.shard_id,
                  len(records), last, outcome.archived)

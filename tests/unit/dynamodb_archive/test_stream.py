@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from archiveflow.dynamodb_archive.archive import ArchiveTarget, RecordArchiver, TableOutcome
 from archiveflow.dynamodb_archive.shards import lineage_order
 from archiveflow.dynamodb_archive.stream import StreamReader
+from archiveflow.errors import TransientServiceError
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/stream/2026-11-30T00:00:00.000"
 TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -101,14 +102,14 @@ class FakeCheckpoints:
 class FakeS3:
     """Versioned: every put is kept, in order. `failing` keys fail every put."""
 
-    def __init__(self, failing: str = "x^"):
+    def __init__(self, failing: str = "x^", error: str = "InternalError"):
         self.puts: list[tuple[str, dict]] = []
-        self.failing = failing
+        self.failing, self.error = failing, error
 
-    def put_object(self, Bucket, Key, Body, ContentType, Metadata):
+    def put_object(self, Bucket, Key, Body, ContentType, Metadata=None):
         if self.failing in Key:
-            raise client_error("InternalError")
-        self.puts.append((Key, {"body": json.loads(Body), "metadata": Metadata}))
+            raise client_error(self.error)
+        self.puts.append((Key, {"body": json.loads(Body), "metadata": Metadata or {}}))
 
     def head_object(self, Bucket, Key):
         versions = [p for k, p in self.puts if k == Key]
@@ -124,7 +125,7 @@ def read(streams, checkpoints=None, s3=None, deadline=float("inf"), dead=None):
     s3 = s3 or FakeS3()
     checkpoints = checkpoints or FakeCheckpoints()
     dead = dead if dead is not None else []
-    archiver = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "bucket"), dead.append, retry_delay=0)
+    archiver = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "bucket"), dead.append, retry_delays=())
     outcome = StreamReader(streams, checkpoints, archiver, ARN, deadline).run(TableOutcome("Orders"))
     return outcome, s3, checkpoints
 
@@ -158,11 +159,13 @@ def test_a_child_waits_while_its_parent_is_unfinished():
     streams = FakeStreams({"parent": {"records": [record(1), record(2)], "closed": True},
                            "child": {"records": [record(5)], "closed": False, "parent": "parent"}})
     checkpoints = FakeCheckpoints({"parent": {"shard_id": "parent", "sequence_number": str(1).zfill(21)}})
-    clock_ticks = iter([0, 0, 0, 10, 10, 10, 10, 10])  # the budget runs out after the parent's first page
+    def clock():  # the budget runs out after the parent's first page
+        return 10 if streams.reads else 0
+
     reader_outcome = TableOutcome("Orders")
     s3 = FakeS3()
-    archiver = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delay=0)
-    StreamReader(streams, checkpoints, archiver, ARN, deadline=5, clock=lambda: next(clock_ticks)).run(reader_outcome)
+    archiver = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delays=())
+    StreamReader(streams, checkpoints, archiver, ARN, deadline=5, clock=clock).run(reader_outcome)
     assert s3.keys() == ["Orders/PK_order-2.json"]
     assert "child" not in checkpoints.items and reader_outcome.stopped_early
 
@@ -205,7 +208,7 @@ def test_a_restart_mid_batch_does_not_write_a_record_twice():
     batch and skips what is already in S3 (a re-created and re-deleted key still gets its version)."""
     streams = FakeStreams({"s": {"records": [record(1), record(2), record(3, pk="order-1")], "closed": True}}, page=10)
     s3 = FakeS3()
-    first = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delay=0)
+    first = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delays=())
     first.write_batch([record(1)], TableOutcome("Orders"), recheck=False)  # written before the crash
     checkpoints = FakeCheckpoints({"s": {"shard_id": "s", "in_flight_through": str(3).zfill(21)}})
     outcome, _, checkpoints = read(streams, checkpoints, s3)
@@ -217,7 +220,7 @@ def test_a_restart_mid_batch_does_not_write_a_record_twice():
 def test_a_restart_after_a_key_was_written_twice_keeps_its_newest_version_current():
     streams = FakeStreams({"s": {"records": [record(1), record(2)], "closed": True}}, page=10)
     s3 = FakeS3()
-    first = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delay=0)
+    first = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delays=())
     first.write_batch([record(1, pk="k"), record(2, pk="k")], TableOutcome("Orders"), recheck=False)
     streams.shards["s"]["records"] = [record(1, pk="k"), record(2, pk="k")]
     checkpoints = FakeCheckpoints({"s": {"shard_id": "s", "in_flight_through": str(2).zfill(21)}})
@@ -234,16 +237,48 @@ def test_ttl_removals_are_counted_and_marked():
     assert [p["body"]["archiveflow"]["removedBy"] for _, p in s3.puts] == ["ttl", "delete"]
 
 
-def test_a_record_failing_three_times_goes_to_the_dead_letter_queue_and_the_stream_moves_on():
-    streams = FakeStreams({"s": {"records": [record(1, pk="bad"), record(2)], "closed": False}})
+def test_a_transient_s3_failure_fails_the_task_and_keeps_the_checkpoint_before_the_record():
+    """An S3 outage (InternalError on every try) must not dead-letter the record and move on: the
+    task fails, the checkpoint stays before the unwritten record, and the next run writes it."""
+    streams = FakeStreams({"s": {"records": [record(1), record(2, pk="bad"), record(3)], "closed": False}}, page=1)
     dead: list[str] = []
-    outcome, s3, checkpoints = read(streams, s3=FakeS3(failing="bad"), dead=dead)
-    assert s3.keys() == ["Orders/PK_order-2.json"]
+    s3 = FakeS3(failing="bad")
+    with pytest.raises(TransientServiceError, match="PK_bad.json could not be written after 5 attempts"):
+        read(streams, s3=s3, dead=dead)
+    checkpoints = FakeCheckpoints()
+    with pytest.raises(TransientServiceError):
+        read(streams, checkpoints, s3=s3, dead=dead)
+    assert dead == [] and checkpoints.items["s"]["sequence_number"] == str(1).zfill(21)
+    assert checkpoints.items["s"]["in_flight_through"] == str(2).zfill(21)
+
+    s3.failing = "x^"  # the service is back
+    outcome, _, _ = read(streams, checkpoints, s3=s3, dead=dead)
+    assert sorted(set(s3.keys())) == ["Orders/PK_bad.json", "Orders/PK_order-1.json", "Orders/PK_order-3.json"]
+    assert dead == [] and outcome.archived == 2
+
+
+def test_only_a_record_s3_refuses_for_good_is_dead_lettered_with_its_full_record_in_s3():
+    big = record(1, pk="bad")
+    big["dynamodb"]["OldImage"]["blob"] = {"S": "x" * 390_000}  # a 400 KB item: larger than an SQS message
+    streams = FakeStreams({"s": {"records": [big, record(2)], "closed": False}})
+    dead: list[str] = []
+    outcome, s3, checkpoints = read(streams, s3=FakeS3(failing="PK_bad", error="KeyTooLongError"), dead=dead)
     [message] = [json.loads(d) for d in dead]
-    assert message["objectKey"] == "Orders/PK_bad.json" and message["attempts"] == 3
-    assert "InternalError" in message["error"] and message["record"]["dynamodb"]["OldImage"]["PK"] == {"S": "bad"}
-    assert [d["object_key"] for d in outcome.dead_lettered] == ["Orders/PK_bad.json"]
+    assert len(dead[0]) < 1024 and message["objectKey"] == "Orders/PK_bad.json" and "KeyTooLongError" in message["error"]
+    held = dict(s3.puts)[message["deadLetterKey"]]["body"]
+    assert message["deadLetterKey"] == "~dead-letter/Orders/ev1.json"
+    assert held["record"]["dynamodb"]["OldImage"]["blob"]["S"] == "x" * 390_000  # the only copy, whole
+    assert held["objectKey"] == "Orders/PK_bad.json"
+    assert "Orders/PK_order-2.json" in s3.keys() and outcome.dead_lettered == 1
+    assert outcome.dead_letter_sample[0]["object_key"] == "Orders/PK_bad.json"
     assert checkpoints.items["s"]["sequence_number"] == str(2).zfill(21)
+
+
+def test_thousands_of_dead_letters_keep_the_outcome_small():
+    outcome = TableOutcome("Orders")
+    for i in range(5000):
+        outcome.add_dead_letters([{"object_key": f"Orders/PK_{i}.json", "event_id": f"ev{i}", "error": "x" * 100}])
+    assert outcome.dead_lettered == 5000 and len(json.dumps(outcome.as_dict())) < 8_000
 
 
 def test_unexpected_stream_errors_are_raised_for_the_task_to_retry():
