@@ -288,3 +288,140 @@ def test_unexpected_stream_errors_are_raised_for_the_task_to_retry():
 
     with pytest.raises(ClientError):
         read(Throttled({"s": {"records": [record(1)], "closed": False}}))
+
+
+# --- On botocore's Stubber: a real DynamoDB Streams client answering AWS-documented shapes --------
+
+PARENT = "shardId-00000001764460800000-0a1b2c3d"
+CHILD = "shardId-00000001764475200000-1b2c3d4e"
+CLOSED = "shardId-00000001764460800000-2c3d4e5f"
+OPEN = "shardId-00000001764460800000-3d4e5f60"
+OLD = "shardId-00000001764374400000-4e5f6071"
+NEW = "shardId-00000001764460800000-5f607182"
+OLD_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/stream/2026-11-29T00:00:00.000"
+
+
+@pytest.fixture
+def stubbed():
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("dynamodbstreams", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def shard(shard_id: str, start: int, end: int | None = None, parent: str | None = None) -> dict:
+    rng = {"StartingSequenceNumber": str(start).zfill(21)}
+    if end is not None:
+        rng["EndingSequenceNumber"] = str(end).zfill(21)
+    return {"ShardId": shard_id, "SequenceNumberRange": rng, **({"ParentShardId": parent} if parent else {})}
+
+
+def describe(stubber, shards: list[dict], arn: str = ARN) -> None:
+    stubber.add_response("describe_stream", {"StreamDescription": {"StreamArn": arn, "StreamStatus": "ENABLED",
+                                                                   "Shards": shards}}, {"StreamArn": arn})
+
+
+def iterator(stubber, shard_id: str, name: str, arn: str = ARN, **position) -> None:
+    position = position or {"ShardIteratorType": "TRIM_HORIZON"}
+    stubber.add_response("get_shard_iterator", {"ShardIterator": name},
+                         {"StreamArn": arn, "ShardId": shard_id, **position})
+
+
+def pages(stubber, first: str, contents: list[list[dict]], closed: bool) -> str:
+    """get_records answers from iterator `first` on, one page per list; the shard's last page has
+    no NextShardIterator when it is closed. Returns the iterator after the last page (open shard)."""
+    current = first
+    for index, records in enumerate(contents):
+        following = f"{first}+{index + 1}"
+        last = closed and index == len(contents) - 1
+        stubber.add_response("get_records", {"Records": records, **({} if last else {"NextShardIterator": following})},
+                             {"ShardIterator": current, "Limit": 1000})
+        current = following
+    return current
+
+
+def stub_read(client, checkpoints=None, s3=None):
+    s3, checkpoints = s3 or FakeS3(), checkpoints or FakeCheckpoints()
+    archiver = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "bucket"), [].append, retry_delays=())
+    outcome = StreamReader(client, checkpoints, archiver, ARN, float("inf")).run(TableOutcome("Orders"))
+    return outcome, s3, checkpoints
+
+
+def test_a_closed_shard_is_followed_through_empty_pages_until_no_next_iterator(stubbed):
+    client, stubber = stubbed
+    describe(stubber, [shard(CLOSED, 1, 9)])
+    iterator(stubber, CLOSED, "it")
+    pages(stubber, "it", [[record(1)], [], [], [], [], [record(9)]], closed=True)
+    outcome, s3, checkpoints = stub_read(client)
+    assert s3.keys() == ["Orders/PK_order-1.json", "Orders/PK_order-9.json"]
+    assert checkpoints.items[CLOSED]["finished"] is True and outcome.shards_finished == 1
+
+
+def test_progress_through_empty_pages_is_kept_for_the_next_run(stubbed):
+    client, stubber = stubbed
+    describe(stubber, [shard(OPEN, 1)])
+    iterator(stubber, OPEN, "it")
+    tip = pages(stubber, "it", [[record(1)], [], [], []], closed=False)  # three empty pages: the tip, for now
+    _, s3, checkpoints = stub_read(client)
+    assert checkpoints.items[OPEN]["iterator"] == tip and s3.keys() == ["Orders/PK_order-1.json"]
+
+    describe(stubber, [shard(OPEN, 1)])  # next run: on from the kept iterator, not from record 1 again
+    pages(stubber, tip, [[record(2)], [], [], []], closed=False)
+    _, s3, checkpoints = stub_read(client, checkpoints, s3)
+    assert s3.keys() == ["Orders/PK_order-1.json", "Orders/PK_order-2.json"]
+
+
+def test_an_expired_kept_iterator_falls_back_to_the_checkpointed_record(stubbed):
+    client, stubber = stubbed
+    checkpoints = FakeCheckpoints({OPEN: {"shard_id": OPEN, "sequence_number": str(1).zfill(21),
+                                            "iterator": "stale", "iterator_valid_until": "2026-01-01T00:00:00+00:00"}})
+    describe(stubber, [shard(OPEN, 1)])
+    iterator(stubber, OPEN, "fresh", ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=str(1).zfill(21))
+    pages(stubber, "fresh", [[record(2)], [], [], []], closed=False)
+    _, s3, _ = stub_read(client, checkpoints)
+    assert s3.keys() == ["Orders/PK_order-2.json"]
+
+
+def test_a_closed_parent_with_empty_pages_does_not_hold_its_child_back(stubbed):
+    """Before, three empty pages ended the parent unfinished, run after run: its child waited until
+    its oldest records left the stream's 24 h."""
+    client, stubber = stubbed
+    describe(stubber, [shard(PARENT, 1, 5), shard(CHILD, 6, parent=PARENT)])
+    iterator(stubber, PARENT, "p")
+    pages(stubber, "p", [[], [], [], [record(5)]], closed=True)
+    iterator(stubber, CHILD, "c")
+    pages(stubber, "c", [[record(6)], [], [], []], closed=False)
+    _, s3, checkpoints = stub_read(client)
+    assert s3.keys() == ["Orders/PK_order-5.json", "Orders/PK_order-6.json"]
+    assert checkpoints.items[PARENT]["finished"] is True
+
+
+def test_a_re_enabled_stream_s_old_records_are_read_to_the_end_before_the_new_stream(stubbed):
+    """Disabling and enabling a stream gives a new LatestStreamArn; the old stream stays readable
+    for 24 h and its unread records are archived first."""
+    from archiveflow.dynamodb_archive.stream import read_table_streams
+
+    client, stubber = stubbed
+    stubber.add_response("list_streams", {"Streams": [
+        {"StreamArn": ARN, "TableName": "Orders", "StreamLabel": "2026-11-30T00:00:00.000"},
+        {"StreamArn": OLD_ARN, "TableName": "Orders", "StreamLabel": "2026-11-29T00:00:00.000"}]},
+        {"TableName": "Orders"})
+    describe(stubber, [shard(OLD, 1, 3)], OLD_ARN)
+    iterator(stubber, OLD, "o", OLD_ARN, ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=str(1).zfill(21))
+    pages(stubber, "o", [[record(2)], [record(3)]], closed=True)
+    describe(stubber, [shard(NEW, 10)])
+    iterator(stubber, NEW, "n")
+    pages(stubber, "n", [[record(10)], [], [], []], closed=False)
+    checkpoints = FakeCheckpoints({OLD: {"shard_id": OLD, "sequence_number": str(1).zfill(21)}})
+    s3 = FakeS3()
+
+    def archiver_for(stream_arn):
+        return RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), stream_arn, "b"), [].append, retry_delays=())
+
+    outcome = read_table_streams(client, checkpoints, archiver_for, "Orders", ARN, float("inf"))
+    assert s3.keys() == ["Orders/PK_order-2.json", "Orders/PK_order-3.json", "Orders/PK_order-10.json"]
+    assert [body["body"]["eventSourceARN"] for _, body in s3.puts] == [OLD_ARN, OLD_ARN, ARN]
+    assert outcome.archived == 3 and outcome.shards_finished == 1
