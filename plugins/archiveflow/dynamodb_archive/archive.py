@@ -132,7 +132,7 @@ class RecordArchiver:
         for record in records[already:]:  # stream order: the last deletion ends up the current version
             document = archive_document(record, self.target.table, self.target.stream_arn, key)
             try:
-                self._with_retries(key, lambda: self._put(key, document))
+                self._with_retries(key, lambda document=document: self._put(key, document))
                 archived += 1
             except (InjectedFailure, ClientError) as err:
                 if not is_permanent(err):
