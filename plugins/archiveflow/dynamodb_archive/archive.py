@@ -59,6 +59,12 @@ def is_permanent(error: Exception) -> bool:
     return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in PERMANENT_ERRORS
 
 
+def put_archive_object(s3, bucket: str, key: str, document: Mapping[str, Any]) -> None:
+    """Write one archived record at its object key, its event id in the metadata."""
+    s3.put_object(Bucket=bucket, Key=key, Body=archive_body(document), ContentType="application/json",
+                  Metadata={EVENT_ID_METADATA: document["eventID"], "removed-by": document["archiveflow"]["removedBy"]})
+
+
 @dataclass
 class TableOutcome:
     """What one run did for one table (JSON-able for XCom via `as_dict`; bounded in size: the
@@ -175,9 +181,7 @@ class RecordArchiver:
     def _put(self, key: str, document: Mapping[str, Any]) -> None:
         if self.fail_keys is not None and self.fail_keys.search(key):
             raise InjectedFailure(f"injected failure for {key} (failure switch is on)")
-        self.s3.put_object(
-            Bucket=self.target.bucket, Key=key, Body=archive_body(document), ContentType="application/json",
-            Metadata={EVENT_ID_METADATA: document["eventID"], "removed-by": document["archiveflow"]["removedBy"]})
+        put_archive_object(self.s3, self.target.bucket, key, document)
 
     def _dead_letter(self, key: str, document: Mapping[str, Any], error: str) -> dict[str, str]:
         """Keep the full record under the dead-letter prefix, then point the queue at it (a message

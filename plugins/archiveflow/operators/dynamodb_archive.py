@@ -60,6 +60,20 @@ class DynamoDBArchiveBaseOperator(ArchiveflowOperator):
         except client.exceptions.ResourceNotFoundException:
             raise BadRequest(field, f"no DynamoDB table {name!r} for this connection") from None
 
+    def check_bucket(self, bucket: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            status = self.s3_client().get_bucket_versioning(Bucket=bucket).get("Status")
+        except ClientError as err:
+            code = err.response["Error"]["Code"]
+            if code not in ("NoSuchBucket", "404", "AccessDenied", "403", "AllAccessDisabled"):
+                raise  # an S3 outage or throttling: the task's retries
+            raise BadRequest("bucket", f"s3://{bucket} cannot be used: {code}") from None
+        if status != "Enabled":
+            raise BadRequest("bucket", f"s3://{bucket} is not versioned: an item deleted twice would keep only "
+                                       "its last archive. Enable versioning on it.")
+
     def record_run(self, dag_id: str, run_id: str, **attributes: Any) -> None:
         table = self.dynamodb().get_conn().Table(resources.dynamodb_table("runs"))
         item = {"pk": f"{dag_id}#{run_id}", "sk": "run", "finished_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -119,20 +133,6 @@ class PlanStreamArchiveOperator(DynamoDBArchiveBaseOperator):
         tables = config.tables_from_file(path, resources.name_prefix())
         self.log.info("tables from %s: %s", path, tables)
         return tables
-
-    def check_bucket(self, bucket: str) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            status = self.s3_client().get_bucket_versioning(Bucket=bucket).get("Status")
-        except ClientError as err:
-            code = err.response["Error"]["Code"]
-            if code not in ("NoSuchBucket", "404", "AccessDenied", "403", "AllAccessDisabled"):
-                raise  # an S3 outage or throttling: the task's retries
-            raise BadRequest("bucket", f"s3://{bucket} cannot be used: {code}") from None
-        if status != "Enabled":
-            raise BadRequest("bucket", f"s3://{bucket} is not versioned: an item deleted twice would keep only "
-                                       "its last archive. Enable versioning on it.")
 
     def plan_table(self, name: str, field: str, bucket: str) -> dict[str, Any]:
         description = self.describe_table(name, field)
@@ -292,3 +292,50 @@ class RestoreItemsOperator(DynamoDBArchiveBaseOperator):
             raise SafetyRefusal(f"{len(refused)} item(s) exist in {planned['target']} with other values and were not "
                                 f"overwritten (set overwrite to replace them): {refused[:LISTED]}")
         return {k: v for k, v in outcome.items() if k != "refused"}
+
+
+# --- dynamodb_dead_letter_redrive --------------------------------------------------------------
+
+class PlanRedriveOperator(DynamoDBArchiveBaseOperator):
+    """Check the request and the bucket; count the dead-lettered records (a few named)."""
+
+    def run(self, context) -> dict[str, Any]:
+        from archiveflow.dynamodb_archive.redrive import dead_letter_keys
+        from archiveflow.dynamodb_archive.redrive_request import FIELDS, parse_request
+
+        request = parse_request(context["params"])
+        self.warn_unknown_fields(FIELDS, context["params"])
+        bucket = request.bucket or resources.bucket("stream-archive")
+        self.check_bucket(bucket)
+        keys = list(dead_letter_keys(self.s3_client(), bucket, request.tables))
+        self.log.info("%d dead-lettered record(s) in s3://%s: %s%s", len(keys), bucket, keys[:LISTED],
+                      " ..." if len(keys) > LISTED else "")
+        return {"bucket": bucket, "records": len(keys), "dry_run": request.dry_run}
+
+
+class RedriveDeadLettersOperator(DynamoDBArchiveBaseOperator):
+    """Write each dead-lettered record to its archive key, delete the queue's settled pointers, record
+    the run. A record that still cannot be written fails the task (retried); those written stay written."""
+
+    def run(self, context) -> dict[str, Any]:
+        from airflow.providers.amazon.aws.hooks.sqs import SqsHook
+
+        from archiveflow.dynamodb_archive.redrive import Redriver, dead_letter_keys, settle_messages
+        from archiveflow.dynamodb_archive.redrive_request import parse_request
+
+        request = parse_request(context["params"])
+        planned = context["ti"].xcom_pull(task_ids="plan_redrive")
+        if planned["dry_run"]:
+            self.log.info("dry run: %d dead-lettered record(s); nothing written", planned["records"])
+            return {"dry_run": True, "records": planned["records"]}
+        s3, bucket = self.s3_client(), planned["bucket"]
+        redriver = Redriver(s3, bucket)
+        counts = {"archived": 0, "already_archived": 0}
+        for held_key in dead_letter_keys(s3, bucket, request.tables):
+            counts[redriver.redrive(held_key)] += 1
+        sqs = SqsHook(aws_conn_id=self.aws_conn_id).get_conn()
+        queue_url = sqs.get_queue_url(QueueName=resources.sqs_queue("dead-letter"))["QueueUrl"]
+        counts["messages_settled"] = settle_messages(sqs, queue_url, s3)
+        self.record_run(context["dag"].dag_id, context["run_id"], status="succeeded", bucket=bucket, **counts)
+        self.log.info("redrive into s3://%s: %s", bucket, counts)
+        return counts
