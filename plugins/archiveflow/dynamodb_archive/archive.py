@@ -105,12 +105,12 @@ class RecordArchiver:
     matching object key fail for good."""
 
     def __init__(self, s3_client, target: ArchiveTarget, dead_letter: Callable[[str], None],
-                 fail_keys: str | None = None, retry_delays: Sequence[float] = RETRY_DELAYS):
+                 fail_keys: str | None = None, retry_delays: Sequence[float] | None = None):
         self.s3 = s3_client
         self.target = target
         self.dead_letter = dead_letter
         self.fail_keys = re.compile(fail_keys) if fail_keys else None
-        self.retry_delays = tuple(retry_delays)
+        self.retry_delays = tuple(RETRY_DELAYS if retry_delays is None else retry_delays)
 
     def write_batch(self, records: Sequence[Mapping[str, Any]], outcome: TableOutcome, recheck: bool) -> None:
         """Archive the batch's REMOVE records. `recheck`: the batch may have been written before (it
