@@ -51,7 +51,8 @@ def table_streams(streams_client, table: str, latest_arn: str) -> list[str]:
         if not page.get("LastEvaluatedStreamArn"):
             break
         kwargs["ExclusiveStartStreamArn"] = page["LastEvaluatedStreamArn"]
-    older = sorted((s for s in streams if s["StreamArn"] != latest_arn), key=lambda s: s.get("StreamLabel", ""))
+    older = sorted((s for s in streams if s["StreamArn"] != latest_arn and s.get("TableName", table) == table),
+                   key=lambda s: s.get("StreamLabel", ""))
     return [s["StreamArn"] for s in older] + [latest_arn]
 
 

@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import threading
-import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,34 +53,30 @@ def new_table(local_stack):
 
 
 class S3WriteOutage(ThreadingHTTPServer):
-    """A pass-through proxy in front of the emulator's S3: once armed, the first PUT under `prefix`
-    starts an outage of `seconds` during which every PUT is answered 503 ServiceUnavailable, as S3
-    does when it is unavailable. Reads pass through."""
+    """A pass-through proxy in front of the emulator's S3. Between `fail_writes(prefix)` and
+    `restore()`, every PUT under `prefix` is answered 503 ServiceUnavailable, as S3 answers when it
+    is unavailable (`refused` counts them). Reads pass through."""
 
     daemon_threads = True
 
     def __init__(self, upstream: str):
         super().__init__(("127.0.0.1", 0), _OutageHandler)
         self.upstream = urlsplit(upstream)
-        self.prefix, self.seconds, self.until, self.refused = None, 0.0, None, 0
+        self.prefix: str | None = None
+        self.refused = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def fail_writes(self, prefix: str, seconds: float) -> None:
-        self.prefix, self.seconds, self.until = prefix, seconds, None
+    def fail_writes(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def restore(self) -> None:
+        self.prefix = None
 
     def failing(self, method: str, path: str) -> bool:
-        if method != "PUT" or self.prefix is None:
-            return False
-        if self.until is None and self.prefix in unquote(path):
-            self.until = time.monotonic() + self.seconds
-        return self.until is not None and time.monotonic() < self.until
-
-    def wait_until_over(self) -> None:
-        if self.until is not None:
-            time.sleep(max(0.0, self.until - time.monotonic()))
+        return method == "PUT" and self.prefix is not None and self.prefix in unquote(path)
 
 
 class _OutageHandler(BaseHTTPRequestHandler):
