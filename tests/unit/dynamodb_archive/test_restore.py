@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from archiveflow.dynamodb_archive.records import comparable_item
 from archiveflow.dynamodb_archive.restore import archive_versions, plan, typed_key
@@ -17,11 +15,8 @@ WHEN = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def s3():
-    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+def s3(stub):
+    return stub("s3")
 
 
 def version(key: str, version_id: str) -> dict:

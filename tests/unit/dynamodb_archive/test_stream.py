@@ -302,14 +302,8 @@ OLD_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/stream/2026-11-2
 
 
 @pytest.fixture
-def stubbed():
-    import boto3
-    from botocore.stub import Stubber
-
-    client = boto3.client("dynamodbstreams", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+def stubbed(stub):
+    return stub("dynamodbstreams")
 
 
 def shard(shard_id: str, start: int, end: int | None = None, parent: str | None = None) -> dict:
