@@ -279,7 +279,7 @@ def test_an_s3_outage_during_a_run_loses_no_deletion(dags, local_stack, airflow_
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries of a 503 would add ~20 s per try
     name = new_table({"PK": "S"})
     table = local_stack.resource("dynamodb").Table(name)
-    items = [{"PK": f"item-{i}", "v": Decimal(i)} for i in range(40)]
+    items = [{"PK": f"item-{i}", "v": Decimal(i)} for i in range(20)]
     write(table, items)
     delete(table, items, ("PK",))
     dead_letters(local_stack)
@@ -298,7 +298,7 @@ def test_an_s3_outage_during_a_run_loses_no_deletion(dags, local_stack, airflow_
     after = dag.test(run_conf={"tables": [name]})
     assert after.state == DagRunState.SUCCESS, states(after)
     keys = sorted(v["Key"] for v in object_versions(local_stack, name))
-    assert keys == sorted(f"{name}/PK_item-{i}.json" for i in range(40))
+    assert keys == sorted(f"{name}/PK_item-{i}.json" for i in range(20))
     assert sorted((old_image(archived(local_stack, k)) for k in keys), key=lambda i: i["PK"]) == sorted(
         items, key=lambda i: i["PK"])
     assert [m for m in dead_letters(local_stack) if m.get("table") == name] == []  # none only in a queue
