@@ -51,7 +51,7 @@ lists it. Once the cause is fixed, `dynamodb_dead_letter_redrive` writes them to
 **Streams.** A closed shard is read until it has no next iterator, through any number of empty
 pages; an open one until three empty pages in a row (its tip, for now), the iterator kept in the
 checkpoint so the next run goes on from there. A stream disabled and enabled again has a new ARN:
-the old one (readable 24 h) is read to its end first. A run with another `bucket` reads with its
+the old one (readable 24 h) is read to its end first; one that leaves before is reported as a **GAP**. A run with another `bucket` reads with its
 own checkpoints (`<stream ARN> -> s3://<bucket>`), never moving the deployment bucket's.
 
 **Failure switch (tests only, off by default).** Set the Airflow Variable `dynamodb_archive_fail_keys`

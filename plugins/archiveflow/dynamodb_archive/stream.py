@@ -9,7 +9,8 @@ written twice.
   (its tip, for now). Where reading stops on an empty page, the iterator is kept in the checkpoint
   (it lasts 15 minutes): the next run goes on from there, not from the last record again.
 - A table's older streams (a stream disabled and enabled again gets a new ARN; the old one stays
-  readable for 24 h) are read to their end before its current one.
+  readable for 24 h) are read to their end before its current one; the ones not yet read to their
+  end are remembered (checkpoint `table:<table>` / `older-streams`), and one that leaves before is a GAP.
 
 - An expired iterator (they last 15 minutes) is replaced by one after the last checkpointed record.
 - A checkpoint older than the stream's 24 h retention (`TrimmedDataAccessException`) is a gap:
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 BATCH_LIMIT = 1000  # GetRecords' maximum
 EMPTY_READS_AT_TIP = 3  # an open shard caught up returns empty pages; a few in a row: done for now
 ITERATOR_KEPT_FOR = dt.timedelta(minutes=14)  # a shard iterator expires 15 minutes after it was issued
+OLDER_STREAMS = "older-streams"
 
 
 def _error_code(err: ClientError) -> str:
@@ -60,15 +62,35 @@ def read_table_streams(streams_client, checkpoints: CheckpointStore, archiver_fo
                        table: str, latest_arn: str, deadline: float,
                        clock: Callable[[], float] = time.monotonic) -> TableOutcome:
     """Archive every readable stream of `table`, older streams first; `archiver_for(stream_arn)`
-    gives the archiver of one stream's records."""
+    gives the archiver of one stream's records. An older stream that leaves (24 h after it was
+    disabled) before it was read to its end is a GAP."""
     outcome = TableOutcome(table)
-    for stream_arn in table_streams(streams_client, table, latest_arn):
+    ledger = f"table:{table}"  # not a stream: the table's older streams not yet read to their end
+    remembered = checkpoints.for_stream(ledger).get(OLDER_STREAMS, {}).get("unfinished", [])
+    listed = table_streams(streams_client, table, latest_arn)
+    for stream_arn in sorted(set(remembered) - set(listed)):
+        report_gap(outcome, f"the older stream {stream_arn} left before it was read to its end; its unread records "
+                            "were never archived")
+    read_to_end = set()
+    for stream_arn in listed:
         if stream_arn != latest_arn:
             log.info("%s: reading the older stream %s (the stream was disabled and enabled again)", table, stream_arn)
-        StreamReader(streams_client, checkpoints, archiver_for(stream_arn), stream_arn, deadline, clock).run(outcome)
+        reader = StreamReader(streams_client, checkpoints, archiver_for(stream_arn), stream_arn, deadline, clock)
+        reader.run(outcome)
+        if reader.read_to_end:
+            read_to_end.add(stream_arn)
         if outcome.stopped_early:
             break
+    unfinished = [arn for arn in listed[:-1] if arn not in read_to_end]
+    if remembered or unfinished:
+        checkpoints.save(ledger, OLDER_STREAMS, unfinished=unfinished)
     return outcome
+
+
+def report_gap(outcome: TableOutcome, message: str) -> None:
+    message = f"{outcome.table}: GAP in the stream archive: {message}"
+    log.error(message)
+    outcome.gaps.append(message)
 
 
 class ShardPosition:
@@ -106,6 +128,7 @@ class StreamReader:
         self.stream_arn = stream_arn
         self.deadline = deadline
         self.clock = clock
+        self.read_to_end = False  # every shard closed and read to its end (a disabled stream, done)
 
     def run(self, outcome: TableOutcome) -> TableOutcome:
         shards = lineage_order(describe_shards(self.streams, self.stream_arn))
@@ -129,19 +152,15 @@ class StreamReader:
                 finished.add(shard_id)
                 outcome.shards_finished += 1
             outcome.shards_read += 1
+        self.read_to_end = present <= finished
         return outcome
 
     def _report_vanished_shards(self, saved: Mapping[str, Mapping], present: set[str], outcome: TableOutcome) -> None:
         for shard_id, item in saved.items():
             if shard_id not in present and not item.get("finished") and not item.get("vanished"):
-                self._gap(outcome, f"shard {shard_id} left the stream (24 h retention) before it was read to its end; "
+                report_gap(outcome, f"shard {shard_id} left the stream (24 h retention) before it was read to its end; "
                                    f"records after {item.get('sequence_number')} were never archived")
                 self.checkpoints.save(self.stream_arn, shard_id, vanished=True)
-
-    def _gap(self, outcome: TableOutcome, message: str) -> None:
-        message = f"{outcome.table}: GAP in the stream archive: {message}"
-        log.error(message)
-        outcome.gaps.append(message)
 
     def _read_shard(self, position: ShardPosition, outcome: TableOutcome) -> bool:
         """Archive the shard's records from its checkpoint; True when it is closed and read to its end."""
@@ -176,7 +195,7 @@ class StreamReader:
         except ClientError as err:
             if _error_code(err) != "TrimmedDataAccessException":
                 raise
-        self._gap(outcome, f"shard {position.shard_id}: records after {position.sequence_number} were trimmed "
+        report_gap(outcome, f"shard {position.shard_id}: records after {position.sequence_number} were trimmed "
                            "(older than 24 h) before this run could read them; continuing from the oldest record")
         position.sequence_number = None
         return self.streams.get_shard_iterator(

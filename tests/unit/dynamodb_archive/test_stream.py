@@ -88,7 +88,10 @@ class FakeCheckpoints:
         self.items = items or {}
 
     def for_stream(self, stream_arn):
-        return {k: dict(v) for k, v in self.items.items()}
+        """Items of one stream (shard ids are unique across these tests); a table's ledger of older
+        streams apart."""
+        ledger = stream_arn.startswith("table:")
+        return {k: dict(v) for k, v in self.items.items() if (k == "older-streams") == ledger}
 
     def save(self, stream_arn, shard_id, **attributes):
         item = self.items.setdefault(shard_id, {"shard_id": shard_id})
@@ -419,3 +422,21 @@ def test_a_re_enabled_stream_s_old_records_are_read_to_the_end_before_the_new_st
     assert s3.keys() == ["Orders/PK_order-2.json", "Orders/PK_order-3.json", "Orders/PK_order-10.json"]
     assert [body["body"]["eventSourceARN"] for _, body in s3.puts] == [OLD_ARN, OLD_ARN, ARN]
     assert outcome.archived == 3 and outcome.shards_finished == 1
+    assert "older-streams" not in checkpoints.items  # the old stream is done: nothing left to remember
+
+
+def test_an_older_stream_that_left_unfinished_is_a_loud_gap(stubbed, caplog):
+    from archiveflow.dynamodb_archive.stream import read_table_streams
+
+    client, stubber = stubbed
+    stubber.add_response("list_streams", {"Streams": [{"StreamArn": ARN, "TableName": "Orders"}]},
+                         {"TableName": "Orders"})
+    describe(stubber, [shard(NEW, 10)])
+    iterator(stubber, NEW, "n")
+    pages(stubber, "n", [[], [], []], closed=False)
+    checkpoints = FakeCheckpoints({"older-streams": {"shard_id": "older-streams", "unfinished": [OLD_ARN]}})
+    archiver = RecordArchiver(FakeS3(), ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delays=())
+    outcome = read_table_streams(client, checkpoints, lambda arn: archiver, "Orders", ARN, float("inf"))
+    [gap] = outcome.gaps
+    assert "GAP" in gap and OLD_ARN in gap and "before it was read to its end" in gap
+    assert checkpoints.items["older-streams"]["unfinished"] == []  # reported once
