@@ -33,17 +33,30 @@ Runs every 5 minutes over the configured tables; trigger it with a conf to run i
 | task | what it does |
 |---|---|
 | `plan_tables` | the tables (conf `tables`, else the Airflow Variable `dynamodb_archive_tables`, a JSON list, else `include/dynamodb_archive/tables.yaml`); each must exist and stream its old images; the bucket must be versioned. Bad input fails here, naming the field, without retry. |
-| `archive_table` (one per table) | reads the stream from its checkpoints (per stream ARN + shard id, table `archiveflow-stream-checkpoints`; first run from `TRIM_HORIZON`), parents before child shards, closed shards to their end; writes each deleted item, then moves the checkpoint. A restart loses and duplicates nothing. An expired iterator is renewed; a checkpoint older than the 24 h retention is reported as a **GAP** and reading continues from the oldest record. |
-| `record_run` | the run in the `runs` table (`pk = dynamodb_delete_archive#<run id>`); an SNS notice on the notifications topic when records were dead-lettered, a gap was found or a table failed. |
+| `archive_table` (one per table) | reads the stream from its checkpoints (per stream ARN + shard id, table `archiveflow-stream-checkpoints`; first run from `TRIM_HORIZON`), parents before child shards, closed shards to their end; writes each deleted item, then moves the checkpoint. A restart loses and duplicates nothing. A write failing through an outage fails the task, the checkpoint before it. An expired iterator is renewed; a checkpoint older than the 24 h retention is reported as a **GAP** and reading continues from the oldest record. |
+| `record_run` | the run in the `runs` table (`pk = dynamodb_delete_archive#<run id>`; dead letters counted, their full list is the `~dead-letter/` prefix); an SNS notice on the notifications topic when records were dead-lettered, a gap was found or a table failed. |
 
-**Failures.** A record whose write still fails after 3 attempts goes to the SQS queue
-`archiveflow-dead-letter` with its error and the full record, the run carries on, and the
-notification lists it.
+**Failures: no deletion lost to an outage.** A write S3 fails (throttling, 5xx, a dropped
+connection, access denied) is tried 5 times over ~15 s; then `archive_table` fails with the
+table's checkpoint before the unwritten records (records of one batch already written are
+recognised, not written twice). The task's 2 retries (30 s apart) and the next scheduled run
+(5 minutes later) start from that checkpoint again, so each 5 minutes the archive tries again;
+the stream keeps records 24 h, so an outage of up to ~23 h loses nothing (a longer one is
+reported as a **GAP**). Only a record S3 refuses for itself (a request it can never take:
+`KeyTooLongError`, `EntityTooLarge`, `InvalidArgument`, ... or the failure switch) is
+dead-lettered: its full record goes to `s3://<bucket>/~dead-letter/<table>/<eventID>.json`, a
+pointer to it to the SQS queue `archiveflow-dead-letter`, the run carries on and the notification
+lists it. Once the cause is fixed, `dynamodb_dead_letter_redrive` writes them to their archive keys.
+
+**Streams.** A closed shard is read until it has no next iterator, through any number of empty
+pages; an open one until three empty pages in a row (its tip, for now), the iterator kept in the
+checkpoint so the next run goes on from there. A stream disabled and enabled again has a new ARN:
+the old one (readable 24 h) is read to its end first; one that leaves before is reported as a **GAP**. A run with another `bucket` reads with its
+own checkpoints (`<stream ARN> -> s3://<bucket>`), never moving the deployment bucket's.
 
 **Failure switch (tests only, off by default).** Set the Airflow Variable `dynamodb_archive_fail_keys`
-to a regular expression (e.g. `BROKEN`): every write of an archive object whose key matches fails, so
-those records go through the 3 attempts to the dead-letter queue and are announced. Delete the
-Variable to turn it off.
+to a regular expression (e.g. `BROKEN`): every write of an archive object whose key matches fails
+for good, so those records are dead-lettered and announced. Delete the Variable to turn it off.
 
 **Object keys.** Names and values are kept as they are except `%`, `_`, `/`, `\\`, `~` and control
 characters, which are percent-encoded (`%2F`); a binary value is `~` + hex. A key longer than S3's

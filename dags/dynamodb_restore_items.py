@@ -20,6 +20,10 @@ was deleted several times, the newest deletion (within the range) is restored.
  "target_table": null, "overwrite": false, "dry_run": false}
 ```
 
+A number key may be given as `5`, `5.0` or `5e0`: it is normalised as DynamoDB stores numbers. An
+item that exists is compared with its archive by typed value (sets in any order, numbers
+normalised).
+
 Everything deleted on one day: `{"table": "archiveflow-tracked-items", "deleted_after":
 "2026-11-30T00:00:00Z", "deleted_before": "2026-12-01T00:00:00Z"}`.
 

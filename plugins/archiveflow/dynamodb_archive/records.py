@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import decimal
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 # A REMOVE made by Time to Live carries this identity; one made by a caller carries none.
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 ARCHIVEFLOW_FIELD = "archiveflow"
+_NUMBERS = decimal.Context(prec=40)  # DynamoDB keeps 38 significant digits: enough never to round one
 
 
 def is_remove(record: Mapping[str, Any]) -> bool:
@@ -79,3 +81,37 @@ def typed_value(value: Mapping[str, Any]) -> dict[str, Any]:
 
 def item_from_archive(image: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     return {name: typed_value(value) for name, value in image.items()}
+
+
+def normalized_number(number: Any) -> str:
+    """A number as DynamoDB stores and returns it: `5.0` -> `5`, `1e16` -> `10000000000000000`,
+    `-0` -> `0` (a float is taken by its shortest text, 0.1 -> `0.1`)."""
+    value = decimal.Decimal(repr(number) if isinstance(number, float) else str(number))
+    if value.is_zero():
+        return "0"
+    return format(value.normalize(_NUMBERS), "f")
+
+
+def comparable(value: Mapping[str, Any]) -> tuple:
+    """A typed value (`{"N": "5.0"}`, `{"SS": [...]}`) for equality: numbers as DynamoDB normalises
+    them, sets in any order; an attribute merely named `SS` stays an attribute."""
+    (kind, raw), = value.items()
+    if kind == "N":
+        return kind, normalized_number(raw)
+    if kind == "NS":
+        return kind, frozenset(normalized_number(v) for v in raw)
+    if kind == "SS":
+        return kind, frozenset(raw)
+    if kind == "BS":
+        return kind, frozenset(bytes(v) for v in raw)
+    if kind == "B":
+        return kind, bytes(raw)
+    if kind == "M":
+        return kind, comparable_item(raw)
+    if kind == "L":
+        return kind, tuple(comparable(v) for v in raw)
+    return kind, raw
+
+
+def comparable_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple]:
+    return {name: comparable(value) for name, value in item.items()}

@@ -2,6 +2,9 @@
 prefix, or deleted within a time range; the newest deletion of a key wins), then put each item's
 OldImage into the target table without overwriting an item that exists (unless told to).
 
+A key's versions are looked up under its own object key; a whole table's are listed page by page,
+one key at a time, never all at once.
+
 Safe to repeat: an item already equal to its archive counts as restored; only an item that exists
 with another value is refused.
 """
@@ -13,14 +16,19 @@ import binascii
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from archiveflow.dynamodb_archive.keys import object_key
-from archiveflow.dynamodb_archive.records import deleted_at, item_from_archive
+from archiveflow.dynamodb_archive.records import (
+    comparable_item,
+    deleted_at,
+    item_from_archive,
+    normalized_number,
+)
 from archiveflow.dynamodb_archive.restore_request import RestoreRequest
 from archiveflow.errors import BadRequest
 
@@ -42,7 +50,7 @@ def typed_key(key: Mapping[str, Any], key_types: Mapping[str, str], field: str) 
             except binascii.Error:
                 raise BadRequest(f"{field}.{name}", "not base64") from None
         elif kind == "N" and isinstance(value, int | float) and not isinstance(value, bool):
-            typed[name] = {"N": str(value)}
+            typed[name] = {"N": normalized_number(value)}  # 5.0 and 5 name the same item
         elif kind == "S" and isinstance(value, str):
             typed[name] = {"S": value}
         else:
@@ -50,14 +58,26 @@ def typed_key(key: Mapping[str, Any], key_types: Mapping[str, str], field: str) 
     return typed
 
 
-def archive_versions(s3, bucket: str, table: str) -> dict[str, list[dict[str, Any]]]:
-    """Every archived version under `<table>/`, per object key, newest first (S3 lists a key's
-    versions newest first; LastModified, to the second, could not order two in one second)."""
-    versions: dict[str, list[dict[str, Any]]] = {}
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=f"{table}/"):
+def archive_versions(s3, bucket: str, prefix: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(object key, its versions newest first) for each key under `prefix`, as S3 lists them (keys
+    in order, a key's versions newest first; LastModified, to the second, could not order two in
+    one second). A key's versions may span two pages: it is given once its last one is read."""
+    key, versions = None, []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
         for version in page.get("Versions", []):
-            versions.setdefault(version["Key"], []).append(version)
-    return versions
+            if version["Key"] != key and versions:
+                yield key, versions
+                versions = []
+            key = version["Key"]
+            versions.append(version)
+    if versions:
+        yield key, versions
+
+
+def key_versions(s3, bucket: str, key: str) -> list[dict[str, Any]]:
+    """The archived versions of one object key, newest first (keys that merely start with it are
+    skipped)."""
+    return next((versions for listed, versions in archive_versions(s3, bucket, key) if listed == key), [])
 
 
 def wanted_keys(request: RestoreRequest, key_names: Sequence[str], key_types: Mapping[str, str]) -> list[str] | None:
@@ -93,24 +113,19 @@ def choose_version(s3, bucket: str, versions: list[dict[str, Any]], request: Res
 def plan(s3, bucket: str, request: RestoreRequest, key_names: Sequence[str],
          key_types: Mapping[str, str]) -> list[dict[str, str]]:
     """[{key, version_id}] to restore. A requested key with no archive is a BadRequest naming it."""
-    versions = archive_versions(s3, bucket, request.table)
     wanted = wanted_keys(request, key_names, key_types)
-    if wanted is not None:
+    if wanted is None:
+        candidates: Iterable[tuple[str, list[dict[str, Any]]]] = archive_versions(s3, bucket, f"{request.table}/")
+    else:
+        unique = list(dict.fromkeys(wanted))
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            found = dict(zip(unique, pool.map(lambda key: key_versions(s3, bucket, key), unique), strict=True))
         for index, key in enumerate(wanted):
-            if key not in versions:
+            if not found[key]:
                 raise BadRequest(f"keys[{index}]", f"no archived item s3://{bucket}/{key}")
-        versions = {key: versions[key] for key in dict.fromkeys(wanted)}
-    chosen = ((key, choose_version(s3, bucket, entries, request)) for key, entries in versions.items())
+        candidates = found.items()
+    chosen = ((key, choose_version(s3, bucket, versions, request)) for key, versions in candidates)
     return [{"key": key, "version_id": version} for key, version in chosen if version is not None]
-
-
-def _normalized(value: Any) -> Any:
-    """An item for comparison: sets (SS, NS, BS) in any order are equal."""
-    if isinstance(value, Mapping):
-        return {k: sorted(map(repr, v)) if k in ("SS", "NS", "BS") else _normalized(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normalized(v) for v in value]
-    return value
 
 
 class ItemRestorer:
@@ -143,7 +158,7 @@ class ItemRestorer:
                 raise
         key = {name: item[name] for name in self.key_names}
         existing = self.dynamodb.get_item(TableName=self.target, Key=key, ConsistentRead=True).get("Item")
-        if existing is not None and _normalized(existing) == _normalized(item):
+        if existing is not None and comparable_item(existing) == comparable_item(item):
             return entry["key"], "already_present"
         log.warning("not overwriting %s in %s: it exists with another value", entry["key"], self.target)
         return entry["key"], "refused"

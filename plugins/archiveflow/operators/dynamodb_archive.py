@@ -60,6 +60,20 @@ class DynamoDBArchiveBaseOperator(ArchiveflowOperator):
         except client.exceptions.ResourceNotFoundException:
             raise BadRequest(field, f"no DynamoDB table {name!r} for this connection") from None
 
+    def check_bucket(self, bucket: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            status = self.s3_client().get_bucket_versioning(Bucket=bucket).get("Status")
+        except ClientError as err:
+            code = err.response["Error"]["Code"]
+            if code not in ("NoSuchBucket", "404", "AccessDenied", "403", "AllAccessDisabled"):
+                raise  # an S3 outage or throttling: the task's retries
+            raise BadRequest("bucket", f"s3://{bucket} cannot be used: {code}") from None
+        if status != "Enabled":
+            raise BadRequest("bucket", f"s3://{bucket} is not versioned: an item deleted twice would keep only "
+                                       "its last archive. Enable versioning on it.")
+
     def record_run(self, dag_id: str, run_id: str, **attributes: Any) -> None:
         table = self.dynamodb().get_conn().Table(resources.dynamodb_table("runs"))
         item = {"pk": f"{dag_id}#{run_id}", "sk": "run", "finished_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -120,17 +134,6 @@ class PlanStreamArchiveOperator(DynamoDBArchiveBaseOperator):
         self.log.info("tables from %s: %s", path, tables)
         return tables
 
-    def check_bucket(self, bucket: str) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            status = self.s3_client().get_bucket_versioning(Bucket=bucket).get("Status")
-        except ClientError as err:
-            raise BadRequest("bucket", f"s3://{bucket} cannot be used: {err.response['Error']['Code']}") from None
-        if status != "Enabled":
-            raise BadRequest("bucket", f"s3://{bucket} is not versioned: an item deleted twice would keep only "
-                                       "its last archive. Enable versioning on it.")
-
     def plan_table(self, name: str, field: str, bucket: str) -> dict[str, Any]:
         description = self.describe_table(name, field)
         stream = description.get("StreamSpecification") or {}
@@ -153,10 +156,10 @@ class ArchiveDeletedItemsOperator(DynamoDBArchiveBaseOperator):
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
         from airflow.providers.amazon.aws.hooks.sqs import SqsHook
 
-        from archiveflow.dynamodb_archive.archive import ArchiveTarget, RecordArchiver, TableOutcome
+        from archiveflow.dynamodb_archive.archive import ArchiveTarget, RecordArchiver
         from archiveflow.dynamodb_archive.checkpoints import CheckpointStore
         from archiveflow.dynamodb_archive.request import parse_request
-        from archiveflow.dynamodb_archive.stream import StreamReader
+        from archiveflow.dynamodb_archive.stream import read_table_streams
 
         budget = parse_request(context["params"]).time_budget_minutes * 60
         fail_keys = Variable.get(FAIL_KEYS_VARIABLE, default=None)
@@ -164,15 +167,20 @@ class ArchiveDeletedItemsOperator(DynamoDBArchiveBaseOperator):
             self.log.warning("failure switch %s is on: writes of keys matching %r fail", FAIL_KEYS_VARIABLE, fail_keys)
         sqs = SqsHook(aws_conn_id=self.aws_conn_id)
         queue_url = sqs.get_conn().get_queue_url(QueueName=resources.sqs_queue("dead-letter"))["QueueUrl"]
-        target = ArchiveTarget(self.table["table"], tuple(self.table["key_names"]), self.table["stream_arn"],
-                               self.table["bucket"])
-        archiver = RecordArchiver(self.s3_client(), target, lambda body: sqs.send_message(queue_url, body), fail_keys)
+        table, bucket, s3 = self.table["table"], self.table["bucket"], self.s3_client()
+
+        def archiver_for(stream_arn: str) -> RecordArchiver:
+            target = ArchiveTarget(table, tuple(self.table["key_names"]), stream_arn, bucket)
+            return RecordArchiver(s3, target, lambda body: sqs.send_message(queue_url, body), fail_keys)
+
+        # Another bucket than the deployment's reads with its own checkpoints: it never moves the default's.
+        other_bucket = None if bucket == resources.bucket("stream-archive") else bucket
         checkpoints = CheckpointStore(
-            self.dynamodb().get_conn().Table(resources.dynamodb_table("stream-checkpoints")), target.table)
+            self.dynamodb().get_conn().Table(resources.dynamodb_table("stream-checkpoints")), table, other_bucket)
         streams = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="dynamodbstreams").get_conn()
-        reader = StreamReader(streams, checkpoints, archiver, target.stream_arn, time.monotonic() + budget)
-        outcome = reader.run(TableOutcome(target.table)).as_dict()
-        self.log.info("%s: %s", target.table, {k: v for k, v in outcome.items() if k != "dead_lettered"})
+        outcome = read_table_streams(streams, checkpoints, archiver_for, table, self.table["stream_arn"],
+                                     time.monotonic() + budget).as_dict()
+        self.log.info("%s: %s", table, outcome)
         return outcome
 
 
@@ -187,32 +195,35 @@ class RecordStreamArchiveOperator(DynamoDBArchiveBaseOperator):
         pulled = ti.xcom_pull(task_ids="archive_table", map_indexes=list(range(len(planned)))) if planned else []
         outcomes = [o for o in pulled if o]
         failed = sorted({t["table"] for t in planned} - {o["table"] for o in outcomes})
-        dead = [d for o in outcomes for d in o["dead_lettered"]]
+        dead = sum(o["dead_lettered"] for o in outcomes)
+        dead_sample = [d for o in outcomes for d in o["dead_letter_sample"]]
         gaps = [g for o in outcomes for g in o["gaps"]]
         totals = {k: sum(o[k] for o in outcomes) for k in ("removes", "archived", "already_archived", "ttl_removes")}
         status = "failed" if failed or not planned else "succeeded"
         self.record_run(context["dag"].dag_id, context["run_id"], status=status, failed_tables=failed,
-                        dead_lettered=len(dead), gaps=gaps, tables=outcomes, **totals)
+                        dead_lettered=dead, gaps=gaps, tables=outcomes, **totals)
         if dead or gaps or failed:
-            self.notify(f"dynamodb_delete_archive: {len(dead)} dead-lettered, {len(gaps)} gaps, {len(failed)} failed",
-                        self.message(context["run_id"], dead, gaps, failed))
+            self.notify(f"dynamodb_delete_archive: {dead} dead-lettered, {len(gaps)} gaps, {len(failed)} failed",
+                        self.message(context["run_id"], dead, dead_sample, gaps, failed))
         self.log.info("run %s: %s; %d dead-lettered; gaps %s; failed tables %s",
-                      context["run_id"], totals, len(dead), gaps, failed)
+                      context["run_id"], totals, dead, gaps, failed)
         if status == "failed":
             raise AirflowFailException(f"tables not archived: {failed or 'none planned'}")
-        return {**totals, "dead_lettered": len(dead), "gaps": len(gaps)}
+        return {**totals, "dead_lettered": dead, "gaps": len(gaps)}
 
     @staticmethod
-    def message(run_id: str, dead: list[dict], gaps: list[str], failed: list[str]) -> str:
-        from archiveflow.dynamodb_archive.archive import ATTEMPTS
+    def message(run_id: str, dead: int, dead_sample: list[dict], gaps: list[str], failed: list[str]) -> str:
+        from archiveflow.dynamodb_archive.archive import DEAD_LETTER_PREFIX
 
         lines = [f"dynamodb_delete_archive run {run_id}"]
         if dead:
-            lines.append(f"{len(dead)} record(s) failed {ATTEMPTS} attempts and are in the dead-letter queue "
-                         f"{resources.sqs_queue('dead-letter')}:")
-            lines += [f"  {d['object_key']} (event {d['event_id']}): {d['error']}" for d in dead[:LISTED]]
-            if len(dead) > LISTED:
-                lines.append(f"  ... and {len(dead) - LISTED} more")
+            lines.append(f"{dead} record(s) S3 refused for good were dead-lettered: their full records are under "
+                         f"s3://<bucket>/{DEAD_LETTER_PREFIX}<table>/, pointers in the queue "
+                         f"{resources.sqs_queue('dead-letter')}. Once the cause is fixed, run "
+                         "dynamodb_dead_letter_redrive:")
+            lines += [f"  {d['object_key']} (event {d['event_id']}): {d['error']}" for d in dead_sample[:LISTED]]
+            if dead > LISTED:
+                lines.append(f"  ... and {dead - LISTED} more")
         lines += [f"GAP: {g}" for g in gaps]
         lines += [f"FAILED: table {t} was not archived (see the archive_table task log)" for t in failed]
         return "\n".join(lines)
@@ -281,3 +292,50 @@ class RestoreItemsOperator(DynamoDBArchiveBaseOperator):
             raise SafetyRefusal(f"{len(refused)} item(s) exist in {planned['target']} with other values and were not "
                                 f"overwritten (set overwrite to replace them): {refused[:LISTED]}")
         return {k: v for k, v in outcome.items() if k != "refused"}
+
+
+# --- dynamodb_dead_letter_redrive --------------------------------------------------------------
+
+class PlanRedriveOperator(DynamoDBArchiveBaseOperator):
+    """Check the request and the bucket; count the dead-lettered records (a few named)."""
+
+    def run(self, context) -> dict[str, Any]:
+        from archiveflow.dynamodb_archive.redrive import dead_letter_keys
+        from archiveflow.dynamodb_archive.redrive_request import FIELDS, parse_request
+
+        request = parse_request(context["params"])
+        self.warn_unknown_fields(FIELDS, context["params"])
+        bucket = request.bucket or resources.bucket("stream-archive")
+        self.check_bucket(bucket)
+        keys = list(dead_letter_keys(self.s3_client(), bucket, request.tables))
+        self.log.info("%d dead-lettered record(s) in s3://%s: %s%s", len(keys), bucket, keys[:LISTED],
+                      " ..." if len(keys) > LISTED else "")
+        return {"bucket": bucket, "records": len(keys), "dry_run": request.dry_run}
+
+
+class RedriveDeadLettersOperator(DynamoDBArchiveBaseOperator):
+    """Write each dead-lettered record to its archive key, delete the queue's settled pointers, record
+    the run. A record that still cannot be written fails the task (retried); those written stay written."""
+
+    def run(self, context) -> dict[str, Any]:
+        from airflow.providers.amazon.aws.hooks.sqs import SqsHook
+
+        from archiveflow.dynamodb_archive.redrive import Redriver, dead_letter_keys, settle_messages
+        from archiveflow.dynamodb_archive.redrive_request import parse_request
+
+        request = parse_request(context["params"])
+        planned = context["ti"].xcom_pull(task_ids="plan_redrive")
+        if planned["dry_run"]:
+            self.log.info("dry run: %d dead-lettered record(s); nothing written", planned["records"])
+            return {"dry_run": True, "records": planned["records"]}
+        s3, bucket = self.s3_client(), planned["bucket"]
+        redriver = Redriver(s3, bucket)
+        counts = {"archived": 0, "already_archived": 0}
+        for held_key in dead_letter_keys(s3, bucket, request.tables):
+            counts[redriver.redrive(held_key)] += 1
+        sqs = SqsHook(aws_conn_id=self.aws_conn_id).get_conn()
+        queue_url = sqs.get_queue_url(QueueName=resources.sqs_queue("dead-letter"))["QueueUrl"]
+        counts["messages_settled"] = settle_messages(sqs, queue_url, s3)
+        self.record_run(context["dag"].dag_id, context["run_id"], status="succeeded", bucket=bucket, **counts)
+        self.log.info("redrive into s3://%s: %s", bucket, counts)
+        return counts

@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
 from airflow.utils.state import DagRunState
+from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import Binary, TypeDeserializer
 
 from archiveflow import resources
@@ -172,24 +174,38 @@ def test_thousand_deletions_archived_once_then_restored_equal(dags, local_stack,
     print(f"archived {2 * PER_TABLE} deletions in {archive_seconds:.1f} s")
 
 
-def test_failure_switch_dead_letters_and_announces(dags, local_stack, airflow_db, new_table, notifications,
-                                                   monkeypatch):
+def test_failure_switch_dead_letters_whole_records_and_redrive_archives_them(dags, local_stack, airflow_db, new_table,
+                                                                            notifications, monkeypatch):
     name = new_table({"PK": "S"})
     table = local_stack.resource("dynamodb").Table(name)
     dead_letters(local_stack)  # start from an empty queue
     monkeypatch.setenv("AIRFLOW_VAR_DYNAMODB_ARCHIVE_FAIL_KEYS", "BROKEN")
     monkeypatch.setenv("AIRFLOW_VAR_DYNAMODB_ARCHIVE_TABLES", json.dumps([name]))  # the configured list
-    write(table, [{"PK": "BROKEN-1", "v": "lost?"}, {"PK": "fine-1", "v": "kept"}])
+    big = "x" * 300_000  # an item larger than an SQS message: the record must still be kept whole
+    write(table, [{"PK": "BROKEN-1", "v": "lost?", "big": big}, {"PK": "fine-1", "v": "kept"}])
     delete(table, [{"PK": "BROKEN-1"}, {"PK": "fine-1"}], ("PK",))
 
     run = dags["dynamodb_delete_archive"].test(run_conf={})
     assert run.state == DagRunState.SUCCESS, states(run)  # the run carries on past a dead-lettered record
     assert [v["Key"] for v in object_versions(local_stack, name)] == [f"{name}/PK_fine-1.json"]
     [message] = dead_letters(local_stack)
-    assert message["objectKey"] == f"{name}/PK_BROKEN-1.json" and message["attempts"] == 3
-    assert "injected failure" in message["error"]
-    assert old_image(message["record"]) == {"PK": "BROKEN-1", "v": "lost?"}
+    assert message["objectKey"] == f"{name}/PK_BROKEN-1.json" and "injected failure" in message["error"]
+    held = archived(local_stack, message["deadLetterKey"])
+    assert old_image(held["record"]) == {"PK": "BROKEN-1", "v": "lost?", "big": big}
     assert any(f"{name}/PK_BROKEN-1.json" in m and "dead-letter" in m for m in notifications())
+    sqs = local_stack.client("sqs")  # the pointer back in the queue, for the redrive to settle
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=resources.sqs_queue("dead-letter"))["QueueUrl"],
+                     MessageBody=json.dumps(message))
+
+    monkeypatch.delenv("AIRFLOW_VAR_DYNAMODB_ARCHIVE_FAIL_KEYS")  # the cause is fixed
+    redrive = dags["dynamodb_dead_letter_redrive"].test(run_conf={"tables": [name]})
+    assert redrive.state == DagRunState.SUCCESS, states(redrive)
+    assert xcom(redrive, "redrive_records") == {"archived": 1, "already_archived": 0, "messages_settled": 1}
+    assert old_image(archived(local_stack, f"{name}/PK_BROKEN-1.json")) == {"PK": "BROKEN-1", "v": "lost?", "big": big}
+    assert dead_letters(local_stack) == []
+    listing = local_stack.client("s3").list_objects_v2(Bucket=resources.bucket("stream-archive"),
+                                                      Prefix=f"~dead-letter/{name}/")
+    assert listing.get("KeyCount") == 0  # nothing left to redrive
 
 
 def test_key_deleted_twice_keeps_both_archives_and_restore_never_overwrites(dags, local_stack, airflow_db, new_table):
@@ -245,3 +261,63 @@ def test_restore_of_a_key_never_archived_is_refused_before_writing(dags, local_s
     assert run.state == DagRunState.FAILED
     plan = next(t for t in run.get_task_instances() if t.task_id == "plan_restore")
     assert (plan.state, plan.try_number) == ("failed", 1)
+
+
+def checkpoint_items(local_stack, stream_partition: str) -> list[dict]:
+    table = local_stack.resource("dynamodb").Table(resources.dynamodb_table("stream-checkpoints"))
+    return table.query(KeyConditionExpression=Key("stream_arn").eq(stream_partition), ConsistentRead=True)["Items"]
+
+
+def test_an_s3_outage_during_a_run_loses_no_deletion(dags, local_stack, airflow_db, new_table, s3_outage, monkeypatch):
+    """The stream-archive bucket refuses every write (503) throughout a run, then is back: the run
+    fails with its checkpoint before the unwritten records, nothing is dead-lettered, and the run
+    after the outage archives every deletion. (How long the outage lasts does not matter within the
+    stream's 24 h: every run until it ends fails the same way, from the same checkpoint.)"""
+    from archiveflow.dynamodb_archive import archive
+
+    monkeypatch.setattr(archive, "RETRY_DELAYS", (0.1, 0.2, 0.4, 0.8))  # the task's 5 tries, quicker
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries of a 503 would add ~20 s per try
+    name = new_table({"PK": "S"})
+    table = local_stack.resource("dynamodb").Table(name)
+    items = [{"PK": f"item-{i}", "v": Decimal(i)} for i in range(20)]
+    write(table, items)
+    delete(table, items, ("PK",))
+    dead_letters(local_stack)
+    dag = dags["dynamodb_delete_archive"]
+    for task in dag.tasks:  # the DAG's own retries come 30 s apart: the next run stands in for them here
+        task.retries = 0
+
+    s3_outage.fail_writes(f"{name}/")
+    during = dag.test(run_conf={"tables": [name]})
+    s3_outage.restore()
+    assert during.state == DagRunState.FAILED, states(during)
+    assert states(during)["archive_table"] == ["failed"] and s3_outage.refused >= 5
+    stream_arn = local_stack.client("dynamodb").describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    assert all("sequence_number" not in c for c in checkpoint_items(local_stack, stream_arn))  # nothing passed
+
+    after = dag.test(run_conf={"tables": [name]})
+    assert after.state == DagRunState.SUCCESS, states(after)
+    keys = sorted(v["Key"] for v in object_versions(local_stack, name))
+    assert keys == sorted(f"{name}/PK_item-{i}.json" for i in range(20))
+    assert sorted((old_image(archived(local_stack, k)) for k in keys), key=lambda i: i["PK"]) == sorted(
+        items, key=lambda i: i["PK"])
+    assert [m for m in dead_letters(local_stack) if m.get("table") == name] == []  # none only in a queue
+
+
+def test_a_run_into_another_bucket_leaves_the_default_buckets_checkpoint(dags, local_stack, airflow_db, new_table):
+    s3 = local_stack.client("s3")
+    other = f"it-other-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=other)
+    s3.put_bucket_versioning(Bucket=other, VersioningConfiguration={"Status": "Enabled"})
+    name = new_table({"PK": "S"})
+    table = local_stack.resource("dynamodb").Table(name)
+    write(table, [{"PK": "a"}, {"PK": "b"}])
+    delete(table, [{"PK": "a"}, {"PK": "b"}], ("PK",))
+
+    elsewhere = dags["dynamodb_delete_archive"].test(run_conf={"tables": [name], "bucket": other})
+    assert elsewhere.state == DagRunState.SUCCESS, states(elsewhere)
+    listed = s3.list_object_versions(Bucket=other, Prefix=f"{name}/").get("Versions", [])
+    assert sorted(v["Key"] for v in listed) == [f"{name}/PK_a.json", f"{name}/PK_b.json"]
+    default = dags["dynamodb_delete_archive"].test(run_conf={"tables": [name], "bucket": None})
+    assert default.state == DagRunState.SUCCESS, states(default)
+    assert sorted(v["Key"] for v in object_versions(local_stack, name)) == [f"{name}/PK_a.json", f"{name}/PK_b.json"]

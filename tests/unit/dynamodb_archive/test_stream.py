@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from archiveflow.dynamodb_archive.archive import ArchiveTarget, RecordArchiver, TableOutcome
 from archiveflow.dynamodb_archive.shards import lineage_order
 from archiveflow.dynamodb_archive.stream import StreamReader
+from archiveflow.errors import TransientServiceError
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/stream/2026-11-30T00:00:00.000"
 TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -87,7 +88,10 @@ class FakeCheckpoints:
         self.items = items or {}
 
     def for_stream(self, stream_arn):
-        return {k: dict(v) for k, v in self.items.items()}
+        """Items of one stream (shard ids are unique across these tests); a table's ledger of older
+        streams apart."""
+        ledger = stream_arn.startswith("table:")
+        return {k: dict(v) for k, v in self.items.items() if (k == "older-streams") == ledger}
 
     def save(self, stream_arn, shard_id, **attributes):
         item = self.items.setdefault(shard_id, {"shard_id": shard_id})
@@ -101,14 +105,14 @@ class FakeCheckpoints:
 class FakeS3:
     """Versioned: every put is kept, in order. `failing` keys fail every put."""
 
-    def __init__(self, failing: str = "x^"):
+    def __init__(self, failing: str = "x^", error: str = "InternalError"):
         self.puts: list[tuple[str, dict]] = []
-        self.failing = failing
+        self.failing, self.error = failing, error
 
-    def put_object(self, Bucket, Key, Body, ContentType, Metadata):
+    def put_object(self, Bucket, Key, Body, ContentType, Metadata=None):
         if self.failing in Key:
-            raise client_error("InternalError")
-        self.puts.append((Key, {"body": json.loads(Body), "metadata": Metadata}))
+            raise client_error(self.error)
+        self.puts.append((Key, {"body": json.loads(Body), "metadata": Metadata or {}}))
 
     def head_object(self, Bucket, Key):
         versions = [p for k, p in self.puts if k == Key]
@@ -124,7 +128,7 @@ def read(streams, checkpoints=None, s3=None, deadline=float("inf"), dead=None):
     s3 = s3 or FakeS3()
     checkpoints = checkpoints or FakeCheckpoints()
     dead = dead if dead is not None else []
-    archiver = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "bucket"), dead.append, retry_delay=0)
+    archiver = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "bucket"), dead.append, retry_delays=())
     outcome = StreamReader(streams, checkpoints, archiver, ARN, deadline).run(TableOutcome("Orders"))
     return outcome, s3, checkpoints
 
@@ -158,11 +162,13 @@ def test_a_child_waits_while_its_parent_is_unfinished():
     streams = FakeStreams({"parent": {"records": [record(1), record(2)], "closed": True},
                            "child": {"records": [record(5)], "closed": False, "parent": "parent"}})
     checkpoints = FakeCheckpoints({"parent": {"shard_id": "parent", "sequence_number": str(1).zfill(21)}})
-    clock_ticks = iter([0, 0, 0, 10, 10, 10, 10, 10])  # the budget runs out after the parent's first page
+    def clock():  # the budget runs out after the parent's first page
+        return 10 if streams.reads else 0
+
     reader_outcome = TableOutcome("Orders")
     s3 = FakeS3()
-    archiver = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delay=0)
-    StreamReader(streams, checkpoints, archiver, ARN, deadline=5, clock=lambda: next(clock_ticks)).run(reader_outcome)
+    archiver = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delays=())
+    StreamReader(streams, checkpoints, archiver, ARN, deadline=5, clock=clock).run(reader_outcome)
     assert s3.keys() == ["Orders/PK_order-2.json"]
     assert "child" not in checkpoints.items and reader_outcome.stopped_early
 
@@ -205,7 +211,7 @@ def test_a_restart_mid_batch_does_not_write_a_record_twice():
     batch and skips what is already in S3 (a re-created and re-deleted key still gets its version)."""
     streams = FakeStreams({"s": {"records": [record(1), record(2), record(3, pk="order-1")], "closed": True}}, page=10)
     s3 = FakeS3()
-    first = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delay=0)
+    first = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delays=())
     first.write_batch([record(1)], TableOutcome("Orders"), recheck=False)  # written before the crash
     checkpoints = FakeCheckpoints({"s": {"shard_id": "s", "in_flight_through": str(3).zfill(21)}})
     outcome, _, checkpoints = read(streams, checkpoints, s3)
@@ -217,7 +223,7 @@ def test_a_restart_mid_batch_does_not_write_a_record_twice():
 def test_a_restart_after_a_key_was_written_twice_keeps_its_newest_version_current():
     streams = FakeStreams({"s": {"records": [record(1), record(2)], "closed": True}}, page=10)
     s3 = FakeS3()
-    first = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delay=0)
+    first = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delays=())
     first.write_batch([record(1, pk="k"), record(2, pk="k")], TableOutcome("Orders"), recheck=False)
     streams.shards["s"]["records"] = [record(1, pk="k"), record(2, pk="k")]
     checkpoints = FakeCheckpoints({"s": {"shard_id": "s", "in_flight_through": str(2).zfill(21)}})
@@ -234,16 +240,48 @@ def test_ttl_removals_are_counted_and_marked():
     assert [p["body"]["archiveflow"]["removedBy"] for _, p in s3.puts] == ["ttl", "delete"]
 
 
-def test_a_record_failing_three_times_goes_to_the_dead_letter_queue_and_the_stream_moves_on():
-    streams = FakeStreams({"s": {"records": [record(1, pk="bad"), record(2)], "closed": False}})
+def test_a_transient_s3_failure_fails_the_task_and_keeps_the_checkpoint_before_the_record():
+    """An S3 outage (InternalError on every try) must not dead-letter the record and move on: the
+    task fails, the checkpoint stays before the unwritten record, and the next run writes it."""
+    streams = FakeStreams({"s": {"records": [record(1), record(2, pk="bad"), record(3)], "closed": False}}, page=1)
     dead: list[str] = []
-    outcome, s3, checkpoints = read(streams, s3=FakeS3(failing="bad"), dead=dead)
-    assert s3.keys() == ["Orders/PK_order-2.json"]
+    s3 = FakeS3(failing="bad")
+    with pytest.raises(TransientServiceError, match="PK_bad.json could not be written after 5 attempts"):
+        read(streams, s3=s3, dead=dead)
+    checkpoints = FakeCheckpoints()
+    with pytest.raises(TransientServiceError):
+        read(streams, checkpoints, s3=s3, dead=dead)
+    assert dead == [] and checkpoints.items["s"]["sequence_number"] == str(1).zfill(21)
+    assert checkpoints.items["s"]["in_flight_through"] == str(2).zfill(21)
+
+    s3.failing = "x^"  # the service is back
+    outcome, _, _ = read(streams, checkpoints, s3=s3, dead=dead)
+    assert sorted(set(s3.keys())) == ["Orders/PK_bad.json", "Orders/PK_order-1.json", "Orders/PK_order-3.json"]
+    assert dead == [] and outcome.archived == 2
+
+
+def test_only_a_record_s3_refuses_for_good_is_dead_lettered_with_its_full_record_in_s3():
+    big = record(1, pk="bad")
+    big["dynamodb"]["OldImage"]["blob"] = {"S": "x" * 390_000}  # a 400 KB item: larger than an SQS message
+    streams = FakeStreams({"s": {"records": [big, record(2)], "closed": False}})
+    dead: list[str] = []
+    outcome, s3, checkpoints = read(streams, s3=FakeS3(failing="PK_bad", error="KeyTooLongError"), dead=dead)
     [message] = [json.loads(d) for d in dead]
-    assert message["objectKey"] == "Orders/PK_bad.json" and message["attempts"] == 3
-    assert "InternalError" in message["error"] and message["record"]["dynamodb"]["OldImage"]["PK"] == {"S": "bad"}
-    assert [d["object_key"] for d in outcome.dead_lettered] == ["Orders/PK_bad.json"]
+    assert len(dead[0]) < 1024 and message["objectKey"] == "Orders/PK_bad.json" and "KeyTooLongError" in message["error"]
+    held = dict(s3.puts)[message["deadLetterKey"]]["body"]
+    assert message["deadLetterKey"] == "~dead-letter/Orders/ev1.json"
+    assert held["record"]["dynamodb"]["OldImage"]["blob"]["S"] == "x" * 390_000  # the only copy, whole
+    assert held["objectKey"] == "Orders/PK_bad.json"
+    assert "Orders/PK_order-2.json" in s3.keys() and outcome.dead_lettered == 1
+    assert outcome.dead_letter_sample[0]["object_key"] == "Orders/PK_bad.json"
     assert checkpoints.items["s"]["sequence_number"] == str(2).zfill(21)
+
+
+def test_thousands_of_dead_letters_keep_the_outcome_small():
+    outcome = TableOutcome("Orders")
+    for i in range(5000):
+        outcome.add_dead_letters([{"object_key": f"Orders/PK_{i}.json", "event_id": f"ev{i}", "error": "x" * 100}])
+    assert outcome.dead_lettered == 5000 and len(json.dumps(outcome.as_dict())) < 8_000
 
 
 def test_unexpected_stream_errors_are_raised_for_the_task_to_retry():
@@ -253,3 +291,152 @@ def test_unexpected_stream_errors_are_raised_for_the_task_to_retry():
 
     with pytest.raises(ClientError):
         read(Throttled({"s": {"records": [record(1)], "closed": False}}))
+
+
+# --- On botocore's Stubber: a real DynamoDB Streams client answering AWS-documented shapes --------
+
+PARENT = "shardId-00000001764460800000-0a1b2c3d"
+CHILD = "shardId-00000001764475200000-1b2c3d4e"
+CLOSED = "shardId-00000001764460800000-2c3d4e5f"
+OPEN = "shardId-00000001764460800000-3d4e5f60"
+OLD = "shardId-00000001764374400000-4e5f6071"
+NEW = "shardId-00000001764460800000-5f607182"
+OLD_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/stream/2026-11-29T00:00:00.000"
+
+
+@pytest.fixture
+def stubbed(stub):
+    return stub("dynamodbstreams")
+
+
+def shard(shard_id: str, start: int, end: int | None = None, parent: str | None = None) -> dict:
+    rng = {"StartingSequenceNumber": str(start).zfill(21)}
+    if end is not None:
+        rng["EndingSequenceNumber"] = str(end).zfill(21)
+    return {"ShardId": shard_id, "SequenceNumberRange": rng, **({"ParentShardId": parent} if parent else {})}
+
+
+def describe(stubber, shards: list[dict], arn: str = ARN) -> None:
+    stubber.add_response("describe_stream", {"StreamDescription": {"StreamArn": arn, "StreamStatus": "ENABLED",
+                                                                   "Shards": shards}}, {"StreamArn": arn})
+
+
+def iterator(stubber, shard_id: str, name: str, arn: str = ARN, **position) -> None:
+    position = position or {"ShardIteratorType": "TRIM_HORIZON"}
+    stubber.add_response("get_shard_iterator", {"ShardIterator": name},
+                         {"StreamArn": arn, "ShardId": shard_id, **position})
+
+
+def pages(stubber, first: str, contents: list[list[dict]], closed: bool) -> str:
+    """get_records answers from iterator `first` on, one page per list; the shard's last page has
+    no NextShardIterator when it is closed. Returns the iterator after the last page (open shard)."""
+    current = first
+    for index, records in enumerate(contents):
+        following = f"{first}+{index + 1}"
+        last = closed and index == len(contents) - 1
+        stubber.add_response("get_records", {"Records": records, **({} if last else {"NextShardIterator": following})},
+                             {"ShardIterator": current, "Limit": 1000})
+        current = following
+    return current
+
+
+def stub_read(client, checkpoints=None, s3=None):
+    s3, checkpoints = s3 or FakeS3(), checkpoints or FakeCheckpoints()
+    archiver = RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), ARN, "bucket"), [].append, retry_delays=())
+    outcome = StreamReader(client, checkpoints, archiver, ARN, float("inf")).run(TableOutcome("Orders"))
+    return outcome, s3, checkpoints
+
+
+def test_a_closed_shard_is_followed_through_empty_pages_until_no_next_iterator(stubbed):
+    client, stubber = stubbed
+    describe(stubber, [shard(CLOSED, 1, 9)])
+    iterator(stubber, CLOSED, "it")
+    pages(stubber, "it", [[record(1)], [], [], [], [], [record(9)]], closed=True)
+    outcome, s3, checkpoints = stub_read(client)
+    assert s3.keys() == ["Orders/PK_order-1.json", "Orders/PK_order-9.json"]
+    assert checkpoints.items[CLOSED]["finished"] is True and outcome.shards_finished == 1
+
+
+def test_progress_through_empty_pages_is_kept_for_the_next_run(stubbed):
+    client, stubber = stubbed
+    describe(stubber, [shard(OPEN, 1)])
+    iterator(stubber, OPEN, "it")
+    tip = pages(stubber, "it", [[record(1)], [], [], []], closed=False)  # three empty pages: the tip, for now
+    _, s3, checkpoints = stub_read(client)
+    assert checkpoints.items[OPEN]["iterator"] == tip and s3.keys() == ["Orders/PK_order-1.json"]
+
+    describe(stubber, [shard(OPEN, 1)])  # next run: on from the kept iterator, not from record 1 again
+    pages(stubber, tip, [[record(2)], [], [], []], closed=False)
+    _, s3, checkpoints = stub_read(client, checkpoints, s3)
+    assert s3.keys() == ["Orders/PK_order-1.json", "Orders/PK_order-2.json"]
+
+
+def test_an_expired_kept_iterator_falls_back_to_the_checkpointed_record(stubbed):
+    client, stubber = stubbed
+    checkpoints = FakeCheckpoints({OPEN: {"shard_id": OPEN, "sequence_number": str(1).zfill(21),
+                                            "iterator": "stale", "iterator_valid_until": "2026-01-01T00:00:00+00:00"}})
+    describe(stubber, [shard(OPEN, 1)])
+    iterator(stubber, OPEN, "fresh", ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=str(1).zfill(21))
+    pages(stubber, "fresh", [[record(2)], [], [], []], closed=False)
+    _, s3, _ = stub_read(client, checkpoints)
+    assert s3.keys() == ["Orders/PK_order-2.json"]
+
+
+def test_a_closed_parent_with_empty_pages_does_not_hold_its_child_back(stubbed):
+    """Before, three empty pages ended the parent unfinished, run after run: its child waited until
+    its oldest records left the stream's 24 h."""
+    client, stubber = stubbed
+    describe(stubber, [shard(PARENT, 1, 5), shard(CHILD, 6, parent=PARENT)])
+    iterator(stubber, PARENT, "p")
+    pages(stubber, "p", [[], [], [], [record(5)]], closed=True)
+    iterator(stubber, CHILD, "c")
+    pages(stubber, "c", [[record(6)], [], [], []], closed=False)
+    _, s3, checkpoints = stub_read(client)
+    assert s3.keys() == ["Orders/PK_order-5.json", "Orders/PK_order-6.json"]
+    assert checkpoints.items[PARENT]["finished"] is True
+
+
+def test_a_re_enabled_stream_s_old_records_are_read_to_the_end_before_the_new_stream(stubbed):
+    """Disabling and enabling a stream gives a new LatestStreamArn; the old stream stays readable
+    for 24 h and its unread records are archived first."""
+    from archiveflow.dynamodb_archive.stream import read_table_streams
+
+    client, stubber = stubbed
+    stubber.add_response("list_streams", {"Streams": [
+        {"StreamArn": ARN, "TableName": "Orders", "StreamLabel": "2026-11-30T00:00:00.000"},
+        {"StreamArn": OLD_ARN, "TableName": "Orders", "StreamLabel": "2026-11-29T00:00:00.000"}]},
+        {"TableName": "Orders"})
+    describe(stubber, [shard(OLD, 1, 3)], OLD_ARN)
+    iterator(stubber, OLD, "o", OLD_ARN, ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=str(1).zfill(21))
+    pages(stubber, "o", [[record(2)], [record(3)]], closed=True)
+    describe(stubber, [shard(NEW, 10)])
+    iterator(stubber, NEW, "n")
+    pages(stubber, "n", [[record(10)], [], [], []], closed=False)
+    checkpoints = FakeCheckpoints({OLD: {"shard_id": OLD, "sequence_number": str(1).zfill(21)}})
+    s3 = FakeS3()
+
+    def archiver_for(stream_arn):
+        return RecordArchiver(s3, ArchiveTarget("Orders", ("PK",), stream_arn, "b"), [].append, retry_delays=())
+
+    outcome = read_table_streams(client, checkpoints, archiver_for, "Orders", ARN, float("inf"))
+    assert s3.keys() == ["Orders/PK_order-2.json", "Orders/PK_order-3.json", "Orders/PK_order-10.json"]
+    assert [body["body"]["eventSourceARN"] for _, body in s3.puts] == [OLD_ARN, OLD_ARN, ARN]
+    assert outcome.archived == 3 and outcome.shards_finished == 1
+    assert "older-streams" not in checkpoints.items  # the old stream is done: nothing left to remember
+
+
+def test_an_older_stream_that_left_unfinished_is_a_loud_gap(stubbed, caplog):
+    from archiveflow.dynamodb_archive.stream import read_table_streams
+
+    client, stubber = stubbed
+    stubber.add_response("list_streams", {"Streams": [{"StreamArn": ARN, "TableName": "Orders"}]},
+                         {"TableName": "Orders"})
+    describe(stubber, [shard(NEW, 10)])
+    iterator(stubber, NEW, "n")
+    pages(stubber, "n", [[], [], []], closed=False)
+    checkpoints = FakeCheckpoints({"older-streams": {"shard_id": "older-streams", "unfinished": [OLD_ARN]}})
+    archiver = RecordArchiver(FakeS3(), ArchiveTarget("Orders", ("PK",), ARN, "b"), [].append, retry_delays=())
+    outcome = read_table_streams(client, checkpoints, lambda arn: archiver, "Orders", ARN, float("inf"))
+    [gap] = outcome.gaps
+    assert "GAP" in gap and OLD_ARN in gap and "before it was read to its end" in gap
+    assert checkpoints.items["older-streams"]["unfinished"] == []  # reported once
