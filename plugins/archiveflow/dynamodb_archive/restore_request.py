@@ -67,7 +67,10 @@ def _time(field: str, value: str | None) -> dt.datetime | None:
         raise BadRequest(field, str(err)) from None
     if moment.tzinfo is None:
         raise BadRequest(field, "give a time zone (e.g. 2026-11-30T00:00:00Z)")
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first instant UTC holds
+        raise BadRequest(field, f"{value} is outside the date-times UTC can hold") from None
 
 
 def parse_request(conf: Mapping[str, Any]) -> RestoreRequest:

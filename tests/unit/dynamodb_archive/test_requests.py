@@ -52,6 +52,7 @@ def test_the_shipped_table_list_is_valid():
     ({"table": "tbl", "keys": [{"PK": ["list"]}]}, "keys[0].PK"),
     ({"table": "tbl", "deleted_after": "yesterday"}, "deleted_after"),
     ({"table": "tbl", "deleted_after": "2026-11-30T00:00:00"}, "deleted_after"),  # no time zone
+    ({"table": "tbl", "deleted_before": "0001-01-01T00:00:00+01:00"}, "deleted_before"),  # before UTC's first
     ({"table": "tbl", "deleted_after": "2026-11-30T00:00:00Z", "deleted_before": "2026-11-29T00:00:00Z"},
      "deleted_before"),
 ])
