@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install up down status env demo test test-tools lint constraints clean
+.PHONY: install up down status env demo test test-tools lint constraints mwaa-bundle pack-worker-dockerfile clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt mwaa/constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ constraints:                         ## regenerate mwaa/constraints.txt
 	/tmp/archiveflow-constraints-venv/bin/pip install --quiet uv==$(UV_VERSION)
 	$(PYTHON) -m deploy.constraints --uv /tmp/archiveflow-constraints-venv/bin/uv
 	rm -rf /tmp/archiveflow-constraints-venv
+
+mwaa-bundle: install                 ## build dist/mwaa/ (dags prefix, plugins.zip, requirements.txt, startup.sh); WHEELS=1 adds the wheels
+	$(PY) -m deploy.bundle $(if $(WHEELS),--with-wheels)
+
+pack-worker-dockerfile: install      ## regenerate the packing worker's Dockerfile from what its entry point imports
+	$(PY) -m deploy.pack_worker --write
 
 clean: down                          ## stop everything and delete the venv and the stack's state
 	rm -rf $(VENV) .stack
