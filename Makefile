@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install up down status env demo test test-tools lint constraints mwaa-bundle pack-worker-dockerfile clean
+.PHONY: install up down status env demo test test-tools lint constraints mwaa-bundle pack-worker-dockerfile deploy clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt mwaa/constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ constraints:                         ## regenerate mwaa/constraints.txt
 
 mwaa-bundle: install                 ## build dist/mwaa/ (dags prefix, plugins.zip, requirements.txt, startup.sh); WHEELS=1 adds the wheels
 	$(PY) -m deploy.bundle $(if $(WHEELS),--with-wheels)
+
+deploy: install                      ## build, upload and update the MWAA stack: make deploy STACK=<stack> [DRY_RUN=1] [WHEELS=1]
+	@test -n "$(STACK)" || (echo "name the CloudFormation stack: make deploy STACK=<stack>" && exit 2)
+	$(PY) -m deploy.to_mwaa --stack-name $(STACK) $(if $(DRY_RUN),--dry-run) $(if $(WHEELS),--with-wheels)
 
 pack-worker-dockerfile: install      ## regenerate the packing worker's Dockerfile from what its entry point imports
 	$(PY) -m deploy.pack_worker --write

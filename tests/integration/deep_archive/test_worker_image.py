@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+from tests.integration.deep_archive.test_worker import make_plan
 
 from archiveflow import resources
 from archiveflow.deep_archive import plan as planner
@@ -15,7 +16,6 @@ from archiveflow.deep_archive.index import INDEX_SUFFIX
 from deploy.constraints import CONSTRAINTS
 from deploy.pack_worker import PLUGINS, worker_image
 from devstack.stack import VENV_BIN
-from tests.integration.deep_archive.test_worker import make_plan
 
 pytestmark = pytest.mark.integration
 
