@@ -33,8 +33,11 @@ STARTUP_SCRIPT = REPO / "mwaa" / "startup.sh"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # The dag processor need not walk the SQL and config files.
 AIRFLOWIGNORE = "include/\n"
-WHEEL_PLATFORM = ("--platform", "manylinux_2_28_x86_64", "--python-version", "3.12",
-                  "--implementation", "cp", "--abi", "cp312")
+# MWAA's image is Amazon Linux 2023 (glibc 2.34). pip does not widen a manylinux tag to older
+# ones by itself: every tag the image accepts is named.
+WHEEL_PLATFORM = (*(arg for glibc in range(34, 16, -1) for arg in ("--platform", f"manylinux_2_{glibc}_x86_64")),
+                  "--platform", "manylinux2014_x86_64", "--platform", "manylinux2010_x86_64",
+                  "--platform", "manylinux1_x86_64", "--python-version", "3.12", "--implementation", "cp")
 
 
 @dataclass(frozen=True)
