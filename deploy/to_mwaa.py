@@ -12,7 +12,7 @@
    never drifts from its template; execute it, wait for the stack, then for the environment to be
    AVAILABLE; say what changed.
 
-`--dry-run` changes nothing MWAA uses: it leaves dags/ alone, uploads the three objects as new
+`--dry-run` changes nothing MWAA uses: it lists what it would change in dags/ and leaves it alone, uploads the three objects as new
 versions (inert until the stack names them; the change set needs their version ids), creates the
 change set, prints it and deletes it.
 """
@@ -48,10 +48,12 @@ class Report:
     deleted: list[str] = field(default_factory=list)
     parameters: dict[str, tuple[str, str]] = field(default_factory=dict)  # name: (old, new)
     changes: list[str] = field(default_factory=list)
+    dags_pending: list[str] = field(default_factory=list)  # a dry run's "upload <key>" / "delete <key>"
     outcome: str = ""
 
     def lines(self) -> list[str]:
         return ([f"uploaded {key}" for key in self.uploaded] + [f"deleted {key}" for key in self.deleted]
+                + [f"would {action}" for action in self.dags_pending]
                 + [f"{name}: {old or '-'} -> {new}" for name, (old, new) in self.parameters.items()]
                 + [f"change: {change}" for change in self.changes] + [self.outcome])
 
@@ -103,15 +105,21 @@ class Deployment:
         return self.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(),
                                   Metadata={"sha256": _sha256(path)})["VersionId"]
 
-    def sync_dags(self, bucket: str, bundle: Bundle, report: Report) -> None:
+    def sync_dags(self, bucket: str, bundle: Bundle, report: Report, dry_run: bool = False) -> None:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=DAGS_PREFIX)
         current = {o["Key"] for page in pages for o in page.get("Contents", [])}
         wanted = {DAGS_PREFIX + str(p.relative_to(bundle.dags)): p for p in sorted(bundle.dags.rglob("*")) if p.is_file()}
         for key, path in wanted.items():
             if key not in current or self._digest(bucket, key)[0] != _sha256(path):
+                if dry_run:
+                    report.dags_pending.append(f"upload {key}")
+                    continue
                 self._put(bucket, key, path)
                 report.uploaded.append(key)
         for key in sorted(current - set(wanted)):
+            if dry_run:
+                report.dags_pending.append(f"delete {key}")
+                continue
             self.s3.delete_object(Bucket=bucket, Key=key)
             report.deleted.append(key)
 
@@ -180,8 +188,7 @@ class Deployment:
         stack = self.stack()
         bucket = self.bucket(stack)
         environment = self.environment_name()
-        if not dry_run:
-            self.sync_dags(bucket, bundle, report)
+        self.sync_dags(bucket, bundle, report, dry_run)
         versions = self.upload_versioned(bucket, bundle, report)
         change_set_id = self.change_set(stack, versions, report)
         if change_set_id is None:

@@ -128,6 +128,7 @@ def test_dry_run_leaves_dags_alone_and_deletes_its_change_set(local_stack, bucke
         cfn.assert_no_pending_responses()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="dags/")["Contents"]]
     assert keys == ["dags/retired_dag.py"]  # the live dags prefix is untouched
+    assert "delete dags/retired_dag.py" in report.dags_pending and "upload dags/constraints.txt" in report.dags_pending
     assert sorted(report.uploaded) == sorted(VERSION_KEYS)  # new versions, named by no stack yet
     assert report.outcome.startswith("dry run")
 
