@@ -7,7 +7,8 @@ API Gateway endpoints (`/archive`, `/restore`, the archival POST). Needs no Airf
 
 Prints the run id, each task's state as it changes and the outcome. Exit code: 0 when the run is
 triggered (or, with --wait, succeeded); 1 when the waited run failed; 2 when Airflow refused the
-request (a conf breaking a Param schema is refused before any run exists, naming the field).
+request (a conf breaking a Param schema is refused before any run exists, naming the field); 3 when
+Airflow could not be reached (the trigger is never sent twice: a waited run's polls are repeated).
 
 On MWAA it calls `mwaa.invoke_rest_api` (IAM `airflow:InvokeRestApi` on
 `arn:aws:airflow:<region>:<account>:role/<environment>/<Op|User|Admin>`; each call times out
@@ -33,9 +34,14 @@ class AirflowRefused(Exception):
         self.status = status
 
 
+class Unreachable(Exception):
+    """No answer (timeout, connection refused) or a server error: worth asking again."""
+
+
 class Transport(Protocol):
     def call(self, method: str, path: str, body: dict | None = None) -> Any:
-        """`path` is relative to /api/v2; returns the JSON answer or raises AirflowRefused."""
+        """`path` is relative to /api/v2; returns the JSON answer, raises AirflowRefused (4xx) or
+        Unreachable (no answer, 5xx)."""
 
 
 class TokenTransport:
@@ -53,7 +59,14 @@ class TokenTransport:
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
     def call(self, method: str, path: str, body: dict | None = None) -> Any:
-        response = self.session.request(method, f"{self.base_url}/api/v2{path}", json=body, timeout=30)
+        import requests
+
+        try:
+            response = self.session.request(method, f"{self.base_url}/api/v2{path}", json=body, timeout=30)
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise Unreachable(f"{method} {path}: {error}") from error
+        if response.status_code >= 500:
+            raise Unreachable(f"{method} {path}: HTTP {response.status_code}")
         if response.status_code >= 400:
             raise AirflowRefused(response.status_code, _json_or_text(response))
         return response.json()
@@ -71,17 +84,20 @@ class MwaaTransport:
         self.client = client
 
     def call(self, method: str, path: str, body: dict | None = None) -> Any:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
         kwargs: dict[str, Any] = {"Name": self.environment, "Path": path, "Method": method}
         if body is not None:
             kwargs["Body"] = body
         try:
             return self.client.invoke_rest_api(**kwargs)["RestApiResponse"]
+        except (ConnectionError, ReadTimeoutError) as error:
+            raise Unreachable(f"{method} {path}: {error}") from error
         except ClientError as error:  # RestApiClientException / RestApiServerException carry Airflow's answer
-            if "RestApiStatusCode" in error.response:
-                raise AirflowRefused(error.response["RestApiStatusCode"], error.response.get("RestApiResponse")) from None
-            raise
+            status = error.response.get("RestApiStatusCode")
+            if status is not None and status < 500:
+                raise AirflowRefused(status, error.response.get("RestApiResponse")) from None
+            raise Unreachable(f"{method} {path}: {error}") from error
 
 
 def _json_or_text(response) -> Any:
@@ -105,13 +121,20 @@ def task_states(transport: Transport, dag_id: str, run_id: str) -> dict[str, str
 
 
 def wait(transport: Transport, dag_id: str, run_id: str, poll_seconds: float, timeout: float, out=None) -> str:
-    """Poll until the run ends; print each task's state when it changes; return the run's state."""
+    """Poll until the run ends; print each task's state when it changes; return the run's state.
+    A poll that gets no answer is repeated (the run goes on without us) until `timeout`."""
     out = out or sys.stdout
     deadline = time.monotonic() + timeout
     shown: dict[str, str] = {}
+    state = "unknown"
     while True:
-        state = transport.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
-        for task, task_state in sorted(task_states(transport, dag_id, run_id).items()):
+        try:
+            state = transport.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            tasks = task_states(transport, dag_id, run_id)
+        except Unreachable as error:
+            print(f"no answer, asking again: {error}", file=sys.stderr, flush=True)
+            state, tasks = "unknown", {}
+        for task, task_state in sorted(tasks.items()):
             if shown.get(task) != task_state:
                 print(f"task {task}: {task_state}", file=out, flush=True)
                 shown[task] = task_state
@@ -158,6 +181,9 @@ def main(argv: list[str] | None = None, transport: Transport | None = None) -> i
     except AirflowRefused as refused:
         print(f"refused: {refused}", file=sys.stderr)
         return 2
+    except (Unreachable, TimeoutError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
     print(f"outcome: {outcome}")
     return 0 if outcome == "success" else 1
 

@@ -63,6 +63,25 @@ def test_a_refused_conf_exits_2_with_airflows_reason(capsys):
     assert "HTTP 400" in err and "aws_conn_id" in err
 
 
+def test_a_poll_without_answer_is_asked_again(capsys):
+    """A busy API server (a read timeout) must not end the wait: the run goes on regardless."""
+    from deploy.trigger import Unreachable
+
+    answers = iter([Unreachable("GET /dags/d/dagRuns/r: timed out"), {"state": "success"},
+                    {"task_instances": [{"task_id": "t", "map_index": -1, "state": "success"}]}])
+
+    class Flaky:
+        def call(self, method, path, body=None):
+            answer = next(answers)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    assert wait(Flaky(), "d", "r", 0, 10) == "success"
+    captured = capsys.readouterr()
+    assert captured.out == "task t: success\n" and "timed out" in captured.err
+
+
 def test_mapped_tasks_are_shown_with_their_index():
     class Fake:
         def call(self, method, path, body=None):
