@@ -142,9 +142,10 @@ def serve(port: int, events_per_minute: float = 20, host: str = "127.0.0.1",
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack.github_events_api", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 in a container (docker-compose.yaml)")
     parser.add_argument("--events-per-minute", type=float, default=20)
     args = parser.parse_args(argv)
-    serve(args.port, args.events_per_minute).serve_forever()
+    serve(args.port, args.events_per_minute, args.host).serve_forever()
 
 
 if __name__ == "__main__":
