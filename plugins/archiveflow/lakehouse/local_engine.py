@@ -5,8 +5,9 @@ Glue client, all configured from the same connection Athena would use.
 Every table a statement names is a view in DuckDB: an Iceberg table over `iceberg_scan` of its
 current metadata (the MERGE target over exactly the metadata the commit builds on), a Glue JSON
 table (Bronze) over `read_json` of its location with its partition columns and `"$path"`, as
-Athena shows them. A commit that loses a race with another writer is recomputed on the new state,
-so two runs merging the same event ids at once still insert each id once.
+Athena shows them. A commit that loses a race with another writer is recomputed on the new state
+after a jittered backoff, as on Athena (`archiveflow.lakehouse.commit_conflicts`), so two runs
+merging the same event ids at once still insert each id once.
 
 A MERGE's rows are staged in a DuckDB temporary table (spilled to disk beyond the memory limit),
 written by DuckDB as one Parquet file per partition (streamed to S3, the table's field ids), and
@@ -16,6 +17,7 @@ transaction. Rows never pass through Python: memory stays bounded by DUCKDB_MEMO
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 import tempfile
@@ -28,6 +30,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from archiveflow.lakehouse.commit_conflicts import MERGE_ATTEMPTS, backoff_seconds, conflict_message
 from archiveflow.lakehouse.statements import (
     MergePlan,
     UnsupportedStatement,
@@ -38,7 +41,7 @@ from archiveflow.lakehouse.statements import (
 
 log = logging.getLogger(__name__)
 
-COMMIT_ATTEMPTS = 5
+CONFLICT_BACKOFF_SECONDS = 0.1   # the first wait after a lost commit race (then doubled, jittered)
 # pyiceberg re-applies a commit that lost a race on the winner's snapshot by itself: right for a
 # blind append, wrong for a MERGE, whose rows were computed from the older snapshot (the shared
 # event ids would be inserted twice). The engine recomputes instead, so pyiceberg must not retry.
@@ -132,7 +135,7 @@ class LocalLakehouse:
         from pyiceberg.exceptions import CommitFailedException
 
         identifier = f"{self.database}.{tree.this.name}"
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        for attempt in itertools.count(1):
             table = self.catalog.load_table(identifier)
             if any(table.properties.get(k) != v for k, v in NO_BLIND_RETRIES.items()):
                 table = table.transaction().set_properties(NO_BLIND_RETRIES).commit_transaction()
@@ -140,9 +143,12 @@ class LocalLakehouse:
             try:
                 return self._merge_once(tree, table, plan, snapshot_properties)
             except CommitFailedException as err:
-                log.warning("commit to %s lost a race with another writer (attempt %s): %s; recomputing",
-                            identifier, attempt, err)
-        raise CommitFailedException(f"{identifier}: {COMMIT_ATTEMPTS} commits in a row lost a race")
+                if attempt == MERGE_ATTEMPTS:
+                    raise CommitFailedException(conflict_message(identifier)) from err
+                wait = backoff_seconds(attempt, CONFLICT_BACKOFF_SECONDS)
+                log.warning("commit to %s lost a race with another writer (attempt %s of %s): %s; recomputing "
+                            "in %.2f s", identifier, attempt, MERGE_ATTEMPTS, err, wait)
+                time.sleep(wait)
 
     def _merge_once(self, tree: exp.Merge, table, plan: MergePlan, snapshot_properties: dict[str, str]) -> LocalResult:
         con = self._connection(tree, {plan.target: table.metadata_location})
