@@ -165,8 +165,14 @@ class LakehouseSqlOperator(ArchiveflowOperator):
 
     # --- Assets ---------------------------------------------------------------------------------
 
+    def asset_event_extra(self, context) -> dict[str, Any]:
+        """The `extra` of the outlets' events: `asset_extra` (a subclass may work it out)."""
+        return dict(self.asset_extra)
+
     def _emit_asset_events(self, context) -> None:
+        if not self.outlets:
+            return
+        extra = self.asset_event_extra(context)
         for outlet in self.outlets:
-            context["outlet_events"][outlet].extra = dict(self.asset_extra)
-        if self.outlets:
-            self.log.info("asset events %s with extra %s", [o.name for o in self.outlets], self.asset_extra)
+            context["outlet_events"][outlet].extra = dict(extra)
+        self.log.info("asset events %s with extra %s", [o.name for o in self.outlets], extra)

@@ -25,6 +25,7 @@ from archiveflow.lakehouse.statements import (
     merge_plan,
 )
 from archiveflow.operators.github_lakehouse import SILVER_SQL as SILVER
+from archiveflow.operators.github_lakehouse import silver_parameters
 from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
 
 BRONZE_OBJECT = "s3://archiveflow-lakehouse/github/events/ingest_dt=2024-01-15/gharchive-2024-01-15-05.json.gz"
@@ -47,7 +48,7 @@ def athena(monkeypatch):
 
 def operator(**kwargs) -> LakehouseSqlOperator:
     return LakehouseSqlOperator(task_id="update_silver", sql=SILVER, outlets=[GITHUB_EVENTS_SILVER],
-                                parameters={"ingest_dt": "2024-01-15", "bronze_object": BRONZE_OBJECT},
+                                parameters=silver_parameters("2024-01-15", BRONZE_OBJECT),
                                 asset_extra={"days": ["2024-01-15"]}, **kwargs)
 
 
@@ -115,7 +116,7 @@ def stubbed_athena(monkeypatch):
 
 def silver_merge(run: str) -> LakehouseSqlOperator:
     return LakehouseSqlOperator(task_id=f"update_silver_{run}", sql=["github_lakehouse/silver_merge.sql"],
-                                parameters={"ingest_dt": "2024-01-15", "bronze_object": BRONZE_OBJECT})
+                                parameters=silver_parameters("2024-01-15", BRONZE_OBJECT))
 
 
 def test_two_runs_at_once_on_athena_the_loser_resubmits_its_whole_merge(stubbed_athena):
@@ -202,7 +203,7 @@ def test_table_files_give_iceberg_definitions():
 
 
 def test_merge_plans():
-    silver = merge_plan(load_statement("github_lakehouse/silver_merge.sql", {"ingest_dt": "d", "bronze_object": "p"}))
+    silver = merge_plan(load_statement("github_lakehouse/silver_merge.sql", silver_parameters("d", "p")))
     assert silver.kind == "insert" and "NOT EXISTS" in silver.rows_sql
     gold = merge_plan(load_statement("github_lakehouse/gold_daily_merge.sql", {"ingest_dt": "d"}), ("ingest_dt",))
     assert gold.kind == "upsert" and "touched" in gold.partition_rows_sql
@@ -233,7 +234,7 @@ def test_the_local_engine_recomputes_a_merge_that_lost_up_to_seven_races(monkeyp
 
     monkeypatch.setattr(engine, "_merge_once", merge_once)
     monkeypatch.setattr(local_engine.time, "sleep", waits.append)
-    tree = load_statement("github_lakehouse/silver_merge.sql", {"ingest_dt": "d", "bronze_object": "p"})
+    tree = load_statement("github_lakehouse/silver_merge.sql", silver_parameters("d", "p"))
     if lost_races == 8:
         with pytest.raises(CommitFailedException, match="lake.github_events_silver: 8 commits in a row"):
             engine.run(tree)
