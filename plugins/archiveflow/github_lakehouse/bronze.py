@@ -24,8 +24,8 @@ so a line written before these checks existed is skipped by Silver instead of fa
 from __future__ import annotations
 
 import datetime as dt
-import json
 import functools
+import json
 import re
 from dataclasses import dataclass
 from typing import Any

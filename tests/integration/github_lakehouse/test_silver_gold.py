@@ -91,8 +91,11 @@ def test_hours_merged_at_the_same_time_still_hold_each_event_once(lake, airflow_
     loser recomputes on the winner's snapshot instead of inserting the shared ids again."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from archiveflow.operators.github_lakehouse import IngestHourOperator, RegisterBronzeTableOperator
-    from archiveflow.operators.github_lakehouse import silver_parameters
+    from archiveflow.operators.github_lakehouse import (
+        IngestHourOperator,
+        RegisterBronzeTableOperator,
+        silver_parameters,
+    )
     from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
 
     RegisterBronzeTableOperator(task_id="register_bronze_table").execute({"run_id": "race"})
