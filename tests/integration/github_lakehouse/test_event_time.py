@@ -5,9 +5,11 @@ moved to event time by github_gold's `recompute_event_time`. Real operators on t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
 import json
 import random
+from collections import defaultdict
 from types import SimpleNamespace
 
 import pytest
@@ -73,22 +75,10 @@ def update_silver(source_task_id: str, summary: dict) -> list[str]:
     task = update_silver_task(source_task_id)
     task.sql = [name for name in task.sql if not name.endswith("_table.sql")]   # the fixture made it
     task.parameters = {**task.parameters, "ingest_dt": summary["ingest_dt"], "bronze_object": summary["bronze"]}
-    outlet_events: dict = {}
+    outlet_events: defaultdict = defaultdict(SimpleNamespace)
     ti = SimpleNamespace(xcom_pull=lambda task_ids: summary)
-    task.execute({**context(), "ti": ti, "outlet_events": _Events(outlet_events)})
+    task.execute({**context(), "ti": ti, "outlet_events": outlet_events})
     return next(iter(outlet_events.values())).extra["days"]
-
-
-class _Events(dict):
-    def __getitem__(self, asset):
-        return self.setdefault(asset, SimpleNamespace(extra=None))
-
-    def __init__(self, into: dict):
-        super().__init__()
-        self.into = into
-
-    def setdefault(self, key, default):
-        return self.into.setdefault(key, default)
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +139,8 @@ def test_the_same_events_through_both_sources_in_both_orders_give_the_same_silve
         events = midnight_events(day, first_id)
         hours = [serve_hour(lake, name, events[name]) for name in events if name != "poll"]
         polled_at = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 0, 30), tzinfo=dt.UTC)
-        deliveries = [("poll_events", lambda: poll_events(monkeypatch, events_api, events["poll"], polled_at))]
-        deliveries += [("ingest_hour", lambda hour=hour: ingest_hour(lake, hour)) for hour in hours]
+        deliveries = [("poll_events", functools.partial(poll_events, monkeypatch, events_api, events["poll"], polled_at))]
+        deliveries += [("ingest_hour", functools.partial(ingest_hour, lake, hour)) for hour in hours]
         if order == "archive first":
             deliveries.reverse()
         gold_days: set[str] = set()
@@ -202,11 +192,13 @@ def test_an_unreadable_created_at_is_counted_at_bronze_and_the_hour_lands(lake, 
 def test_tables_written_before_are_moved_to_event_time_by_github_gold(lake, tables):
     """Silver rows filed under the day they arrived (as before event time) are moved to their
     event's day, and Gold of both days is recomputed, the arrival day losing the rows it no longer
-    holds, by a github_gold run with `recompute_event_time`. A second run changes nothing."""
+    holds, by a github_gold run with `recompute_event_time`. A second run finds nothing to move."""
     import pyarrow as pa
 
     from archiveflow import resources
     from archiveflow.hooks.iceberg import IcebergCatalogHook
+    from archiveflow.operators.github_gold import SilverToEventTimeOperator
+    from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
 
     day = dt.date.fromisoformat(lake.unique_day())
     after = day + dt.timedelta(days=1)
@@ -221,21 +213,25 @@ def test_tables_written_before_are_moved_to_event_time_by_github_gold(lake, tabl
          "actor_login": "u", "payload_action": None, "payload_raw": "{}", "ingest_dt": arrived,
          "year": created.year, "month": created.month} for i, kind, created, repo, arrived in rows],
         schema=table.schema().as_arrow()))
-    update_gold([day.isoformat(), after.isoformat()])   # Gold as it was: by arrival day
+    for arrival_day in (day, after):   # gold_daily as it was: by arrival day
+        LakehouseSqlOperator(task_id="gold_daily", sql="github_lakehouse/gold_daily_merge.sql",
+                             parameters={"ingest_dt": arrival_day.isoformat()}).execute(context())
     assert sorted(tuple(r.values()) for r in scan("github_events_gold_daily", [day.isoformat(), after.isoformat()],
                                                   "ingest_dt", "event_type", "repo_name", "events_count").to_pylist()
                   ) == [(day, "WatchEvent", "o/both", 1), (after, "PushEvent", "o/both", 2),
                         (after, "PushEvent", "o/late", 1)]
 
-    for _ in range(2):
-        update_gold([day.isoformat()], recompute_event_time=True)
-        silver = scan("github_events_silver", [day.isoformat(), after.isoformat()], "id", "ingest_dt").to_pylist()
-        assert sorted((int(r["id"]) - first_id, r["ingest_dt"]) for r in silver) == [
-            (0, day), (1, day), (2, after), (3, day)]
-        daily = scan("github_events_gold_daily", [day.isoformat(), after.isoformat()], "ingest_dt", "event_type",
-                     "repo_name", "events_count").to_pylist()
-        assert sorted(tuple(r.values()) for r in daily) == [
-            (day, "PushEvent", "o/both", 1), (day, "PushEvent", "o/late", 1), (day, "WatchEvent", "o/both", 1),
-            (after, "PushEvent", "o/both", 1)]   # o/late left the day after: its row there is gone
-        top = scan("github_events_gold_top_repos", [after.isoformat()], "repo_rank", "repo_name").to_pylist()
-        assert [(r["repo_rank"], r["repo_name"]) for r in top] == [(1, "o/both")]
+    update_gold([day.isoformat()], recompute_event_time=True)
+    silver = scan("github_events_silver", [day.isoformat(), after.isoformat()], "id", "ingest_dt").to_pylist()
+    assert sorted((int(r["id"]) - first_id, r["ingest_dt"]) for r in silver) == [
+        (0, day), (1, day), (2, after), (3, day)]
+    daily = scan("github_events_gold_daily", [day.isoformat(), after.isoformat()], "ingest_dt", "event_type",
+                 "repo_name", "events_count").to_pylist()
+    assert sorted(tuple(r.values()) for r in daily) == [
+        (day, "PushEvent", "o/both", 1), (day, "PushEvent", "o/late", 1), (day, "WatchEvent", "o/both", 1),
+        (after, "PushEvent", "o/both", 1)]   # o/late left the day after: its row there is gone
+    top = scan("github_events_gold_top_repos", [after.isoformat()], "repo_rank", "repo_name").to_pylist()
+    assert [(r["repo_rank"], r["repo_name"]) for r in top] == [(1, "o/both")]
+    again = SilverToEventTimeOperator(task_id="silver_to_event_time").execute(
+        context(days=[day.isoformat()], recompute_event_time=True))
+    assert again[0]["rows_written"] == 0   # a re-run finds nothing to move
