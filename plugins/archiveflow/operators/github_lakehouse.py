@@ -23,7 +23,14 @@ from typing import Any
 
 from archiveflow import resources
 from archiveflow.errors import BadRequest, TransientServiceError, UnarchivableData
-from archiveflow.github_lakehouse.bronze import TABLE, GhHour, encode_row, events_api_day, events_api_key
+from archiveflow.github_lakehouse.bronze import (
+    CREATED_AT_PATTERN,
+    TABLE,
+    GhHour,
+    encode_row,
+    events_api_day,
+    events_api_key,
+)
 from archiveflow.github_lakehouse.request import parse_events_api_request, parse_ingestion_request
 from archiveflow.operators.base import ArchiveflowOperator
 from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
@@ -38,8 +45,6 @@ SILVER_SQL = ["github_lakehouse/silver_table.sql", "github_lakehouse/silver_merg
 def silver_parameters(ingest_dt: str, bronze_object: str) -> dict[str, str]:
     """The parameters of `silver_merge.sql`: the Bronze object (its arrival partition and URL) and
     the `created_at` pattern Bronze checks lines with (Silver skips a line that does not match)."""
-    from archiveflow.github_lakehouse.bronze import CREATED_AT_PATTERN
-
     return {"ingest_dt": ingest_dt, "bronze_object": bronze_object, "created_at_pattern": CREATED_AT_PATTERN}
 
 
