@@ -82,7 +82,7 @@ def measure(hour_name: str) -> dict:
     """The measured part, run in a fresh process (its peak RSS is the figure)."""
     from archiveflow import resources
     from archiveflow.github_lakehouse.bronze import GhHour
-    from archiveflow.operators.github_lakehouse import IngestHourOperator
+    from archiveflow.operators.github_lakehouse import IngestHourOperator, silver_parameters
     from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
 
     hour = GhHour.parse(hour_name)
@@ -92,8 +92,8 @@ def measure(hour_name: str) -> dict:
     bronze = IngestHourOperator(task_id="ingest_hour", plan=plan).execute(operator_context())
     steps["bronze"] = time.monotonic() - started
     mark = time.monotonic()
-    silver = LakehouseSqlOperator(task_id="update_silver", sql=SILVER, parameters={
-        "ingest_dt": hour.ingest_dt, "bronze_object": f"s3://{bucket}/{hour.bronze_key}"}).execute(operator_context())
+    silver = LakehouseSqlOperator(task_id="update_silver", sql=SILVER, parameters=silver_parameters(
+        hour.ingest_dt, f"s3://{bucket}/{hour.bronze_key}")).execute(operator_context())
     steps["silver"] = time.monotonic() - mark
     mark = time.monotonic()
     gold = LakehouseSqlOperator(task_id="update_gold", sql=GOLD, parameters={"ingest_dt": hour.ingest_dt}).execute(

@@ -27,10 +27,13 @@ the same Bronze table as `github_ingestion`, one object per run:
 | `poll_events` | conditional GET with the last poll's `ETag` (`If-None-Match`: a 304 means nothing new and costs no rate limit); follows `Link: rel="next"` up to `max_pages`; keeps only events newer than the newest already ingested (event ids grow), so no event is written twice by this DAG; when `X-RateLimit-Remaining` is 0 (or a `Retry-After` comes) it waits deferred until the reset, then polls again. Where it stopped is kept in DynamoDB (`runs`, pk `github_events_api#state`). |
 
 | `new_events` | skips `update_silver` when the poll wrote nothing (a 304, no event newer than the last poll) |
-| `update_silver` | the poll's Bronze object into `github_events_silver`, as in `github_ingestion` (a `MERGE` inserting only event ids Silver does not hold); emits the `github_events_silver` Asset with `{"days": [<ingest_dt>]}`, which triggers `github_gold` |
+| `update_silver` | the poll's Bronze object into `github_events_silver`, as in `github_ingestion` (a `MERGE` inserting only event ids Silver does not hold); emits the `github_events_silver` Asset with `{"days": [<the days the events were created>]}`, which triggers `github_gold` |
 
 Events that GH Archive also carries are written to Bronze by both sources, as the sources
-published them; Silver holds each event id once, whichever source brought it first.
+published them; Silver holds each event id once, under the day and hour it was created (UTC),
+whichever source brought it first: an event of 23:59:50 polled at 00:00:30 is in the next day's
+Bronze partition and in its own day in Silver and Gold. Events a later layer could not read (an
+unreadable `created_at`, an id beyond 64 bits) are counted and quoted in the poll's summary.
 
 The DAG is created paused: unpause it to start polling (a manual run polls once).
 

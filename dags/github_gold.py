@@ -7,7 +7,7 @@ from datetime import timedelta
 from archiveflow.assets import GITHUB_EVENTS_GOLD, GITHUB_EVENTS_SILVER
 from archiveflow.dag_builder import archiveflow_dag
 from archiveflow.github_lakehouse.request import GOLD_FIELDS
-from archiveflow.operators.github_gold import GOLD_SQL, PlanGoldDaysOperator
+from archiveflow.operators.github_gold import PlanGoldDaysOperator, SilverToEventTimeOperator
 from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
 
 DOC = """
@@ -26,7 +26,11 @@ a run's trigger point and the run's creation triggers nothing until a later even
 `plan_days` also reads the Silver events newer than its run's trigger point and recomputes their
 days, so the last hours of a backfill are not left out of Gold.
 
-Gold tables (Iceberg, partitioned by `ingest_dt`, in the lakehouse Glue database):
+Every layer after Bronze files an event under its own time: a day of Gold counts the events
+*created* that day (UTC), whichever source delivered them and whenever they arrived (an event of
+23:59:50 polled at 00:00:30 the next day counts on its own day).
+
+Gold tables (Iceberg, partitioned by `ingest_dt` = the events' day, in the lakehouse Glue database):
 
 | table | one row per |
 |---|---|
@@ -37,12 +41,19 @@ Gold tables (Iceberg, partitioned by `ingest_dt`, in the lakehouse Glue database
 | task | what it does |
 |---|---|
 | `plan_days` | the days to recompute: the conf's `days`, else the `extra.days` of the triggering Silver events and of those that arrived after the run's trigger point |
-| `update_gold` | one mapped task per day: creates the Gold tables if needed, then one `MERGE` per table (`include/sql/github_lakehouse/gold_*_merge.sql`, Athena dialect) replaces the day's rows with the day's aggregates of Silver. A re-run writes the same figures. On Athena the task defers while each query runs; locally DuckDB computes and pyiceberg commits. Emits the `github_events_gold` Asset with `{"days": [day]}`. |
+| `silver_to_event_time` | only with `recompute_event_time` (tables written before events were filed under their own time): moves every Silver row whose `ingest_dt` is not its `created_at` day (UTC) to that day (`include/sql/github_lakehouse/silver_event_time_merge.sql`); does nothing otherwise |
+| `update_gold` | one mapped task per day (with `recompute_event_time`: `days` and the day after each, whose Gold rows are deleted first, `gold_*_clear.sql`): creates the Gold tables if needed, then one `MERGE` per table (`include/sql/github_lakehouse/gold_*_merge.sql`, Athena dialect) replaces the day's rows with the day's aggregates of Silver. A re-run writes the same figures. On Athena the task defers while each query runs; locally DuckDB computes and pyiceberg commits. Emits the `github_events_gold` Asset with `{"days": [day]}`. |
 
 Example conf (manual run):
 
 ```json
 {"days": ["2024-01-15", "2024-01-16"]}
+```
+
+Moving tables written before event-time filing (once, every day they hold):
+
+```json
+{"days": ["2024-01-01", "2024-01-02", "2024-01-03"], "recompute_event_time": true}
 ```
 """
 
@@ -51,6 +62,8 @@ with archiveflow_dag("github_gold", GOLD_FIELDS, DOC,
                      tags=["github", "lakehouse", "gold"], schedule=[GITHUB_EVENTS_SILVER],
                      retry_delay=timedelta(minutes=1)) as dag:
     plan = PlanGoldDaysOperator(task_id="plan_days", inlets=[GITHUB_EVENTS_SILVER])
+    silver_to_event_time = SilverToEventTimeOperator(task_id="silver_to_event_time")
     update_gold = LakehouseSqlOperator.partial(
-        task_id="update_gold", sql=GOLD_SQL, outlets=[GITHUB_EVENTS_GOLD],
+        task_id="update_gold", outlets=[GITHUB_EVENTS_GOLD],
     ).expand_kwargs(plan.output)
+    plan >> silver_to_event_time >> update_gold

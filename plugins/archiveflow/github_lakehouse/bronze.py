@@ -10,12 +10,21 @@ replaces its earlier object and never adds a second one):
 - Events API poll of run `2024-01-15T05:35:00Z`: `ingest_dt=2024-01-15/events-api-20240115T053500Z.json.gz`
 
 Events repeated across hours or sources are kept as the sources published them (Bronze is the
-raw truth); Silver removes duplicates by event id.
+raw truth); Silver removes duplicates by event id. Bronze is partitioned by arrival (the hour's day,
+the poll's day); every later layer files an event under its own time, `created_at` in UTC
+(`event_day`).
+
+A line reaches Bronze only if every later layer can read it (`MalformedEvent` otherwise, counted
+and quoted by the run): `id`, `type` and `created_at` present, `created_at` an ISO 8601 time that
+matches CREATED_AT_PATTERN and is a real date, `repo.id` and `actor.id` integers that fit a
+bigint. `silver_merge.sql` applies the same pattern (bound from CREATED_AT_PATTERN) and parse,
+so a line written before these checks existed is skipped by Silver instead of failing the hour.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -29,6 +38,11 @@ COLUMNS = ("id", "type", "created_at", "repo_id", "repo_name", "actor_id", "acto
 GH_ARCHIVE_FIRST_DAY = dt.date(2011, 2, 12)
 
 HOUR_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}-([0-9]|[01][0-9]|2[0-3])$"
+# `created_at` as GitHub writes it (2024-01-15T05:04:03Z), an offset or milliseconds allowed, years
+# 2000-2099. Written for both Python's `re` and Athena's/DuckDB's regexp_like: plain classes only.
+CREATED_AT_PATTERN = (r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+                      r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,3})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+BIGINT_RANGE = range(-(2**63), 2**63)
 
 
 @dataclass(frozen=True, order=True)
@@ -92,10 +106,34 @@ class MalformedEvent(ValueError):
     """A line that is not a GitHub event; the message is the reason, counted per kind."""
 
 
+_created_at = re.compile(CREATED_AT_PATTERN).fullmatch
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def event_day(created_at: str) -> str:
+    """The UTC day (`2024-01-15`) an event belongs to in Silver and Gold; MalformedEvent when
+    `created_at` is not a time the SQL layers read (the pattern, then a real date)."""
+    if not _created_at(created_at):
+        raise MalformedEvent("created_at is not an ISO 8601 time like 2024-01-15T05:04:03Z")
+    if not _real_date(created_at[:10]):
+        raise MalformedEvent("created_at is not a real date")
+    if created_at.endswith("Z"):
+        return created_at[:10]
+    return f"{dt.datetime.fromisoformat(created_at).astimezone(dt.UTC):%Y-%m-%d}"
+
+
 def _integer_or_none(value: Any, field: str) -> int | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value in BIGINT_RANGE):
         return value
-    raise MalformedEvent(f"{field} is not an integer")
+    raise MalformedEvent(f"{field} is not an integer of 64 bits")
 
 
 def _text(event: dict, field: str) -> str:
@@ -115,7 +153,7 @@ def bronze_row(event: Any, ensure_ascii: bool = False) -> dict[str, Any]:
     repo, actor = event.get("repo") or {}, event.get("actor") or {}
     if not isinstance(repo, dict) or not isinstance(actor, dict):
         raise MalformedEvent("repo or actor is not an object")
-    return {
+    row = {
         "id": _text(event, "id"),
         "type": _text(event, "type"),
         "created_at": _text(event, "created_at"),
@@ -125,6 +163,8 @@ def bronze_row(event: Any, ensure_ascii: bool = False) -> dict[str, Any]:
         "actor_login": actor.get("login"),
         "payload_raw": json.dumps(event.get("payload"), ensure_ascii=ensure_ascii, separators=(",", ":")),
     }
+    event_day(row["created_at"])
+    return row
 
 
 def encode_row(row: dict[str, Any]) -> bytes:
@@ -170,8 +210,9 @@ _decode_event = msgspec.json.Decoder(_Event).decode
 _encode_row = msgspec.json.Encoder().encode
 
 
-def bronze_line(line: bytes) -> bytes:
-    """One source line as one Bronze line (no newline); MalformedEvent when it is not an event.
+def bronze_line(line: bytes) -> tuple[bytes, str]:
+    """One source line as one Bronze line (no newline) and the event's day (`event_day`);
+    MalformedEvent when it is not an event.
 
     The common line takes the fast path: one typed decode that skips the payload, which is kept as
     the source wrote it. Anything it does not accept (a malformed line, an unusual but valid one:
@@ -181,25 +222,31 @@ def bronze_line(line: bytes) -> bytes:
         event = _decode_event(line)
         row = _BronzeRow(str(event.id), event.type, event.created_at, *_reference(event.repo, "name"),
                          *_reference(event.actor, "login"), bytes(event.payload).decode())
-        if row.id and row.type and row.created_at:
-            return _encode_row(row)
-    except (ValueError, msgspec.MsgspecError):  # UnicodeError is a ValueError
+        if row.id and row.type and row.created_at and _bigint(row.repo_id) and _bigint(row.actor_id):
+            return _encode_row(row), event_day(row.created_at)
+    except (ValueError, msgspec.MsgspecError):  # UnicodeError and MalformedEvent are ValueErrors
         pass
     return _bronze_line_checked(line)
+
+
+def _bigint(value: int | None) -> bool:
+    return value is None or value in BIGINT_RANGE
 
 
 def _reference(reference: _Reference | None, label: str) -> tuple[int | None, str | None]:
     return (None, None) if reference is None else (reference.id, getattr(reference, label))
 
 
-def _bronze_line_checked(line: bytes) -> bytes:
+def _bronze_line_checked(line: bytes) -> tuple[bytes, str]:
     try:
         event = json.loads(line)
     except UnicodeDecodeError:
         raise MalformedEvent("not UTF-8") from None
     except ValueError:
         raise MalformedEvent("not JSON") from None
+    row = bronze_row(event)
     try:
-        return json.dumps(bronze_row(event), ensure_ascii=False, separators=(",", ":")).encode()
+        text = json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
     except UnicodeEncodeError:  # a lone surrogate (valid JSON, not UTF-8): keep it escaped
-        return json.dumps(bronze_row(event, ensure_ascii=True), separators=(",", ":")).encode()
+        text = json.dumps(bronze_row(event, ensure_ascii=True), separators=(",", ":")).encode()
+    return text, event_day(row["created_at"])

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from archiveflow.errors import BadRequest, TransientServiceError
-from archiveflow.github_lakehouse.bronze import MalformedEvent, bronze_row
+from archiveflow.github_lakehouse.bronze import MalformedEvent, bronze_row, event_day
+
+MAX_SAMPLES = 5   # malformed events quoted in the poll's summary
 
 BASE_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
                 "User-Agent": "archiveflow-github-lakehouse"}
@@ -42,6 +44,7 @@ class PollResult:
     watermark: int = 0
     pages: int = 0
     malformed: int = 0
+    malformed_samples: list[dict] = field(default_factory=list)   # the first few: reason and the event, cut
     retry_at: float | None = None  # epoch seconds, when rate limited
     rate_limit_remaining: str | None = None
 
@@ -96,8 +99,11 @@ def _new_rows(body: bytes, watermark: int, seen: set[str], result: PollResult) -
         try:
             row = bronze_row(event)
             event_id = int(row["id"])
-        except (MalformedEvent, ValueError):
+        except ValueError as err:  # MalformedEvent, or an id that is not a number
             result.malformed += 1
+            if len(result.malformed_samples) < MAX_SAMPLES:
+                reason = str(err) if isinstance(err, MalformedEvent) else "id is not a number"
+                result.malformed_samples.append({"reason": reason, "text": json.dumps(event)[:200]})
             continue
         if event_id <= watermark:
             reached_old = True
@@ -134,3 +140,8 @@ def poll(fetch: Fetch, state: PollState, now: float, per_page: int = 100, max_pa
         headers = dict(BASE_HEADERS)
     result.watermark = max([state.watermark, *(int(row["id"]) for row in result.rows)])
     return result
+
+
+def event_days(rows: list[dict]) -> list[str]:
+    """The UTC days of the events of a poll's Bronze rows (`created_at`), the days Silver files them under."""
+    return sorted({event_day(row["created_at"]) for row in rows})

@@ -7,6 +7,7 @@ Rules needing I/O (the connection exists) are checked by the first task.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,24 +89,37 @@ DAY = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "format": "
 
 GOLD_FIELDS: dict[str, Field] = {
     "days": Field([], {"type": "array", "items": DAY, "maxItems": 366, "uniqueItems": True}, "Days to recompute",
-                  "`ingest_dt` days (`2024-01-15`) whose Gold rows are recomputed from Silver. Empty = the days "
+                  "Event days (`2024-01-15`, UTC) whose Gold rows are recomputed from Silver. Empty = the days "
                   "named by the Silver updates that triggered the run (each `github_events_silver` Asset "
                   "event's `extra.days`).", WHAT),
+    "recompute_event_time": Field(
+        False, {"type": "boolean"}, "Move Silver to event time first",
+        "For tables written before Silver and Gold filed events under their own time (`created_at`, UTC) "
+        "instead of the day they arrived: first every Silver row is moved to its event's day, then Gold of "
+        "`days` and of the day after each is deleted and recomputed. Give every day written before the "
+        "change. A re-run changes nothing.", SAFETY),
 }
 
 
 @dataclass(frozen=True)
 class GoldRequest:
     days: tuple[str, ...]
+    recompute_event_time: bool = False
 
 
 def parse_gold_request(conf: Mapping[str, Any]) -> GoldRequest:
     values = check_fields(GOLD_FIELDS, conf)
-    return GoldRequest(tuple(sorted(values["days"])))
+    if values["recompute_event_time"] and not values["days"]:
+        raise BadRequest("days", "recompute_event_time needs the days written before the change")
+    return GoldRequest(tuple(sorted(values["days"])), values["recompute_event_time"])
 
 
 def gold_days(request: GoldRequest, asset_event_extras: list[Mapping[str, Any]]) -> list[str]:
-    """The days a Gold run recomputes: the conf's, else every day the triggering Silver events name."""
+    """The days a Gold run recomputes: the conf's (with the day after each when Silver rows move to
+    their event's day: they leave the day they arrived), else every day the triggering Silver events name."""
+    if request.recompute_event_time:
+        after = {(dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat() for day in request.days}
+        return sorted(set(request.days) | after)
     if request.days:
         return list(request.days)
     days = {day for extra in asset_event_extras for day in (extra or {}).get("days", [])}

@@ -45,6 +45,7 @@ class IngestStats:
     written: int = 0               # Bronze lines written
     malformed: Counter = field(default_factory=Counter)   # reason -> lines
     samples: list[dict] = field(default_factory=list)     # the first few malformed lines
+    days: set[str] = field(default_factory=set)           # the UTC days of the events written (created_at)
 
     @property
     def malformed_lines(self) -> int:
@@ -59,7 +60,7 @@ class IngestStats:
     def as_dict(self) -> dict:
         return {"source_bytes": self.source_bytes, "decoded_bytes": self.decoded_bytes, "lines": self.lines,
                 "written": self.written, "malformed_lines": self.malformed_lines,
-                "malformed": dict(self.malformed), "malformed_samples": self.samples}
+                "malformed": dict(self.malformed), "malformed_samples": self.samples, "days": sorted(self.days)}
 
 
 def gunzip(chunks: Iterable[bytes], stats: IngestStats) -> Iterator[bytes]:
@@ -115,11 +116,13 @@ def _bronze_lines(lines: Iterable[bytes | object], stats: IngestStats) -> Iterat
             stats.reject(number, "blank line", line)
         else:
             try:
-                yield bronze_line(line)
+                row, day = bronze_line(line)
             except MalformedEvent as err:
                 stats.reject(number, str(err), line)
                 continue
+            stats.days.add(day)
             stats.written += 1
+            yield row
 
 
 def stream_to_bronze(chunks: Iterable[bytes], sink: BinaryIO, stats: IngestStats | None = None,

@@ -5,8 +5,9 @@ Glue client, all configured from the same connection Athena would use.
 Every table a statement names is a view in DuckDB: an Iceberg table over `iceberg_scan` of its
 current metadata (the MERGE target over exactly the metadata the commit builds on), a Glue JSON
 table (Bronze) over `read_json` of its location with its partition columns and `"$path"`, as
-Athena shows them. A commit that loses a race with another writer is recomputed on the new state,
-so two runs merging the same event ids at once still insert each id once.
+Athena shows them. A commit that loses a race with another writer is recomputed on the new state
+after a jittered backoff, as on Athena (`archiveflow.lakehouse.commit_conflicts`), so two runs
+merging the same event ids at once still insert each id once.
 
 A MERGE's rows are staged in a DuckDB temporary table (spilled to disk beyond the memory limit),
 written by DuckDB as one Parquet file per partition (streamed to S3, the table's field ids), and
@@ -28,6 +29,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from archiveflow.lakehouse.commit_conflicts import MERGE_ATTEMPTS, backoff_seconds, conflict_message
 from archiveflow.lakehouse.statements import (
     MergePlan,
     UnsupportedStatement,
@@ -38,7 +40,7 @@ from archiveflow.lakehouse.statements import (
 
 log = logging.getLogger(__name__)
 
-COMMIT_ATTEMPTS = 5
+CONFLICT_BACKOFF_SECONDS = 0.1   # the first wait after a lost commit race (then doubled, jittered)
 # pyiceberg re-applies a commit that lost a race on the winner's snapshot by itself: right for a
 # blind append, wrong for a MERGE, whose rows were computed from the older snapshot (the shared
 # event ids would be inserted twice). The engine recomputes instead, so pyiceberg must not retry.
@@ -100,6 +102,8 @@ class LocalLakehouse:
             result = self._create(tree)
         elif isinstance(tree, exp.Merge):
             result = self._merge(tree, snapshot_properties or {})
+        elif isinstance(tree, exp.Delete):
+            result = self._delete(tree, snapshot_properties or {})
         elif isinstance(tree, exp.Select | exp.Union):
             result = self._select(tree)
         else:
@@ -129,20 +133,51 @@ class LocalLakehouse:
         return LocalResult("SELECT", rows=cursor.fetchall(), columns=[d[0] for d in cursor.description])
 
     def _merge(self, tree: exp.Merge, snapshot_properties: dict[str, str]) -> LocalResult:
+        def attempt(table) -> LocalResult:
+            plan = merge_plan(tree, tuple(_partition_columns(table)))
+            return self._merge_once(tree, table, plan, snapshot_properties)
+
+        return self._until_committed(tree.this.name, attempt)
+
+    def _delete(self, tree: exp.Delete, snapshot_properties: dict[str, str]) -> LocalResult:
+        """`DELETE FROM t WHERE <partition column> = <constant>`: the partition's rows dropped in one commit."""
+        from pyiceberg.expressions import EqualTo
+
+        condition = tree.args["where"].this if tree.args.get("where") else None
+        if not (isinstance(condition, exp.EQ) and isinstance(condition.this, exp.Column)
+                and not list(condition.expression.find_all(exp.Column))):
+            raise UnsupportedStatement("locally, DELETE needs WHERE <partition column> = <constant>")
+        column = condition.this.name
+        value = self._connection(exp.select("1"), {}).execute(f"SELECT {duckdb_sql(condition.expression)}").fetchone()[0]
+
+        def attempt(table) -> LocalResult:
+            if column not in _partition_columns(table):
+                raise UnsupportedStatement(f"locally, DELETE filters on a partition column; {column} is not one")
+            table.delete(EqualTo(column, value.isoformat() if hasattr(value, "isoformat") else value),
+                         snapshot_properties=snapshot_properties)
+            return LocalResult("DELETE", table=".".join(table.name()))
+
+        return self._until_committed(tree.this.name, attempt)
+
+    def _until_committed(self, name: str, attempt: Callable[[Any], LocalResult]) -> LocalResult:
+        """`attempt(table)` on the table's current snapshot, again after each commit that lost a race."""
         from pyiceberg.exceptions import CommitFailedException
 
-        identifier = f"{self.database}.{tree.this.name}"
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        identifier = f"{self.database}.{name}"
+        for number in range(1, MERGE_ATTEMPTS + 1):
             table = self.catalog.load_table(identifier)
             if any(table.properties.get(k) != v for k, v in NO_BLIND_RETRIES.items()):
                 table = table.transaction().set_properties(NO_BLIND_RETRIES).commit_transaction()
-            plan = merge_plan(tree, tuple(_partition_columns(table)))
             try:
-                return self._merge_once(tree, table, plan, snapshot_properties)
+                return attempt(table)
             except CommitFailedException as err:
-                log.warning("commit to %s lost a race with another writer (attempt %s): %s; recomputing",
-                            identifier, attempt, err)
-        raise CommitFailedException(f"{identifier}: {COMMIT_ATTEMPTS} commits in a row lost a race")
+                lost = err
+                if number < MERGE_ATTEMPTS:
+                    wait = backoff_seconds(number, CONFLICT_BACKOFF_SECONDS)
+                    log.warning("commit to %s lost a race with another writer (attempt %s of %s): %s; recomputing "
+                                "in %.2f s", identifier, number, MERGE_ATTEMPTS, err, wait)
+                    time.sleep(wait)
+        raise CommitFailedException(conflict_message(identifier)) from lost
 
     def _merge_once(self, tree: exp.Merge, table, plan: MergePlan, snapshot_properties: dict[str, str]) -> LocalResult:
         con = self._connection(tree, {plan.target: table.metadata_location})

@@ -7,11 +7,15 @@ from __future__ import annotations
 from archiveflow.errors import BadRequest
 from archiveflow.github_lakehouse.request import gold_days, parse_gold_request
 from archiveflow.operators.base import ArchiveflowOperator
+from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
 
+GOLD_TABLES = ("gold_daily", "gold_top_repos", "gold_hourly")
 # The Gold tables, then one MERGE per table (each replaces a day's rows).
-GOLD_SQL = [f"github_lakehouse/{name}.sql" for name in (
-    "gold_daily_table", "gold_top_repos_table", "gold_hourly_table",
-    "gold_daily_merge", "gold_top_repos_merge", "gold_hourly_merge")]
+GOLD_SQL = [f"github_lakehouse/{name}_{step}.sql" for step in ("table", "merge") for name in GOLD_TABLES]
+# The same, each table's day deleted before its MERGE: for days Silver rows moved away from.
+GOLD_REPLACING_SQL = [f"github_lakehouse/{name}_{step}.sql" for step in ("table", "clear", "merge")
+                      for name in GOLD_TABLES]
+SILVER_EVENT_TIME_SQL = "github_lakehouse/silver_event_time_merge.sql"
 
 
 # Silver events newer than the run's trigger point read back (more in a few seconds means a burst
@@ -34,8 +38,8 @@ def late_extras(context, asset) -> list[dict]:
 
 
 class PlanGoldDaysOperator(ArchiveflowOperator):
-    """Returns one `{"parameters": {"ingest_dt": day}, "asset_extra": {"days": [day]}}` per day, for
-    `LakehouseSqlOperator.partial(...).expand_kwargs(...)`. Its `inlets` (the Silver Asset) are read
+    """Returns one `{"sql": [...], "parameters": {"ingest_dt": day}, "asset_extra": {"days": [day]}}`
+    per day, for `LakehouseSqlOperator.partial(...).expand_kwargs(...)`. Its `inlets` (the Silver Asset) are read
     for events that arrived after the run's trigger point."""
 
     def run(self, context) -> list[dict]:
@@ -48,6 +52,21 @@ class PlanGoldDaysOperator(ArchiveflowOperator):
         if not days:
             raise BadRequest("days", "no day to recompute: give `days` (a manual run) or let Silver updates "
                              f"trigger the DAG (triggering events' extra: {extras})")
-        self.log.info("recomputing Gold for %s day(s): %s (from %s)", len(days), days,
-                      "the conf" if request.days else f"{len(extras)} Silver asset event(s)")
-        return [{"parameters": {"ingest_dt": day}, "asset_extra": {"days": [day]}} for day in days]
+        self.log.info("recomputing Gold for %s day(s): %s (from %s)%s", len(days), days,
+                      "the conf" if request.days else f"{len(extras)} Silver asset event(s)",
+                      ", after moving Silver to event time" if request.recompute_event_time else "")
+        sql = GOLD_REPLACING_SQL if request.recompute_event_time else GOLD_SQL
+        return [{"sql": sql, "parameters": {"ingest_dt": day}, "asset_extra": {"days": [day]}} for day in days]
+
+
+class SilverToEventTimeOperator(LakehouseSqlOperator):
+    """`silver_event_time_merge.sql` when the run asks for `recompute_event_time`; nothing otherwise."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(sql=SILVER_EVENT_TIME_SQL, **kwargs)
+
+    def run(self, context) -> list[dict]:
+        if not parse_gold_request(context["params"]).recompute_event_time:
+            self.log.info("recompute_event_time is off: Silver is left as it is")
+            return []
+        return super().run(context)

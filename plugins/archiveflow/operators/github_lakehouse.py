@@ -23,9 +23,17 @@ from typing import Any
 
 from archiveflow import resources
 from archiveflow.errors import BadRequest, TransientServiceError, UnarchivableData
-from archiveflow.github_lakehouse.bronze import TABLE, GhHour, encode_row, events_api_day, events_api_key
+from archiveflow.github_lakehouse.bronze import (
+    CREATED_AT_PATTERN,
+    TABLE,
+    GhHour,
+    encode_row,
+    events_api_day,
+    events_api_key,
+)
 from archiveflow.github_lakehouse.request import parse_events_api_request, parse_ingestion_request
 from archiveflow.operators.base import ArchiveflowOperator
+from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
 
 MIB = 1 << 20
 BODY_CHUNK = 1 * MIB       # bytes read from the HTTP body at a time
@@ -34,19 +42,36 @@ EVENTS_API_STATE_PK = "github_events_api#state"
 SILVER_SQL = ["github_lakehouse/silver_table.sql", "github_lakehouse/silver_merge.sql"]
 
 
+def silver_parameters(ingest_dt: str, bronze_object: str) -> dict[str, str]:
+    """The parameters of `silver_merge.sql`: the Bronze object (its arrival partition and URL) and
+    the `created_at` pattern Bronze checks lines with (Silver skips a line that does not match)."""
+    return {"ingest_dt": ingest_dt, "bronze_object": bronze_object, "created_at_pattern": CREATED_AT_PATTERN}
+
+
 def update_silver_task(source_task_id: str):
     """The `update_silver` task of both Bronze DAGs: the Bronze object the `source_task_id` task
     wrote (its XCom's `bronze` and `ingest_dt`) merged into Silver, then the Silver Asset event
-    naming the day (which triggers `github_gold`)."""
+    naming the days of its events (which triggers `github_gold`)."""
     from archiveflow.assets import GITHUB_EVENTS_SILVER
-    from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
 
-    day = f"{{{{ ti.xcom_pull(task_ids='{source_task_id}')['ingest_dt'] }}}}"
-    bronze_object = f"{{{{ ti.xcom_pull(task_ids='{source_task_id}')['bronze'] }}}}"
-    return LakehouseSqlOperator(task_id="update_silver", sql=SILVER_SQL,
-                                parameters={"ingest_dt": day, "bronze_object": bronze_object},
-                                asset_extra={"days": [day], "bronze_object": bronze_object},
-                                outlets=[GITHUB_EVENTS_SILVER])
+    pulled = f"ti.xcom_pull(task_ids='{source_task_id}')"
+    return UpdateSilverOperator(
+        task_id="update_silver", source_task_id=source_task_id, outlets=[GITHUB_EVENTS_SILVER],
+        parameters=silver_parameters(f"{{{{ {pulled}['ingest_dt'] }}}}", f"{{{{ {pulled}['bronze'] }}}}"))
+
+
+class UpdateSilverOperator(LakehouseSqlOperator):
+    """`silver_table.sql` + `silver_merge.sql` for one Bronze object. Silver files each event under
+    its own day (`created_at`, UTC), whichever Bronze partition it arrived in, so the Asset event's
+    `extra.days` are the days of the object's events, as the source task counted them."""
+
+    def __init__(self, *, source_task_id: str, **kwargs: Any) -> None:
+        super().__init__(sql=SILVER_SQL, **kwargs)
+        self.source_task_id = source_task_id
+
+    def asset_event_extra(self, context) -> dict[str, Any]:
+        source = context["ti"].xcom_pull(task_ids=self.source_task_id)
+        return {"days": source["days"], "bronze_object": source["bronze"]}
 
 
 def wrote_bronze(poll_summary: dict) -> bool:
@@ -241,7 +266,7 @@ class PollEventsApiOperator(GithubLakehouseOperator):
 
     def run(self, context) -> dict:
         from archiveflow.deep_archive.s3io import exists
-        from archiveflow.github_lakehouse.events_api import PollState, poll
+        from archiveflow.github_lakehouse.events_api import PollState, event_days, poll
 
         request = parse_events_api_request(context["params"])
         check_http_connection(request.http_conn_id)
@@ -252,7 +277,10 @@ class PollEventsApiOperator(GithubLakehouseOperator):
         own_retry = saved.get("last_run_id") == run_id
         if not own_retry and exists(self.s3(), bucket, key):
             self.log.info("s3://%s/%s already holds this run's poll: nothing to do", bucket, key)
-            return {"outcome": "already_ingested", "bronze": f"s3://{bucket}/{key}", "ingest_dt": day}
+            rows = [json.loads(line) for line in gzip.decompress(
+                self.s3().get_object(Bucket=bucket, Key=key)["Body"].read()).splitlines()]
+            return {"outcome": "already_ingested", "bronze": f"s3://{bucket}/{key}", "ingest_dt": day,
+                    "days": event_days(rows)}
         prefix = "previous_" if own_retry else ""
         start = PollState(saved.get(f"{prefix}etag"), int(saved.get(f"{prefix}watermark", 0)))
         fetch = self._fetcher(request.http_conn_id)
@@ -264,10 +292,13 @@ class PollEventsApiOperator(GithubLakehouseOperator):
             self.s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip")
         self._save_state(request.http_conn_id, run_id, start, result)
         summary = {"outcome": result.outcome, "events_written": len(result.rows), "pages": result.pages,
-                   "malformed": result.malformed, "watermark": str(result.watermark),
+                   "malformed": result.malformed, "malformed_samples": result.malformed_samples,
+                   "days": event_days(result.rows), "watermark": str(result.watermark),
                    "rate_limit_remaining": result.rate_limit_remaining,
                    "bronze": f"s3://{bucket}/{key}" if result.rows else None, "ingest_dt": day}
         self.log.info("Events API poll: %s", summary)
+        for sample in result.malformed_samples:
+            self.log.warning("malformed event (%(reason)s): %(text)s", sample)
         self.record(f"github_events_api#{run_id}", "run", **summary)
         return summary
 

@@ -4,7 +4,10 @@ on the engine the `lakehouse_sql` connection names. The DAG does not know which 
 - Athena (AWS): each statement is submitted through the provider's `AthenaHook.run_query` (the
   lakehouse Glue database as the query's database, the connection's workgroup, results under the
   athena-results bucket) and the task defers to the provider's `AthenaTrigger`: no worker slot is
-  held while a query runs. The next file is submitted when the trigger reports success.
+  held while a query runs. The next file is submitted when the trigger reports success. A MERGE
+  that fails with `ICEBERG_COMMIT_ERROR` (another writer committed to its table first) is submitted
+  again whole, so Athena computes it from the table's new snapshot, after a jittered backoff
+  (deferred), up to 8 attempts (`archiveflow.lakehouse.commit_conflicts`); then the task fails naming the table.
 - DuckDB (the local stack): `archiveflow.lakehouse.local_engine` runs the same statement, translated
   by sqlglot; Iceberg writes are committed with pyiceberg to the same Glue catalog.
 
@@ -16,6 +19,7 @@ Re-running a task re-runs idempotent statements: `CREATE TABLE IF NOT EXISTS`, M
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +28,7 @@ from archiveflow.errors import BadRequest, TransientServiceError
 from archiveflow.operators.base import ArchiveflowOperator, fail_without_retry
 
 RESULTS_PREFIX = "lakehouse_sql/"
+CONFLICT_BACKOFF_SECONDS = 2.0   # the first wait after a lost commit race on Athena (then doubled, jittered)
 
 
 def lakehouse_variables() -> dict[str, str]:
@@ -90,7 +95,7 @@ class LakehouseSqlOperator(ArchiveflowOperator):
 
     # --- Athena ---------------------------------------------------------------------------------
 
-    def _submit(self, context, hook, index: int, done: list[dict]) -> list[dict]:
+    def _submit(self, context, hook, index: int, done: list[dict], attempt: int = 1) -> list[dict]:
         from airflow.providers.amazon.aws.hooks.athena import AthenaHook
         from airflow.providers.amazon.aws.triggers.athena import AthenaTrigger
 
@@ -102,12 +107,13 @@ class LakehouseSqlOperator(ArchiveflowOperator):
         query_id = AthenaHook(aws_conn_id=hook.aws_conn_id).run_query(
             athena_sql(self._statement(sql_file)), query_context={"Database": resources.glue_database("lakehouse")},
             result_configuration={"OutputLocation": output}, workgroup=workgroup)
-        self.log.info("%s submitted to Athena (workgroup %s): query %s; deferring until it ends",
-                      sql_file, workgroup, query_id)
+        self.log.info("%s submitted to Athena (workgroup %s, attempt %s): query %s; deferring until it ends",
+                      sql_file, workgroup, attempt, query_id)
         self.defer(trigger=AthenaTrigger(query_execution_id=query_id, waiter_delay=self.waiter_delay,
                                          waiter_max_attempts=self.waiter_max_attempts, aws_conn_id=hook.aws_conn_id),
                    method_name="resume_after_query",
-                   kwargs={"index": index, "done": [*done, {"sql": sql_file, "engine": "athena", "query_id": query_id}]})
+                   kwargs={"index": index, "done": [*done, {"sql": sql_file, "engine": "athena", "query_id": query_id,
+                                                           "attempt": attempt}]})
         return done
 
     def resume_after_query(self, context, event: dict | None = None, index: int = 0,
@@ -115,18 +121,58 @@ class LakehouseSqlOperator(ArchiveflowOperator):
         with fail_without_retry():
             done = list(done or [])
             if not event or event.get("status") != "success":
-                raise TransientServiceError(f"Athena query of {self.sql[index]} ({done[-1]['query_id']}) "
-                                            f"did not succeed: {event}")
+                return self._after_failed_query(index, done, event)
             self.log.info("%s: Athena query %s succeeded", self.sql[index], done[-1]["query_id"])
             if index + 1 < len(self.sql):
                 return self._submit(context, self._hook(), index + 1, done)
             self._emit_asset_events(context)
             return done
 
+    def _after_failed_query(self, index: int, done: list[dict], event: dict | None) -> list[dict]:
+        """A lost commit race is submitted again (deferred backoff first); any other failure fails the attempt."""
+        from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        from archiveflow.lakehouse.commit_conflicts import (
+            MERGE_ATTEMPTS,
+            athena_commit_conflict,
+            backoff_seconds,
+            conflict_message,
+        )
+
+        failed = done[-1]
+        execution = AthenaHook(aws_conn_id=self._hook().aws_conn_id).get_query_info(failed["query_id"])["QueryExecution"]
+        if not athena_commit_conflict(execution):
+            raise TransientServiceError(f"Athena query of {self.sql[index]} ({failed['query_id']}) did not succeed: "
+                                        f"{execution.get('Status', {}).get('StateChangeReason') or event}")
+        table = f"{resources.glue_database('lakehouse')}.{self._statement(self.sql[index]).this.name}"
+        attempt = failed.get("attempt", 1)
+        if attempt >= MERGE_ATTEMPTS:
+            raise TransientServiceError(f"{conflict_message(table)} (last query {failed['query_id']})")
+        wait = backoff_seconds(attempt, CONFLICT_BACKOFF_SECONDS)
+        self.log.warning("%s: query %s lost an Iceberg commit race on %s (attempt %s of %s); submitting it again "
+                         "in %.1f s, computed from the table's new snapshot", self.sql[index], failed["query_id"],
+                         table, attempt, MERGE_ATTEMPTS, wait)
+        self.defer(trigger=DateTimeTrigger(moment=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)),
+                   method_name="resubmit_after_conflict",
+                   kwargs={"index": index, "done": done[:-1], "attempt": attempt + 1})
+        return done
+
+    def resubmit_after_conflict(self, context, event: Any = None, index: int = 0, done: list[dict] | None = None,
+                                attempt: int = 2) -> list[dict]:
+        with fail_without_retry():
+            return self._submit(context, self._hook(), index, list(done or []), attempt)
+
     # --- Assets ---------------------------------------------------------------------------------
 
+    def asset_event_extra(self, context) -> dict[str, Any]:
+        """The `extra` of the outlets' events: `asset_extra` (a subclass may work it out)."""
+        return dict(self.asset_extra)
+
     def _emit_asset_events(self, context) -> None:
+        if not self.outlets:
+            return
+        extra = self.asset_event_extra(context)
         for outlet in self.outlets:
-            context["outlet_events"][outlet].extra = dict(self.asset_extra)
-        if self.outlets:
-            self.log.info("asset events %s with extra %s", [o.name for o in self.outlets], self.asset_extra)
+            context["outlet_events"][outlet].extra = dict(extra)
+        self.log.info("asset events %s with extra %s", [o.name for o in self.outlets], extra)

@@ -91,7 +91,11 @@ def test_hours_merged_at_the_same_time_still_hold_each_event_once(lake, airflow_
     loser recomputes on the winner's snapshot instead of inserting the shared ids again."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from archiveflow.operators.github_lakehouse import IngestHourOperator, RegisterBronzeTableOperator
+    from archiveflow.operators.github_lakehouse import (
+        IngestHourOperator,
+        RegisterBronzeTableOperator,
+        silver_parameters,
+    )
     from archiveflow.operators.lakehouse_sql import LakehouseSqlOperator
 
     RegisterBronzeTableOperator(task_id="register_bronze_table").execute({"run_id": "race"})
@@ -107,8 +111,8 @@ def test_hours_merged_at_the_same_time_still_hold_each_event_once(lake, airflow_
     expected = sum(record[h.name]["events"] for h in hours) - len(record[hours[1].name]["repeated_ids"])
 
     def merge(hour: GhHour) -> int:
-        task = LakehouseSqlOperator(task_id="update_silver", sql=["github_lakehouse/silver_merge.sql"], parameters={
-            "ingest_dt": hour.ingest_dt, "bronze_object": f"s3://{lake.bucket}/{hour.bronze_key}"})
+        task = LakehouseSqlOperator(task_id="update_silver", sql=["github_lakehouse/silver_merge.sql"],
+                                    parameters=silver_parameters(hour.ingest_dt, f"s3://{lake.bucket}/{hour.bronze_key}"))
         return task.execute({"run_id": f"race_{hour.name}"})[0]["rows_written"]
 
     with ThreadPoolExecutor(2) as pool:

@@ -69,8 +69,8 @@ def test_decoding_is_bounded_even_for_a_gzip_bomb():
 
 
 def test_lone_surrogates_stay_valid_utf8():
-    out = bronze_line(b'{"id":"1","type":"T","created_at":"t","payload":{"x":"\\ud800"}}')
-    assert json.loads(out.decode("utf-8"))["payload_raw"] == '{"x":"\\ud800"}'
+    out, day = bronze_line(b'{"id":"1","type":"T","created_at":"2024-01-15T00:00:00Z","payload":{"x":"\\ud800"}}')
+    assert day == "2024-01-15" and json.loads(out.decode("utf-8"))["payload_raw"] == '{"x":"\\ud800"}'
 
 
 def test_keys_are_deterministic():
