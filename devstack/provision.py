@@ -232,12 +232,20 @@ def _stream(client, logical_id, p, resolver) -> None:
 
 
 def _topic(client, logical_id, p, resolver) -> None:
-    client("sns").create_topic(Name=p["TopicName"], Attributes={"KmsMasterKeyId": p["KmsMasterKeyId"]})
+    sns = client("sns")
+    arn = sns.create_topic(Name=p["TopicName"])["TopicArn"]  # idempotent without attributes
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="KmsMasterKeyId", AttributeValue=p["KmsMasterKeyId"])
 
 
 def _queue(client, logical_id, p, resolver) -> None:
-    client("sqs").create_queue(QueueName=p["QueueName"], Attributes={
-        "MessageRetentionPeriod": str(p["MessageRetentionPeriod"]), "KmsMasterKeyId": p["KmsMasterKeyId"]})
+    sqs = client("sqs")
+    attributes = {"MessageRetentionPeriod": str(p["MessageRetentionPeriod"]), "KmsMasterKeyId": p["KmsMasterKeyId"]}
+    try:
+        url = sqs.get_queue_url(QueueName=p["QueueName"])["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        sqs.create_queue(QueueName=p["QueueName"], Attributes=attributes)
+    else:  # a stack provisioned before: same attributes as a new one
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
 
 
 def _workgroup(client, logical_id, p, resolver) -> None:
