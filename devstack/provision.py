@@ -35,7 +35,6 @@ APPLIED = {
     "AWS::IAM::Role": {"AssumeRolePolicyDocument", "Policies"},
     "AWS::S3::Bucket": {"BucketName", "BucketEncryption", "PublicAccessBlockConfiguration", "VersioningConfiguration",
                         "OwnershipControls", "LifecycleConfiguration"},
-    "AWS::S3::BucketPolicy": {"Bucket", "PolicyDocument"},
     "AWS::DynamoDB::Table": {"TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
                              "StreamSpecification", "PointInTimeRecoverySpecification", "SSESpecification"},
     "AWS::Glue::Database": {"DatabaseInput"},
@@ -53,6 +52,8 @@ APPLIED = {
 LOCAL_DIFFERENCES = {
     ("AWS::MWAA::Environment", "*"): "Airflow runs on this machine (devstack), not in MWAA",
     ("AWS::CloudWatch::Alarm", "*"): "nothing publishes MWAA's metrics here",
+    ("AWS::S3::BucketPolicy", "*"): "the emulator speaks plain HTTP: the TLS-only policy would deny every request"
+                                   " (moto evaluates bucket policies)",
     ("*", "Tags"): "tags carry nothing the code reads",
     ("AWS::S3::Bucket", "LoggingConfiguration"): "server access logs of every test request would only slow the emulator",
     ("AWS::Glue::Database", "CatalogId"): "the emulator's account is the catalog",
@@ -66,7 +67,7 @@ LOCAL_PARAMETERS = {"Environment": "dev", "PrivateSubnetIds": ["subnet-local-a",
                     "SecurityGroupIds": ["sg-local"], "PluginsS3ObjectVersion": "local",
                     "RequirementsS3ObjectVersion": "local", "StartupScriptS3ObjectVersion": "local"}
 ORDER = ["AWS::KMS::Key", "AWS::KMS::Alias", "AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::S3::Bucket",
-         "AWS::S3::BucketPolicy", "AWS::DynamoDB::Table", "AWS::Glue::Database", "AWS::Kinesis::Stream",
+         "AWS::DynamoDB::Table", "AWS::Glue::Database", "AWS::Kinesis::Stream",
          "AWS::SNS::Topic", "AWS::SQS::Queue", "AWS::Athena::WorkGroup", "AWS::Batch::ComputeEnvironment",
          "AWS::Batch::JobQueue", "AWS::Batch::JobDefinition"]
 
@@ -177,10 +178,6 @@ def lifecycle_rule(rule: dict) -> dict:
     if "ExpirationInDays" in rule:
         spec["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
     return spec
-
-
-def _bucket_policy(client, logical_id, p, resolver) -> None:
-    client("s3").put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(p["PolicyDocument"]))
 
 
 def _table(client, logical_id, p, resolver) -> None:
@@ -297,7 +294,7 @@ def camel(value):
 
 CREATORS: dict[str, Callable] = {
     "AWS::KMS::Key": _key, "AWS::KMS::Alias": _alias, "AWS::IAM::Role": _role, "AWS::Logs::LogGroup": _log_group,
-    "AWS::S3::Bucket": _bucket, "AWS::S3::BucketPolicy": _bucket_policy, "AWS::DynamoDB::Table": _table,
+    "AWS::S3::Bucket": _bucket, "AWS::DynamoDB::Table": _table,
     "AWS::Glue::Database": _glue_database, "AWS::Kinesis::Stream": _stream, "AWS::SNS::Topic": _topic,
     "AWS::SQS::Queue": _queue, "AWS::Athena::WorkGroup": _workgroup,
     "AWS::Batch::ComputeEnvironment": _compute_environment, "AWS::Batch::JobQueue": _job_queue,
