@@ -56,6 +56,7 @@ LOCAL_DIFFERENCES = {
                                    " (moto evaluates bucket policies)",
     ("*", "Tags"): "tags carry nothing the code reads",
     ("AWS::S3::Bucket", "LoggingConfiguration"): "server access logs of every test request would only slow the emulator",
+    ("AWS::IAM::Role", "ManagedPolicyArns"): "the user's data policies: nothing to attach here",
     ("AWS::Glue::Database", "CatalogId"): "the emulator's account is the catalog",
     ("AWS::SNS::Topic", "Subscription"): "no e-mail here",
     ("AWS::Athena::WorkGroup", "State"): "ENABLED is the default",
@@ -64,7 +65,7 @@ LOCAL_DIFFERENCES = {
 }
 SERVICES = ("kms", "iam", "logs", "s3", "dynamodb", "glue", "kinesis", "sns", "sqs", "athena", "batch")
 LOCAL_PARAMETERS = {"Environment": "dev", "PrivateSubnetIds": ["subnet-local-a", "subnet-local-b"],
-                    "SecurityGroupIds": ["sg-local"], "PluginsS3ObjectVersion": "local",
+                    "SecurityGroupIds": ["sg-local"], "DataAccessPolicyArns": [], "PluginsS3ObjectVersion": "local",
                     "RequirementsS3ObjectVersion": "local", "StartupScriptS3ObjectVersion": "local"}
 ORDER = ["AWS::KMS::Key", "AWS::KMS::Alias", "AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::S3::Bucket",
          "AWS::DynamoDB::Table", "AWS::Glue::Database", "AWS::Kinesis::Stream",

@@ -105,6 +105,8 @@ class Resolver:
         resource = self.template["Resources"][logical_id]
         kind, properties = resource["Type"], resource.get("Properties", {})
         name = self.resolve(properties[NAME_PROPERTY[kind]]) if kind in NAME_PROPERTY else logical_id
+        if kind == "AWS::Glue::Database":
+            name = self.resolve(properties["DatabaseInput"]["Name"])
         arns = {
             "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
             "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{self.values['AWS::Region']}:{ACCOUNT}:table/{name}",
