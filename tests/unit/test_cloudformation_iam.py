@@ -30,7 +30,12 @@ DATA_ACCESS_ACTIONS = {
     "dynamodb:BatchWriteItem", "dynamodb:UpdateTable", "dynamodb:ConditionCheckItem",
 }
 # Granted without a recorded call, each for a reason the emulator cannot show.
-NOT_RECORDABLE = {"UseTheKey": "S3/DynamoDB/SNS/SQS/Kinesis use the KMS key on the caller's behalf; moto calls no KMS"}
+NOT_RECORDABLE = {
+    "UseTheKey": "S3/DynamoDB/SNS/SQS/Kinesis use the KMS key on the caller's behalf; moto calls no KMS",
+    "AthenaQueries": "the emulator runs no Athena query: the local lakehouse engine is DuckDB",
+    "AthenaResults": "what Athena writes and reads on the caller's behalf (same reason)",
+    "AthenaWritesLakehouseTables": "what Athena's Iceberg writes need beyond the recorded calls (same reason)",
+}
 OURS = re.compile(r"((:::|/|:)" + resources.DEFAULT_PREFIX + r"[-_]|:catalog$)")  # the stack's, or Glue's catalog
 
 
