@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import json
 import re
 from pathlib import Path
@@ -46,7 +47,8 @@ def local_names(template: dict) -> dict[str, set[str]]:
     return cfn.physical_names(resolver)
 
 
-def names_used_by_the_code() -> set[tuple[str, str]]:
+@functools.cache
+def names_used_by_the_code() -> frozenset[tuple[str, str]]:
     """(resources function, logical name) of every resources.<function>("literal") in dags/ and plugins/."""
     used = set()
     for path in [*(REPO / "dags").rglob("*.py"), *(REPO / "plugins").rglob("*.py")]:
@@ -57,10 +59,10 @@ def names_used_by_the_code() -> set[tuple[str, str]]:
                 literal = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
                 if literal or not node.args:  # a name in a variable comes from resources.yaml, checked below
                     used.add((node.func.attr, literal[0] if literal else ""))
-    return used
+    return frozenset(used)
 
 
-def missing_names(template: dict, wanted: set[tuple[str, str]]) -> list[str]:
+def missing_names(template: dict, wanted: frozenset[tuple[str, str]]) -> list[str]:
     names = local_names(template)
     missing = []
     for function, logical in sorted(wanted):

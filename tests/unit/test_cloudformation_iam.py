@@ -66,12 +66,13 @@ def allowed(statement: dict, action: str, resource: str) -> bool:
 
 def not_allowed(template: dict) -> list[str]:
     missing = []
+    granted = {role: statements(template, role) for role in ROLES}
     for role, action, resource in sorted(calls()):
         if resource != "*" and not OURS.search(resource):
             if action not in DATA_ACCESS_ACTIONS:
                 missing.append(f"{role}: {action} on a conf-named {resource}")
             continue
-        if not any(allowed(s, action, resource) for s in statements(template, role)):
+        if not any(allowed(s, action, resource) for s in granted[role]):
             missing.append(f"{role}: {action} on {resource}")
     return missing
 
