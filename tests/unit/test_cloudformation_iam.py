@@ -19,8 +19,9 @@ from devstack import template as cfn
 
 CALLS_FILE = cfn.TEMPLATE_FILE.with_name("aws-calls.json")
 ROLES = {"execution": "MwaaExecutionRole", "batch-job": "BatchJobRole"}
-# Calls on resources a run's conf names (the user's source buckets, tracked tables, a table given
-# to the index migration): not the stack's, so granted by the policies the platform team attaches
+# Calls on resources a run's conf names (the user's source buckets, tracked tables and the tables
+# restored into, sensor streams, a restore's notification topic, a table given to the index
+# migration): not the stack's, so granted by the policies the platform team attaches
 # through the DataAccessPolicyArns parameter (README: "What each role may do"). These actions only:
 DATA_ACCESS_ACTIONS = {
     "s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:ListBucket", "s3:ListBucketVersions", "s3:GetObject",
@@ -28,6 +29,8 @@ DATA_ACCESS_ACTIONS = {
     "dynamodb:DescribeTable", "dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords",
     "dynamodb:Query", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem", "dynamodb:UpdateTable", "dynamodb:ConditionCheckItem",
+    "kinesis:DescribeStreamSummary", "kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords",
+    "kinesis:PutRecords", "sns:Publish",
 }
 # Granted without a recorded call, each for a reason the emulator cannot show.
 NOT_RECORDABLE = {
@@ -35,6 +38,7 @@ NOT_RECORDABLE = {
     "AthenaQueries": "the emulator runs no Athena query: the local lakehouse engine is DuckDB",
     "AthenaResults": "what Athena writes and reads on the caller's behalf (same reason)",
     "AthenaWritesLakehouseTables": "what Athena's Iceberg writes need beyond the recorded calls (same reason)",
+    "IcebergFilesThroughPyArrow": "pyiceberg reads and writes table files through pyarrow's S3 filesystem, not botocore",
 }
 OURS = re.compile(r"((:::|/|:)" + resources.DEFAULT_PREFIX + r"[-_]|:catalog$)")  # the stack's, or Glue's catalog
 
