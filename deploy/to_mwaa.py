@@ -30,6 +30,7 @@ from pathlib import Path
 from deploy.bundle import Bundle, build
 
 BUCKET_OUTPUT = "MwaaSourceBucketName"
+PACKAGE_SOURCE_OUTPUT = "PythonPackageSource"
 VERSION_PARAMETERS = {"plugins.zip": "PluginsS3ObjectVersion", "requirements.txt": "RequirementsS3ObjectVersion",
                       "startup.sh": "StartupScriptS3ObjectVersion"}
 DAGS_PREFIX = "dags/"
@@ -81,6 +82,11 @@ class Deployment:
         if self.s3.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
             raise DeployError(f"bucket {bucket} is not versioned: MWAA needs object versions")
         return bucket
+
+    def packs_wheels(self, stack: dict) -> bool:
+        """The stack's `PythonPackageSource` output: `plugins-zip-wheels` means no PyPI on the web server."""
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        return outputs.get(PACKAGE_SOURCE_OUTPUT) == "plugins-zip-wheels"
 
     def environment_name(self) -> str:
         resources = self.cfn.describe_stack_resources(StackName=self.stack_name)["StackResources"]
@@ -209,14 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack-name", required=True, help="the CloudFormation stack owning the MWAA environment")
     parser.add_argument("--region")
     parser.add_argument("--dry-run", action="store_true")
-    parser.add_argument("--with-wheels", action="store_true", help="bundle the wheels (no PyPI on the web server)")
+    parser.add_argument("--with-wheels", action="store_true",
+                        help="bundle the wheels even if the stack's PythonPackageSource is pypi-through-nat")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the stack, then the environment")
     args = parser.parse_args(argv)
     session = boto3.session.Session(region_name=args.region)
     deployment = Deployment(args.stack_name, session.client("s3"), session.client("cloudformation"),
                             session.client("mwaa"), timeout=args.timeout)
     try:
-        report = deployment.run(build(with_wheels=args.with_wheels), dry_run=args.dry_run)
+        with_wheels = args.with_wheels or deployment.packs_wheels(deployment.stack())
+        report = deployment.run(build(with_wheels=with_wheels), dry_run=args.dry_run)
     except DeployError as error:
         print(f"deploy failed: {error}", file=sys.stderr)
         return 1

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import boto3
 import pytest
 
-from devstack import postgres, stack
+from devstack import aws_calls, postgres, stack
 
 # Airflow reads its configuration when first imported: point it at the test stack's home before
 # any test module imports it. In-process runs (`dag.test()`) get a metadata database of their
@@ -19,6 +19,19 @@ _TEST_CONFIG = stack.StackConfig.for_tests()
 IN_PROCESS_AIRFLOW_DB = f"{_TEST_CONFIG.airflow_database}_inproc"
 os.environ.update({k: v for k, v in stack.airflow_env(_TEST_CONFIG).items() if k != "PATH"})
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = stack.sqlalchemy_url(IN_PROCESS_AIRFLOW_DB)
+
+# Least privilege, measured: every AWS call the code makes in this session (in this process and
+# in every Python process it starts) is recorded, and at the end compared with the committed list
+# the CloudFormation roles are tested against (tests/unit/test_cloudformation_iam.py).
+AWS_CALL_LOG = _TEST_CONFIG.home / f"aws-calls-{os.getpid()}.jsonl"  # one per session
+COMMITTED_AWS_CALLS = stack.REPO / "mwaa" / "cloudformation" / "aws-calls.json"
+AWS_CALL_LOG.parent.mkdir(parents=True, exist_ok=True)
+AWS_CALL_LOG.write_text("")
+os.environ[aws_calls.LOG_VARIABLE] = str(AWS_CALL_LOG)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [
+    str(stack.REPO / "devstack" / "aws_call_recording"), str(stack.REPO / "plugins"), str(stack.REPO),
+    os.environ.get("PYTHONPATH")]))
+aws_calls.install()
 
 
 def pytest_collection_modifyitems(items):
@@ -30,6 +43,35 @@ def pytest_collection_modifyitems(items):
         return 0 if item.path.relative_to(item.config.rootpath / "tests").parts[0] == "unit" else 1
 
     items.sort(key=phase)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Unit tests call stubbed clients with made-up names: only the other tests' calls count."""
+    aws_calls.enabled = item.path.relative_to(item.config.rootpath / "tests").parts[0] != "unit"
+    try:
+        return (yield)
+    finally:
+        aws_calls.enabled = True
+
+
+def pytest_sessionfinish(session):
+    """An AWS call the committed list lacks fails the session: the roles were never checked for it."""
+    recorded = aws_calls.read(str(AWS_CALL_LOG))
+    AWS_CALL_LOG.unlink(missing_ok=True)
+    committed = aws_calls.load_committed(COMMITTED_AWS_CALLS)
+    new = recorded - committed
+    if not new:
+        return
+    if os.environ.get("ARCHIVEFLOW_AWS_CALLS_UPDATE") == "1":
+        aws_calls.save_committed(COMMITTED_AWS_CALLS, committed | new)
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = "\n".join(f"  {role}: {action} on {resource}" for role, action, resource in sorted(new))
+    reporter.write_line(f"AWS calls made by the code but missing from {COMMITTED_AWS_CALLS.name} (check the "
+                        f"CloudFormation roles allow them, then rerun with ARCHIVEFLOW_AWS_CALLS_UPDATE=1):\n{lines}",
+                        red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,15 @@ def test_every_declared_resource_exists(local_stack):
     assert tracked["Table"]["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     queues = local_stack.client("batch").describe_job_queues(jobQueues=[resources.batch_job_queue()])
     assert queues["jobQueues"][0]["state"] == "ENABLED"
+    # Made from the CloudFormation template: what moto's own CloudFormation would have dropped is there.
+    encryption = local_stack.client("s3").get_bucket_encryption(Bucket=resources.bucket("archive"))
+    assert encryption["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"][
+        "SSEAlgorithm"] == "aws:kms"
+    assert local_stack.client("s3").get_public_access_block(Bucket=resources.bucket("archive"))[
+        "PublicAccessBlockConfiguration"]["BlockPublicPolicy"]
+    backups = local_stack.client("dynamodb").describe_continuous_backups(TableName=resources.dynamodb_table("runs"))
+    assert backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"][
+        "PointInTimeRecoveryStatus"] == "ENABLED"
 
 
 def test_provisioning_twice_changes_nothing(local_stack):

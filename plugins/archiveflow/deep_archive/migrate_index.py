@@ -54,10 +54,13 @@ def version_item(old: dict) -> dict:
             "version": version}
 
 
+# The key of the version index, as the CloudFormation template declares it (tests/unit/test_cloudformation.py).
+VERSION_INDEX_KEY = {"versions_of": "S", "version": "S"}
+
+
 def migrate(dynamodb, table: str) -> int:
     """Add the version index and rewrite every pre-version item; returns how many were migrated."""
-    key = resources.declared()["dynamodb_tables"]["archive-index"]["global_indexes"][index.BY_FILE_VERSION]
-    if add_global_index(dynamodb.meta.client, table, index.BY_FILE_VERSION, key):
+    if add_global_index(dynamodb.meta.client, table, index.BY_FILE_VERSION, VERSION_INDEX_KEY):
         log.info("created the %s index on %s", index.BY_FILE_VERSION, table)
     migrated, start = 0, {}
     while True:

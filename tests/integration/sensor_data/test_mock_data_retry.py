@@ -10,6 +10,7 @@ import pytest
 from archiveflow import resources
 from archiveflow.operators.sensor_data import PutMockSensorReadingsOperator
 from archiveflow.sensor_data.mock import MockPlan, mock_records
+from devstack import template as cfn
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +55,8 @@ def test_the_declared_stream_is_provisioned_with_its_shards(local_stack):
     from archiveflow.operators.sensor_data import CheckSensorRequestOperator
 
     shards = CheckSensorRequestOperator(task_id="check_request").run({"params": {}, "run_id": "test"})
-    assert len(shards) == resources.declared()["kinesis_streams"]["sensor-readings"]["shards"]
+    template = cfn.raw()["Resources"]["SensorReadingsStream"]["Properties"]
+    assert len(shards) == template["ShardCount"]
 
 
 class Throttling:

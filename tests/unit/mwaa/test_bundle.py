@@ -78,3 +78,11 @@ def test_with_wheels_installs_from_plugins_zip_only(tmp_path, monkeypatch):
     assert {"--no-index", "--find-links /usr/local/airflow/plugins/wheels"} <= set(lines)
     with zipfile.ZipFile(built.plugins_zip) as archive:
         assert archive.getinfo("wheels/boto3-1.0-py3-none-any.whl").compress_type == zipfile.ZIP_STORED
+
+
+@pytest.mark.parametrize(("source", "wheels"), [("plugins-zip-wheels", True), ("pypi-through-nat", False), (None, False)])
+def test_the_deploy_packs_wheels_when_the_stack_says_its_subnets_have_no_pypi(source, wheels):
+    from deploy.to_mwaa import Deployment
+
+    outputs = [{"OutputKey": "PythonPackageSource", "OutputValue": source}] if source else []
+    assert Deployment("stack", None, None, None).packs_wheels({"Outputs": outputs}) is wheels
