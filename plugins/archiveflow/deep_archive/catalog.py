@@ -35,6 +35,16 @@ KEY_PREFIX_CHARS = 8
 COMMIT_ATTEMPTS = 8
 # Athena takes at most 256 KB of query text: keys are sent in chunks well under it.
 QUERY_KEYS_BYTES = 64 * 1024
+TABLE_PROPERTIES = {
+    "write.parquet.compression-codec": "zstd",
+    # Manifests keep each file's exact source_key bounds (not the default 16-character prefix): a
+    # key look-up then opens only the file whose key range holds it.
+    "write.metadata.metrics.column.source_key": "full",
+    # One commit per bundle would add one manifest each, and an engine reads every manifest of the
+    # snapshot: appends merge small manifests so a look-up reads a few, however many bundles.
+    "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "8",
+}
 # What a look-up returns, in both modes (`archiveflow.restore.lookup` builds an ArchivedFile of it).
 FILE_COLUMNS = ("source_bucket", "source_key", "version", "source_etag", "size", "project_name", "archive_bucket",
                 "archive_key", "archive_format", "storage_class", "member_name", "header_offset", "compressed_size",
@@ -86,15 +96,18 @@ def table_definition(warehouse: str):
 
 def ensure_table(catalog, identifier: str, warehouse: str):
     """The catalog table ``identifier`` (``database.table``), created from the SQL file's definition if
-    missing (what Athena's ``CREATE TABLE IF NOT EXISTS`` of the same file makes)."""
+    missing (what Athena's ``CREATE TABLE IF NOT EXISTS`` of the same file makes), with ``TABLE_PROPERTIES``."""
     if catalog.table_exists(identifier):
-        return catalog.load_table(identifier)
+        table = catalog.load_table(identifier)
+        if any(table.properties.get(k) != v for k, v in TABLE_PROPERTIES.items()):
+            table = table.transaction().set_properties(TABLE_PROPERTIES).commit_transaction()
+        return table
     definition = table_definition(warehouse)
     location = f"{warehouse}{identifier.split('.')[-1]}/"  # the SQL file's, for the table of its name
     log.info("creating the archive catalog %s at %s", identifier, location)
     return catalog.create_table_if_not_exists(
         identifier, schema=definition.schema(), location=location, partition_spec=definition.partition_spec(),
-        properties={"write.parquet.compression-codec": "zstd"})
+        properties=TABLE_PROPERTIES)
 
 
 def _bundle_filter(source_bucket: str, key_prefixes: Iterable[str], archive_bucket: str, archive_key: str):
