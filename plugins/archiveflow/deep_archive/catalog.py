@@ -164,15 +164,15 @@ class CatalogIndex:
 
     mode = "catalog"
 
-    def __init__(self, select: Select | None, identifier: str, catalog=None) -> None:
-        """``catalog``: the pyiceberg catalog holding ``identifier``, for writing (the packing worker)."""
-        self.select, self.identifier, self.catalog = select, identifier, catalog
+    def __init__(self, select: Select | None, identifier: str, open_catalog: Callable[[], Any] | None = None) -> None:
+        """``open_catalog``: gives the pyiceberg catalog holding ``identifier``, for writing (the packing worker)."""
+        self.select, self.identifier, self.open_catalog = select, identifier, open_catalog
         self._table = None
 
     def table(self):
         """The pyiceberg table (loaded once; `append_bundle` refreshes it before each commit)."""
         if self._table is None:
-            self._table = self.catalog.load_table(self.identifier)
+            self._table = self.open_catalog().load_table(self.identifier)
         return self._table
 
     def newest_etags(self, bucket: str, keys: Sequence[str]) -> dict[str, str]:

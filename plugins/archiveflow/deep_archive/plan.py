@@ -259,3 +259,12 @@ def _index_summary(mode: str, costs: dict) -> str:
                      f"${costs.get(f'index_one_off_{name}_usd', 0):,.2f} to write, "
                      f"${cost.LOOKUP_USD[name]:.7f} per file look-up")
     return "\n".join(lines)
+
+
+def index_usage_summary(usage: dict) -> str:
+    """What the "already archived?" check asked of the index (`archiveflow.hooks.archive_catalog.archive_index`)."""
+    if usage.get("index_mode") != "catalog":
+        return "- the \"already archived?\" check read DynamoDB items (a batch read per 100 listed keys)"
+    return (f"- the \"already archived?\" check ran {usage['queries']:,} catalog queries on {usage['engine']}"
+            f" ({usage['bytes_scanned'] / MiB:,.1f} MiB scanned, ${usage['usd']:,.4f})")
+

@@ -181,7 +181,7 @@ def main() -> int:
     bucket, key = parse_uri(os.environ["ARCHIVEFLOW_PLAN"])
     plan = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     if plan.get("index_mode") == "catalog":
-        store = catalog.CatalogIndex(None, plan["catalog_table"], catalog.environment_catalog())
+        store = catalog.CatalogIndex(None, plan["catalog_table"], catalog.environment_catalog)
     else:
         store = session.resource("dynamodb", config=config)
     child = int(os.environ.get("AWS_BATCH_JOB_ARRAY_INDEX", "0"))

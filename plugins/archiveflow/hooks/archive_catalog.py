@@ -93,7 +93,7 @@ class ArchiveCatalogHook(LakehouseSqlHook):
     def index(self):
         from archiveflow.deep_archive.catalog import CatalogIndex
 
-        return CatalogIndex(self.select, catalog_identifier(), self._iceberg.catalog)
+        return CatalogIndex(self.select, catalog_identifier(), lambda: self._iceberg.catalog)
 
     def select(self, sql_file: str, parameters: Mapping[str, Any]) -> list[dict]:
         """Rows (as dicts) of one SELECT file of `include/sql/`, its `:name` parameters bound."""

@@ -124,7 +124,7 @@ class PlanBundlesOperator(_DeepArchiveOperator):
     def run(self, context) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from archiveflow.deep_archive.plan import plan, plan_key, summary
+        from archiveflow.deep_archive.plan import index_usage_summary, plan, plan_key, summary
         from archiveflow.deep_archive.request import parse_options
         from archiveflow.hooks.archive_catalog import archive_index
 
@@ -138,7 +138,7 @@ class PlanBundlesOperator(_DeepArchiveOperator):
                             plan_bucket=resources.bucket("archive"),
                             index_table=resources.dynamodb_table("archive-index"), dry_run=options.dry_run)
             lookups = index_usage()
-        report = f"{summary(document)}\n- the \"already archived?\" check: {lookups}"
+        report = f"{summary(document)}\n{index_usage_summary(lookups)}"
         self.log.info("%s", report)
         return {
             "plan_id": plan_id, "units": len(document["units"]), "report": report,

@@ -95,3 +95,47 @@ def test_an_unknown_index_mode_is_refused_naming_the_variable(monkeypatch):
     assert refused.value.field == f"Variable {INDEX_MODE_VARIABLE}"
     monkeypatch.setenv(f"AIRFLOW_VAR_{INDEX_MODE_VARIABLE.upper()}", "catalog")
     assert index_mode() == "catalog"
+
+
+def test_on_athena_a_look_up_runs_in_the_archive_database_and_records_the_bytes_scanned(monkeypatch):
+    from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+
+    from archiveflow.hooks.archive_catalog import ArchiveCatalogHook
+
+    submitted = []
+
+    def run_query(self, query, query_context, result_configuration, client_request_token=None, workgroup="primary"):
+        submitted.append((query, query_context, workgroup))
+        return "query-1"
+
+    class Client:
+        def get_query_execution(self, QueryExecutionId):  # noqa: N803 (boto3's spelling)
+            return {"QueryExecution": {"Status": {"State": "SUCCEEDED"}, "Statistics": {"DataScannedInBytes": 123}}}
+
+    columns = [{"Name": "source_bucket", "Type": "varchar"}, {"Name": "source_key", "Type": "varchar"},
+               {"Name": "size", "Type": "bigint"}, {"Name": "member_name", "Type": "varchar"}]
+    pages = [{"ResultSet": {"ResultSetMetadata": {"ColumnInfo": columns}, "Rows": [
+        {"Data": [{"VarCharValue": c["Name"]} for c in columns]},
+        {"Data": [{"VarCharValue": "src"}, {"VarCharValue": "a/b.csv"}, {"VarCharValue": "42"}, {}]}]}}]
+    monkeypatch.setattr(AthenaHook, "run_query", run_query)
+    monkeypatch.setattr(AthenaHook, "poll_query_status", lambda self, query_id, sleep_time=None: "SUCCEEDED")
+    monkeypatch.setattr(AthenaHook, "get_conn", lambda self: Client())
+    monkeypatch.setattr(AthenaHook, "get_query_results_paginator", lambda self, query_id: pages)
+    monkeypatch.setattr(ArchiveCatalogHook, "extra", property(lambda self: {"engine": "athena"}))
+
+    hook = ArchiveCatalogHook()
+    found = hook.index().files(["src/a/b.csv"], with_versions=False)
+    assert found == {"src/a/b.csv": [{"source_bucket": "src", "source_key": "a/b.csv", "size": 42,
+                                      "member_name": None}]}
+    ((query, context, workgroup),) = submitted
+    assert context == {"Database": "archiveflow_archive"} and workgroup == "archiveflow-lakehouse"
+    assert "FROM archive_catalog" in query and "source_key IN ('a/b.csv')" in query
+    assert hook.usage() == {"index_mode": "catalog", "engine": "athena", "queries": 1, "bytes_scanned": 123,
+                            "usd": round(cost.athena_query_usd(123), 6)}
+
+
+def test_the_approval_step_says_what_the_already_archived_check_cost():
+    assert "read DynamoDB items" in planner.index_usage_summary({"index_mode": "dynamodb"})
+    line = planner.index_usage_summary({"index_mode": "catalog", "engine": "athena", "queries": 1200,
+                                        "bytes_scanned": 3 * 2**20, "usd": 0.06})
+    assert line == '- the "already archived?" check ran 1,200 catalog queries on athena (3.0 MiB scanned, $0.0600)'
