@@ -32,18 +32,21 @@ billed overhead and a transition request) than packed into a few large `.zip` bu
    `archiveflow_deep_archive_archive_buckets`, a JSON list), never a source, warehouse or lakehouse
    bucket; an `output_prefix` starting with `_` is reserved (`_plans/` expires after 30 days).
 2. **plan** — streams the listing of each prefix into bundle manifests in S3 (`_plans/` in the archive
-   bucket), skipping objects whose current version is already archived (one rewritten since is
+   bucket), skipping objects whose current version is already archived (asked of the index, through
+   the lakehouse_sql engine in the `catalog` mode) (one rewritten since is
    archived again); overlapping sources (`reports/` and `reports/2026/`) are planned once, the most
    specific entry owning its files; bundles respect `file_count` and `archive_size` (MiB) and keep
    key order; objects bigger than `archive_size` are archived on their own (under a derived name
    when their key would pass S3's 1,024 bytes).
 3. **approve** — when `require_approval`, shows the plan (files, bytes, bundles, monthly cost before
-   and after, one-off request cost); *Reject* ends the run with nothing archived.
+   and after, one-off request cost, the index's cost in both modes and per look-up); *Reject* ends the run with nothing archived.
 4. **pack** — one AWS Batch array job, one child per bundle, running
    `python -m archiveflow.deep_archive.worker`: each child streams its objects into a zip uploaded by
-   multipart straight into `storage_class`, writes the DynamoDB index (a version item per file and its
-   newest item: original key, member name, offset, sizes, CRC-32) and an index object next to the
-   bundle, then deletes the sources if `delete_source` is set. Member names are safe and unique (no
+   multipart straight into `storage_class`, writes the index in the deployment's index mode (Variable
+   `archiveflow_archive_index_mode`: DynamoDB items, a version item per file and its newest item; or
+   one commit of the bundle's rows to the Iceberg archive catalog: original key, member name, offset,
+   sizes, CRC-32) and an index object next to the bundle, then deletes the sources if `delete_source`
+   is set. Member names are safe and unique (no
    `..`, `//`, leading `/`, control characters or backslashes; collisions get `~N`), so `unzip`
    extracts one file per member. A unit that fails does not stop the others: the child fails at the
    end naming every failed unit.

@@ -26,8 +26,18 @@ STANDARD_OVERHEAD = {"GLACIER": 8 * KB, "DEEP_ARCHIVE": 8 * KB}
 # The IA classes and Glacier Instant Retrieval bill small objects as 128 KB.
 MIN_BILLED = {"STANDARD_IA": 128 * KB, "ONEZONE_IA": 128 * KB, "GLACIER_IR": 128 * KB}
 DYNAMODB_WRITE_PER_MILLION = 0.625
+DYNAMODB_READ_PER_MILLION = 0.125
 DYNAMODB_GB_MONTH = 0.25
 INDEX_ITEM_BYTES = 600
+# The `catalog` index mode (archiveflow.deep_archive.catalog): Parquet (zstd) rows in S3 Standard,
+# measured by benchmarks/archive_catalog_lookup.py; each bundle's commit PUTs a data file per
+# partition it touches (~1), a manifest, a manifest list and the table metadata, and updates Glue.
+CATALOG_ROW_BYTES = 100
+CATALOG_PUTS_PER_BUNDLE = 4
+# Athena bills the bytes a query scans at $5 per TB, at least 10 MB a query; a look-up of one key
+# scans far less than 10 MB (the benchmark), so it pays the minimum.
+ATHENA_PER_TB = 5.0
+ATHENA_MIN_BYTES = 10 * 1000**2
 
 
 def _monthly(storage_class: str, objects: int, total_bytes: int) -> float:
@@ -37,20 +47,44 @@ def _monthly(storage_class: str, objects: int, total_bytes: int) -> float:
     return (class_bytes * STORAGE_PER_GB_MONTH[storage_class] + standard_bytes * STORAGE_PER_GB_MONTH["STANDARD"]) / GB
 
 
-def estimate(storage_class: str, files: int, total_bytes: int, bundles: int, part_size: int) -> dict:
-    """Costs of leaving ``files`` in Standard, transitioning each one (lifecycle), or bundling them."""
+def athena_query_usd(bytes_scanned: int) -> float:
+    """What Athena bills for one query that scanned ``bytes_scanned``."""
+    return max(bytes_scanned, ATHENA_MIN_BYTES) / 1000**4 * ATHENA_PER_TB
+
+
+# What one look-up of a file costs in each index mode: a strongly consistent read of one item, or one query.
+LOOKUP_USD = {"dynamodb": DYNAMODB_READ_PER_MILLION / 1e6, "catalog": athena_query_usd(0)}
+
+
+def index_costs(files: int, bundles: int) -> dict:
+    """The index of ``files`` archived in ``bundles``, in each mode: monthly storage and one-off writes."""
+    return {
+        "index_monthly_dynamodb_usd": round(files * INDEX_ITEM_BYTES / GB * DYNAMODB_GB_MONTH, 4),
+        "index_one_off_dynamodb_usd": round(
+            files * math.ceil(INDEX_ITEM_BYTES / KB) / 1e6 * DYNAMODB_WRITE_PER_MILLION, 4),
+        "index_monthly_catalog_usd": round(files * CATALOG_ROW_BYTES / GB * STORAGE_PER_GB_MONTH["STANDARD"], 4),
+        "index_one_off_catalog_usd": round(bundles * CATALOG_PUTS_PER_BUNDLE / 1000 * WRITE_PER_1000["STANDARD"], 4),
+    }
+
+
+def estimate(storage_class: str, files: int, total_bytes: int, bundles: int, part_size: int,
+             index_mode: str = "dynamodb") -> dict:
+    """Costs of leaving ``files`` in Standard, transitioning each one (lifecycle), or bundling them
+    (with the index in ``index_mode``; both modes' index costs are given too)."""
     parts = bundles + math.ceil(total_bytes / part_size)  # upper bound: every bundle may end on a short part
     index_bytes = files * INDEX_ITEM_BYTES
+    index = index_costs(files, bundles)
     return {
         "monthly_before_usd": round(_monthly("STANDARD", files, total_bytes), 4),
         "monthly_lifecycle_usd": round(_monthly(storage_class, files, total_bytes), 4),
         "monthly_after_usd": round(
             _monthly(storage_class, bundles, total_bytes)
             + _monthly("STANDARD", bundles, index_bytes // 4)  # gzip index objects, ~4x smaller
-            + index_bytes / GB * DYNAMODB_GB_MONTH, 4),
+            + index[f"index_monthly_{index_mode}_usd"], 4),
         "one_off_lifecycle_usd": round(files / 1000 * WRITE_PER_1000[storage_class], 4),
         "one_off_after_usd": round(
             files / 1000 * GET_PER_1000
             + (parts + 2 * bundles) / 1000 * WRITE_PER_1000[storage_class]
-            + files * math.ceil(INDEX_ITEM_BYTES / KB) / 1e6 * DYNAMODB_WRITE_PER_MILLION, 4),
+            + index[f"index_one_off_{index_mode}_usd"], 4),
+        **index,
     }

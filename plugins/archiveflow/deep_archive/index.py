@@ -42,6 +42,7 @@ INDEX_SUFFIX = ".index.jsonl.gz"
 BATCH_GET = 100
 COMPRESSION = {DEFLATED: "deflate"}
 BY_FILE_VERSION = "by-file-version"
+BY_PROJECT_FILE = "by-project-file"
 NEWEST, VERSION = "newest", "version"
 
 
@@ -62,12 +63,14 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _batch_get(dynamodb, table: str, keys: Sequence[str], attributes: str) -> list[dict]:
-    """Items for ``keys`` (strongly consistent), retrying what DynamoDB left unprocessed."""
+def _batch_get(dynamodb, table: str, keys: Sequence[str], attributes: str | None = None) -> list[dict]:
+    """Items for ``keys`` (strongly consistent; only ``attributes`` if given), retrying what DynamoDB
+    left unprocessed."""
     found: list[dict] = []
+    projection = {"ProjectionExpression": attributes} if attributes else {}
     for start in range(0, len(keys), BATCH_GET):
         request = {table: {"Keys": [{"pk": k} for k in keys[start:start + BATCH_GET]],
-                           "ProjectionExpression": attributes, "ConsistentRead": True}}
+                           "ConsistentRead": True, **projection}}
         while request:
             response = dynamodb.batch_get_item(RequestItems=request)
             found.extend(response["Responses"].get(table, []))
@@ -166,3 +169,39 @@ def versions(dynamodb, table: str, bucket: str, key: str) -> list[dict]:
         if "LastEvaluatedKey" not in page:
             return pages
         start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+class DynamoDbIndex:
+    """The archive index's questions (as `archiveflow.deep_archive.catalog.CatalogIndex` asks them)
+    answered by the DynamoDB table: the `dynamodb` index mode."""
+
+    mode = "dynamodb"
+
+    def __init__(self, dynamodb, table: str) -> None:
+        self.dynamodb, self.table = dynamodb, table
+
+    def newest_etags(self, bucket: str, keys: Sequence[str]) -> dict[str, str]:
+        """key -> the ETag of its newest archived version, for ``keys`` that are archived."""
+        found = newest_etags(self.dynamodb, self.table, [item_key(bucket, k) for k in keys])
+        return {pk[len(bucket) + 1:]: etag for pk, etag in found.items()}
+
+    def files(self, names: Sequence[str], with_versions: bool) -> dict[str, list[dict]]:
+        """``bucket/key`` -> its newest item, or all its version items (oldest first) ``with_versions``."""
+        newest = {item["pk"]: item for item in _batch_get(self.dynamodb, self.table, sorted(set(names)))}
+        return {pk: self._versions(item) if with_versions else [item] for pk, item in newest.items()}
+
+    def files_named(self, project_name: str, name: str, with_versions: bool) -> dict[str, list[dict]]:
+        """``bucket/key`` -> newest item (or version items) of the project's files called ``name``."""
+        found: dict[str, list[dict]] = {}
+        query = {"IndexName": BY_PROJECT_FILE,
+                 "KeyConditionExpression": Key("project_name").eq(project_name) & Key("file_name").eq(name)}
+        while True:
+            page = self.dynamodb.Table(self.table).query(**query)
+            for item in page["Items"]:
+                found[item["pk"]] = self._versions(item) if with_versions else [item]
+            if "LastEvaluatedKey" not in page:
+                return found
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _versions(self, newest: dict) -> list[dict]:
+        return versions(self.dynamodb, self.table, newest["source_bucket"], newest["source_key"])

@@ -13,6 +13,14 @@ Run it with the deployment's AWS credentials (``AWS_PROFILE``/``AWS_REGION`` or 
 chain; ``AWS_ENDPOINT_URL`` for the local stack) while no ``s3_deep_archive`` run is packing.
 Per-bundle index objects in S3 written before keep the old layout: they still name each file's
 key, bundle and member, which is all a rebuild from S3 needs.
+
+**Between index modes** (`--to catalog` or `--to dynamodb`; ``archiveflow.hooks.archive_catalog``
+says what the modes are): the index is rebuilt from the per-bundle index objects under
+``--prefix`` of ``--archive-bucket`` (every bundle has one, in either mode), one bundle at a time:
+into the archive catalog (created if missing; a bundle already there is not added twice) or into
+the DynamoDB table (the same items the packing worker writes). Both ways leave the same set of
+(bucket, key, version) rows. Then set the Variable ``archiveflow_archive_index_mode``. The index of
+the old mode is left as it was (delete it when the new one has served a while).
 """
 
 from __future__ import annotations
@@ -20,12 +28,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Iterator
 
 import boto3
 from boto3.dynamodb.conditions import Attr
 
 from archiveflow import resources
-from archiveflow.deep_archive import index
+from archiveflow.deep_archive import catalog, index
+from archiveflow.deep_archive.progress import Progress
+from archiveflow.deep_archive.s3io import get_jsonl
 
 log = logging.getLogger("archiveflow.deep_archive.migrate_index")
 
@@ -74,14 +85,58 @@ def migrate(dynamodb, table: str) -> int:
         start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
+def index_objects(s3, bucket: str, prefix: str) -> Iterator[str]:
+    """Keys of the per-bundle index objects under ``prefix``."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from (o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(index.INDEX_SUFFIX))
+
+
+def bundle_items(s3, bucket: str, key: str) -> list[dict]:
+    """The version items of one index object (items written before versions are converted)."""
+    items = get_jsonl(s3, bucket, key)[1:]  # the first line is the bundle's header
+    return [item if "version" in item else version_item(item) for item in items]
+
+
+def rebuild(s3, bucket: str, prefix: str, write) -> int:
+    """Hand every bundle's version items under ``prefix`` to ``write``; how many files were handed."""
+    done = Progress(log, f"rebuilt from s3://{bucket}/{prefix}")
+    for key in index_objects(s3, bucket, prefix):
+        if items := bundle_items(s3, bucket, key):
+            write(items)
+            done.add(len(items), sum(int(item["size"]) for item in items))
+    done.report()
+    return done.files
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--to", choices=("versions", *catalog.MODES), default="versions",
+                        help="versions: the one-time upgrade of DynamoDB items (default); catalog or dynamodb: "
+                             "rebuild that index mode from the per-bundle index objects")
     parser.add_argument("--table", default=resources.dynamodb_table("archive-index"),
-                        help="the archive index table (default: %(default)s)")
+                        help="the DynamoDB archive index table (default: %(default)s)")
+    parser.add_argument("--catalog-table", default=f"{resources.glue_database('archive')}.{catalog.TABLE}",
+                        help="the archive catalog, database.table (default: %(default)s)")
+    parser.add_argument("--archive-bucket", default=resources.bucket("archive"),
+                        help="where the bundles and their index objects are (default: %(default)s)")
+    parser.add_argument("--prefix", default="", help="only the bundles under this prefix (default: all)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    count = migrate(boto3.session.Session().resource("dynamodb"), args.table)
-    log.info("%s: %s items migrated to versioned items", args.table, count)
+    session = boto3.session.Session()
+    if args.to == "versions":
+        count = migrate(session.resource("dynamodb"), args.table)
+        log.info("%s: %s items migrated to versioned items", args.table, count)
+        return 0
+    if args.to == "catalog":
+        table = catalog.ensure_table(catalog.environment_catalog(), args.catalog_table,
+                                     f"s3://{resources.bucket('warehouse')}/")
+        count = rebuild(session.client("s3"), args.archive_bucket, args.prefix,
+                        lambda items: catalog.append_bundle(table, [catalog.row(item) for item in items]))
+    else:
+        dynamodb = session.resource("dynamodb")
+        count = rebuild(session.client("s3"), args.archive_bucket, args.prefix,
+                        lambda items: index.write(dynamodb, args.table, items))
+    log.info("%s files indexed in the %s mode from s3://%s/%s", count, args.to, args.archive_bucket, args.prefix)
     return 0
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import PurePosixPath
 
-from archiveflow.deep_archive import cost, index
+from archiveflow.deep_archive import catalog, cost, index
 from archiveflow.deep_archive.progress import Progress
 from archiveflow.deep_archive.request import ArchiveRequest
 from archiveflow.deep_archive.s3io import part_size_for, put_jsonl
@@ -65,7 +65,7 @@ def _check_region(s3, field: str, bucket: str, region: str) -> None:
         raise BadRequest(field, f"bucket {bucket} is in {located}, the run is in {region}")
 
 
-def _objects(s3, request: ArchiveRequest, dynamodb, index_table: str, counts: dict,
+def _objects(s3, request: ArchiveRequest, archive_index, counts: dict,
              planned_elsewhere: tuple[str, ...]) -> Iterator[dict]:
     """The prefix's objects in key order, minus folder markers, unreadable ones, those whose archived
     version is the current one, and those under ``planned_elsewhere`` (prefixes of other sources).
@@ -75,12 +75,11 @@ def _objects(s3, request: ArchiveRequest, dynamodb, index_table: str, counts: di
     for page in pages:
         contents = [o for o in page.get("Contents", []) if not _under(o["Key"], planned_elsewhere)]
         listed.add(len(contents), sum(obj["Size"] for obj in contents))
-        archived = index.newest_etags(dynamodb, index_table,
-                                      [index.item_key(request.bucket_name, o["Key"]) for o in contents])
+        archived = archive_index.newest_etags(request.bucket_name, [o["Key"] for o in contents])
         for obj in contents:
             if obj["Key"].endswith("/") and obj["Size"] == 0:
                 continue
-            reason = _skip_reason(obj, archived.get(index.item_key(request.bucket_name, obj["Key"])))
+            reason = _skip_reason(obj, archived.get(obj["Key"]))
             counts[reason] += 1
             if reason in ("indexed", "unreadable_class"):
                 continue
@@ -132,7 +131,12 @@ def _digest(rows: list[dict]) -> str:
 
 def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_bucket: str,
          index_table: str, dry_run: bool = False) -> dict:
-    """Write every bundle's manifest and the plan object (unless ``dry_run``); return the plan."""
+    """Write every bundle's manifest and the plan object (unless ``dry_run``); return the plan.
+
+    ``dynamodb``: a boto3 DynamoDB resource holding ``index_table`` (the `dynamodb` index mode), or a
+    `archiveflow.deep_archive.catalog.CatalogIndex` (the `catalog` mode); the plan says which, and
+    the packing worker writes that index."""
+    archive_index = catalog.reader(dynamodb, index_table)
     units: list[dict] = []
     totals = {"files": 0, "bytes": 0, "indexed": 0, "unreadable_class": 0, "rewritten": 0}
 
@@ -163,7 +167,7 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
         counts = {"indexed": 0, "unreadable_class": 0, "new": 0, "rewritten": 0}
         bundle: list[dict] = []
         bundle_bytes = 0
-        for row in _objects(s3, request, dynamodb, index_table, counts, _planned_elsewhere(request, requests)):
+        for row in _objects(s3, request, archive_index, counts, _planned_elsewhere(request, requests)):
             if row["size"] > cap:
                 add_unit(request, "object", [row])
                 continue
@@ -182,9 +186,11 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
         "plan_id": plan_id,
         "plan_bucket": plan_bucket,
         "index_table": index_table,
+        "index_mode": archive_index.mode,
+        "catalog_table": archive_index.identifier if archive_index.mode == "catalog" else None,
         "requests": [asdict(request) for request in requests],
         "totals": {**totals, "units": len(units), "bundles": sum(u["kind"] == "zip" for u in units)},
-        "cost": _cost(requests, units),
+        "cost": _cost(requests, units, archive_index.mode),
         "array_size": min(len(units), MAX_ARRAY_SIZE),
         "units": units,
     }
@@ -194,14 +200,14 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
     return document
 
 
-def _cost(requests: list[ArchiveRequest], units: list[dict]) -> dict:
-    """Summed over storage classes (a scheduled run may mix them)."""
+def _cost(requests: list[ArchiveRequest], units: list[dict], index_mode: str) -> dict:
+    """Summed over storage classes (a scheduled run may mix them); the index in ``index_mode``."""
     total: dict[str, float] = {}
     for storage_class in {request.storage_class for request in requests}:
         chosen = [u for u in units if u["storage_class"] == storage_class]
         files, nbytes = sum(u["files"] for u in chosen), sum(u["bytes"] for u in chosen)
         part = part_size_for(max((u["bytes"] for u in chosen), default=0))
-        for name, value in cost.estimate(storage_class, files, nbytes, len(chosen), part).items():
+        for name, value in cost.estimate(storage_class, files, nbytes, len(chosen), part, index_mode).items():
             total[name] = round(total.get(name, 0.0) + value, 4)
     return total
 
@@ -240,5 +246,25 @@ def summary(document: dict) -> str:
         f"${costs.get('monthly_lifecycle_usd', 0):,.2f} if moved one by one (lifecycle), "
         f"${costs.get('monthly_after_usd', 0):,.2f} bundled\n"
         f"- one-off requests: ${costs.get('one_off_after_usd', 0):,.2f} bundled "
-        f"(vs ${costs.get('one_off_lifecycle_usd', 0):,.2f} of lifecycle transitions)"
+        f"(vs ${costs.get('one_off_lifecycle_usd', 0):,.2f} of lifecycle transitions)\n"
+        f"{_index_summary(document.get('index_mode', 'dynamodb'), costs)}"
     )
+
+
+def _index_summary(mode: str, costs: dict) -> str:
+    """Both index modes side by side: the deployment's is in the figures above."""
+    lines = [f"- index mode `{mode}` (included above); the index of these files in each mode:"]
+    for name, where in (("dynamodb", "DynamoDB items"), ("catalog", "Iceberg catalog via Athena")):
+        lines.append(f"  - `{name}` ({where}): ${costs.get(f'index_monthly_{name}_usd', 0):,.2f}/month, "
+                     f"${costs.get(f'index_one_off_{name}_usd', 0):,.2f} to write, "
+                     f"${cost.LOOKUP_USD[name]:.7f} per file look-up")
+    return "\n".join(lines)
+
+
+def index_usage_summary(usage: dict) -> str:
+    """What the "already archived?" check asked of the index (`archiveflow.hooks.archive_catalog.archive_index`)."""
+    if usage.get("index_mode") != "catalog":
+        return "- the \"already archived?\" check read DynamoDB items (a batch read per 100 listed keys)"
+    return (f"- the \"already archived?\" check ran {usage['queries']:,} catalog queries on {usage['engine']}"
+            f" ({usage['bytes_scanned'] / MiB:,.1f} MiB scanned, ${usage['usd']:,.4f})")
+

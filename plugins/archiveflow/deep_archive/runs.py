@@ -27,7 +27,7 @@ def record_run(runs_table, run_id: str, month: str, result: Mapping) -> None:
     with runs_table.batch_writer() as batch:
         batch.put_item(Item={"pk": RUN_PK.format(run_id=run_id), "sk": "run", "run_id": run_id,
                              "dag_id": "s3_deep_archive", "archived_at": archived_at,
-                             **_dynamodb_numbers({k: result[k] for k in ("plan_id", "totals", "cost")})})
+                             **_dynamodb_numbers({k: result[k] for k in ("plan_id", "totals", "cost", "index") if k in result})})
         for request in result["requests"]:
             batch.put_item(Item={
                 "pk": SOURCE_PK.format(bucket=request["bucket_name"], prefix=request["prefix"]),

@@ -12,9 +12,11 @@ units are skipped). For each unit, in this order (so a retry can resume anywhere
    before starting again; the bundle's key depends on its content, so a retry overwrites the
    same key and never leaves an orphan;
    members get safe, unique names (`archiveflow.deep_archive.names`), read from their own keys;
-3. check the stored object against what was sent, write the DynamoDB items (`archiveflow.deep_archive.index`:
-   a version item per file, and the newest item), then the index object;
-4. if asked, delete the sources, only if every version item of the bundle points at it.
+3. check the stored object against what was sent, write the index in the plan's index mode: the
+   DynamoDB items (`archiveflow.deep_archive.index`: a version item per file, and the newest item)
+   or one commit of the bundle's rows to the archive catalog (`archiveflow.deep_archive.catalog`,
+   never twice), then the index object;
+4. if asked, delete the sources, only if the index holds every file's version in this bundle.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from datetime import datetime
 import boto3
 from botocore.config import Config
 
-from archiveflow.deep_archive import index
+from archiveflow.deep_archive import catalog, index
 from archiveflow.deep_archive.names import member_names
 from archiveflow.deep_archive.progress import Progress
 from archiveflow.deep_archive.s3io import (
@@ -104,12 +106,29 @@ def _check_stored(s3, unit: dict, size: int, crc32: str | None) -> None:
         raise RuntimeError(f"s3://{unit['archive_bucket']}/{unit['archive_key']} is not what was sent: {problems}")
 
 
-def _delete_sources(s3, dynamodb, plan: dict, unit: dict) -> None:
+def _indexed_here(store, plan: dict, unit: dict, rows: list[dict]) -> set[str]:
+    """The version keys among ``rows`` (index object items) that the index points at this unit's bundle."""
+    if plan.get("index_mode") == "catalog":
+        found = catalog.bundle_rows(store.table(), unit["source_bucket"], [r["source_key"] for r in rows],
+                                    unit["archive_bucket"], unit["archive_key"])
+        return {index.version_key(unit["source_bucket"], r["source_key"], r["version"]) for r in found}
+    pointing = index.archive_keys(store, plan["index_table"], [row["pk"] for row in rows])
+    return {pk for pk, archive_key in pointing.items() if archive_key == unit["archive_key"]}
+
+
+def _write_index(store, plan: dict, items: list[dict]) -> None:
+    if plan.get("index_mode") == "catalog":
+        catalog.append_bundle(store.table(), [catalog.row(item) for item in items])
+    else:
+        index.write(store, plan["index_table"], items)
+
+
+def _delete_sources(s3, store, plan: dict, unit: dict) -> None:
     """Delete the sources of a finished unit, but only if the index holds each one's archived version
     in this unit's bundle."""
     rows = get_jsonl(s3, unit["archive_bucket"], unit["archive_key"] + index.INDEX_SUFFIX)[1:]
-    pointing = index.archive_keys(dynamodb, plan["index_table"], [row["pk"] for row in rows])
-    unsafe = [row["source_key"] for row in rows if pointing.get(row["pk"]) != unit["archive_key"]]
+    indexed = _indexed_here(store, plan, unit, rows)
+    unsafe = [row["source_key"] for row in rows if row["pk"] not in indexed]
     if unsafe:
         raise SafetyRefusal(f"unit {unit['unit']}: {len(unsafe)} members are not indexed to this bundle "
                             f"(first: {unsafe[0]}); no source deleted")
@@ -124,7 +143,9 @@ def _delete_sources(s3, dynamodb, plan: dict, unit: dict) -> None:
     log.info("unit %s: deleted %s source objects from s3://%s", unit["unit"], len(rows), unit["source_bucket"])
 
 
-def run_unit(s3, dynamodb, plan: dict, unit: dict) -> None:
+def run_unit(s3, store, plan: dict, unit: dict) -> None:
+    """``store``: the index the plan's ``index_mode`` names: the boto3 DynamoDB resource, or a
+    `archiveflow.deep_archive.catalog.CatalogIndex` that can open the catalog table."""
     index_key = unit["archive_key"] + index.INDEX_SUFFIX
     if exists(s3, unit["archive_bucket"], index_key):
         log.info("unit %s: s3://%s/%s is already archived and indexed", unit["unit"], unit["archive_bucket"],
@@ -135,14 +156,14 @@ def run_unit(s3, dynamodb, plan: dict, unit: dict) -> None:
             log.info("unit %s: aborted %s upload(s) left by an earlier attempt", unit["unit"], stale)
         items = _pack_zip(s3, unit, plan) if unit["kind"] == "zip" else _copy_object(s3, unit)
         failpoint("deep_archive.uploaded")
-        index.write(dynamodb, plan["index_table"], items)
+        _write_index(store, plan, items)
         header = {"archive_bucket": unit["archive_bucket"], "archive_key": unit["archive_key"],
                   "plan_id": plan["plan_id"], "files": len(items), "kind": unit["kind"]}
         put_jsonl(s3, unit["archive_bucket"], index_key, [header, *items])
         log.info("unit %s: indexed %s files of s3://%s/%s", unit["unit"], len(items), unit["archive_bucket"],
                  unit["archive_key"])
     if unit["delete_source"]:
-        _delete_sources(s3, dynamodb, plan, unit)
+        _delete_sources(s3, store, plan, unit)
 
 
 def _stop(signum: int, _frame) -> None:
@@ -157,25 +178,28 @@ def main() -> int:
     config = Config(max_pool_connections=READ_THREADS + 8, retries={"mode": "standard", "max_attempts": 8})
     session = boto3.session.Session()
     s3 = session.client("s3", config=config)
-    dynamodb = session.resource("dynamodb", config=config)
     bucket, key = parse_uri(os.environ["ARCHIVEFLOW_PLAN"])
     plan = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    if plan.get("index_mode") == "catalog":
+        store = catalog.CatalogIndex(None, plan["catalog_table"], catalog.environment_catalog)
+    else:
+        store = session.resource("dynamodb", config=config)
     child = int(os.environ.get("AWS_BATCH_JOB_ARRAY_INDEX", "0"))
     stride = plan["array_size"]
     mine = plan["units"][child::stride]
     log.info("plan %s: child %s of %s packs %s of %s units", plan["plan_id"], child, stride, len(mine),
              len(plan["units"]))
-    failed = [failure for unit in mine if (failure := _run_or_report(s3, dynamodb, plan, unit))]
+    failed = [failure for unit in mine if (failure := _run_or_report(s3, store, plan, unit))]
     if failed:
         log.error("%s of %s units failed (the others are archived): %s", len(failed), len(mine), "; ".join(failed))
         return 1
     return 0
 
 
-def _run_or_report(s3, dynamodb, plan: dict, unit: dict) -> str | None:
+def _run_or_report(s3, store, plan: dict, unit: dict) -> str | None:
     """Run one unit; on failure, say which and why instead of stopping the child's other units."""
     try:
-        run_unit(s3, dynamodb, plan, unit)
+        run_unit(s3, store, plan, unit)
     except Exception as err:  # any failure of one unit: reported, and the child exits non-zero at the end
         log.exception("unit %s (s3://%s/%s) failed", unit["unit"], unit["archive_bucket"], unit["archive_key"])
         return f"unit {unit['unit']} ({unit['archive_key']}): {type(err).__name__}: {err}"

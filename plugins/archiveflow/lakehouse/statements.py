@@ -55,9 +55,18 @@ def bind(tree: exp.Expression, parameters: Mapping[str, Any]) -> exp.Expression:
         raise KeyError(f"the statement needs parameters {missing}; given {sorted(parameters)}")
 
     def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.In) and _list_placeholder(node, parameters):  # `x IN (:names)`: one literal each
+            node.set("expressions", [_literal(value) for value in parameters[node.expressions[0].name]])
+            return node
         return _literal(parameters[node.name]) if isinstance(node, exp.Placeholder) else node
 
     return tree.transform(replace)
+
+
+def _list_placeholder(node: exp.In, parameters: Mapping[str, Any]) -> bool:
+    values = node.expressions
+    return (len(values) == 1 and isinstance(values[0], exp.Placeholder)
+            and isinstance(parameters.get(values[0].name), list | tuple))
 
 
 def load_statement(sql_file: str, parameters: Mapping[str, Any] | None = None,

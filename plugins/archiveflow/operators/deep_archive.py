@@ -122,25 +122,27 @@ class PlanBundlesOperator(_DeepArchiveOperator):
         self.sources = sources
 
     def run(self, context) -> dict:
-        from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from archiveflow.deep_archive.plan import plan, plan_key, summary
+        from archiveflow.deep_archive.plan import index_usage_summary, plan, plan_key, summary
         from archiveflow.deep_archive.request import parse_options
+        from archiveflow.hooks.archive_catalog import archive_index
 
         options = parse_options(context["params"])
         run_after = context["dag_run"].run_after
         plan_id = f"{run_after:%Y%m%dT%H%M%S}-{hashlib.sha256(context['run_id'].encode()).hexdigest()[:8]}"
         # Checked again: a retry, or an approval, may come days after the sources were resolved.
         requests = self.checked_requests(self.sources)
-        document = plan(S3Hook(aws_conn_id=self.aws_conn_id).conn, DynamoDBHook(aws_conn_id=self.aws_conn_id).conn,
-                        requests, plan_id=plan_id, plan_bucket=resources.bucket("archive"),
-                        index_table=resources.dynamodb_table("archive-index"), dry_run=options.dry_run)
-        report = summary(document)
+        with archive_index(self.aws_conn_id) as (store, index_usage):
+            document = plan(S3Hook(aws_conn_id=self.aws_conn_id).conn, store, requests, plan_id=plan_id,
+                            plan_bucket=resources.bucket("archive"),
+                            index_table=resources.dynamodb_table("archive-index"), dry_run=options.dry_run)
+            lookups = index_usage()
+        report = f"{summary(document)}\n{index_usage_summary(lookups)}"
         self.log.info("%s", report)
         return {
             "plan_id": plan_id, "units": len(document["units"]), "report": report,
-            "result": {k: document[k] for k in ("plan_id", "totals", "cost", "requests")},
+            "result": {**{k: document[k] for k in ("plan_id", "totals", "cost", "requests")}, "index": lookups},
             "job_name": f"s3-deep-archive-{plan_id}",
             "array_properties": {"size": document["array_size"]} if document["array_size"] > 1 else None,
             "container_overrides": {"environment": [

@@ -41,6 +41,7 @@ class LookUpFilesOperator(_RestoreOperator):
     field, before any paid request."""
 
     def run(self, context) -> dict:
+        from archiveflow.hooks.archive_catalog import archive_index
         from archiveflow.request_fields import unknown_fields
         from archiveflow.restore import bundles, cost, lookup
         from archiveflow.restore.request import FIELDS, parse_request
@@ -51,13 +52,15 @@ class LookUpFilesOperator(_RestoreOperator):
                                 archive_bucket=resources.bucket("archive"))
         topic = self._checked_topic(request)
         s3 = self.s3().conn
-        files = lookup.locate(self._dynamodb(), resources.dynamodb_table("archive-index"), request.names,
-                              request.name_fields, project_name=request.project_name, version=request.version)
+        with archive_index(self.aws_conn_id) as (store, index_usage):
+            files = lookup.locate(store, resources.dynamodb_table("archive-index"), request.names,
+                                  request.name_fields, project_name=request.project_name, version=request.version)
+            lookups = index_usage()
         archives = {(f.archive_bucket, f.archive_key) for f in files}
         described = [bundles.describe(s3, bucket, key) for bucket, key in sorted(archives)]
         for bundle in described:
             bundles.check_tier(bundle, request.retrieval_tier)
-        price = cost.estimate(described, request.retrieval_tier, request.restore_days, len(files))
+        price = {**cost.estimate(described, request.retrieval_tier, request.restore_days, len(files)), "index": lookups}
         for f in files:
             self.log.info("%s: %s in s3://%s/%s (%s, version %s)", f.source, f.member_name or "object of its own",
                           f.archive_bucket, f.archive_key, f.storage_class, f.version)
@@ -66,11 +69,6 @@ class LookUpFilesOperator(_RestoreOperator):
                       price)
         return {"request": {**asdict(request), "sns_topic_arn": topic}, "files": [asdict(f) for f in files],
                 "bundles": described, "cost": price}
-
-    def _dynamodb(self):
-        from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
-
-        return DynamoDBHook(aws_conn_id=self.aws_conn_id).conn
 
     def _checked_topic(self, request) -> str:
         """Account and region are the connection's; the topic is in that account (default: the deployment's)."""
