@@ -41,3 +41,15 @@ class ArchiveflowOperator(BaseOperator):
         """Airflow accepts conf keys no Param declares; say so, since one is usually a misspelt field."""
         if unknown := unknown_fields(fields, conf):
             self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
+
+
+def listed_buckets(variable: str) -> list[str]:
+    """The bucket names an allow-list Variable holds (a JSON list; none when unset), read at run time."""
+    from airflow.sdk import Variable
+
+    from archiveflow.errors import BadRequest
+
+    listed = Variable.get(variable, default=[], deserialize_json=True)
+    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+        raise BadRequest(f"Variable {variable}", "must hold a JSON list of bucket names")
+    return listed

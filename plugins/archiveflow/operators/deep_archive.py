@@ -101,14 +101,9 @@ def monthly_sources() -> tuple[Any, str]:
 def archive_buckets() -> set[str]:
     """Where bundles may go: the deployment's archive bucket plus the buckets listed in the Airflow
     Variable (a JSON list of names), read at run time."""
-    from airflow.sdk import Variable
+    from archiveflow.operators.base import listed_buckets
 
-    from archiveflow.errors import BadRequest
-
-    listed = Variable.get(ARCHIVE_BUCKETS_VARIABLE, default=[], deserialize_json=True)
-    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
-        raise BadRequest(f"Variable {ARCHIVE_BUCKETS_VARIABLE}", "must hold a JSON list of bucket names")
-    return {resources.bucket("archive"), *listed}
+    return {resources.bucket("archive"), *listed_buckets(ARCHIVE_BUCKETS_VARIABLE)}
 
 
 class PlanBundlesOperator(_DeepArchiveOperator):

@@ -43,7 +43,8 @@ class LookUpFilesOperator(_RestoreOperator):
     def run(self, context) -> dict:
         from archiveflow.request_fields import unknown_fields
         from archiveflow.restore import bundles, cost, lookup
-        from archiveflow.restore.request import FIELDS, parse_request
+        from archiveflow.restore.extract import check_destinations
+        from archiveflow.restore.request import FIELDS, check_restore_bucket, parse_request
 
         if unknown := unknown_fields(FIELDS, context["params"]):
             self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
@@ -53,6 +54,9 @@ class LookUpFilesOperator(_RestoreOperator):
         s3 = self.s3().conn
         files = lookup.locate(self._dynamodb(), resources.dynamodb_table("archive-index"), request.names,
                               request.name_fields, project_name=request.project_name, version=request.version)
+        check_restore_bucket(request.restore_bucket, restore_buckets(),
+                             refused=_not_restore_buckets() | {f.source_bucket for f in files})
+        check_destinations(files, request.destination_prefix)
         archives = {(f.archive_bucket, f.archive_key) for f in files}
         described = [bundles.describe(s3, bucket, key) for bucket, key in sorted(archives)]
         for bundle in described:
@@ -282,6 +286,19 @@ class NotifyRestoreOperator(_RestoreOperator):
                              ContentType="application/json")
         return hook.conn.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
                                                 ExpiresIn=expires_in)
+
+
+def restore_buckets() -> set[str]:
+    """Where restores may write: the deployment's restore bucket plus the Variable's list, read at run time."""
+    from archiveflow.operators.base import listed_buckets
+    from archiveflow.restore.request import RESTORE_BUCKETS_VARIABLE
+
+    return {resources.bucket("restore"), *listed_buckets(RESTORE_BUCKETS_VARIABLE)}
+
+
+def _not_restore_buckets() -> set[str]:
+    """Every declared bucket but the restore bucket: archives, sources, warehouses are never written to."""
+    return {resources.bucket(name) for name in resources.declared()["s3_buckets"] if name != "restore"}
 
 
 def _credentials_expiry(hook):

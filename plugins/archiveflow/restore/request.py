@@ -22,6 +22,7 @@ TIERS = ("Standard", "Bulk", "Expedited")
 # A run restores at most this many files (one XCom list; above it, use several runs).
 MAX_FILES = int(os.environ.get("ARCHIVEFLOW_RESTORE_MAX_FILES", "1000"))
 MAX_RESTORE_DAYS = 30
+RESTORE_BUCKETS_VARIABLE = "archiveflow_restore_buckets"  # a JSON list of more buckets restores may write to
 MAX_WAIT_HOURS = 240  # Bulk from Deep Archive takes up to 48 h; 10 days is a generous ceiling
 
 _NAME = r"^[^\x00-\x1f]{1,1024}$"
@@ -51,11 +52,12 @@ FIELDS: dict[str, Field] = {
     "restore_days": Field(7, {"type": "integer", "minimum": 1, "maximum": MAX_RESTORE_DAYS}, "Restore days",
                           "Days the restored bundle copies stay readable in the archive bucket.", WHAT),
     "restore_bucket": Field(None, _BUCKET, "Restore bucket",
-                            "Where restored files are written (default: the deployment's restore bucket).",
+                            "Where restored files are written (default: the deployment's restore bucket); one of "
+                            "the deployment's restore buckets (more in the Variable archiveflow_restore_buckets).",
                             DESTINATION),
     "destination_prefix": Field(None, {"type": ["string", "null"], "pattern": _PREFIX}, "Destination prefix",
-                                "Key prefix in the restore bucket; files keep their original key below it "
-                                "(default: none).", DESTINATION),
+                                "Key prefix in the restore bucket; each file goes to `<prefix><source bucket>/"
+                                "<version>/<original key>` (default: no prefix).", DESTINATION),
     "sns_topic_arn": Field(None, {"type": ["string", "null"], "pattern": TOPIC_ARN}, "SNS topic",
                            "Topic told when the restore is done (default: the deployment's notifications topic); "
                            "must be in the connection's account.", DESTINATION),
@@ -63,6 +65,9 @@ FIELDS: dict[str, Field] = {
                       "Longest wait (hours)", "Fail, naming the bundles still in progress, after this long.", SAFETY),
     "poll_interval": Field(600, {"type": "integer", "minimum": 1, "maximum": 3600}, "Poll interval (s)",
                            "Seconds between two checks of the restores (the wait holds no worker slot).", SAFETY),
+    "overwrite": Field(False, {"type": "boolean"}, "Overwrite",
+                       "Replace an object already at a file's destination that is not this file's restored copy "
+                       "(default: such a file fails, the object is left as it is).", SAFETY),
     "dry_run": Field(False, {"type": "boolean"}, "Dry run", "Look the files up and price the restore; "
                      "request nothing.", SAFETY),
 }
@@ -83,6 +88,7 @@ class RestoreRequest:
     region: str | None
     max_wait_hours: float
     poll_interval: int
+    overwrite: bool
     dry_run: bool
 
 
@@ -107,4 +113,17 @@ def parse_request(conf: Mapping[str, Any], *, restore_bucket: str, archive_bucke
         retrieval_tier=values["retrieval_tier"], restore_days=values["restore_days"], restore_bucket=destination,
         destination_prefix=f"{prefix}/" if prefix else "", sns_topic_arn=values["sns_topic_arn"],
         account=values["account"], region=values["region"], max_wait_hours=values["max_wait"],
-        poll_interval=values["poll_interval"], dry_run=values["dry_run"])
+        poll_interval=values["poll_interval"], overwrite=values["overwrite"], dry_run=values["dry_run"])
+
+
+def check_restore_bucket(bucket: str, allowed: set[str], refused: set[str]) -> None:
+    """BadRequest naming `restore_bucket` unless `bucket` is one of the deployment's restore buckets
+    (`allowed`) and none of the buckets a restore must never write into (`refused`: the archive
+    and every bucket s3_deep_archive reads, whatever the allow-list says)."""
+    if bucket in refused:
+        raise BadRequest("restore_bucket", f"{bucket} holds archived sources or bundles; a restore never writes "
+                         "there (it could replace a live object with an old version)")
+    if bucket not in allowed:
+        raise BadRequest("restore_bucket", f"{bucket} is not one of the deployment's restore buckets "
+                         f"({', '.join(sorted(allowed))}; more in the Variable {RESTORE_BUCKETS_VARIABLE})")
+

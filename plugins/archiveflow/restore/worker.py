@@ -33,7 +33,8 @@ def restore_files(s3, plan: dict, files: list[ArchivedFile], counter: ReadCounte
 
     def restore(f: ArchivedFile) -> tuple[dict | None, dict | None]:
         try:
-            return restore_file(s3, f, plan["restore_bucket"], plan["destination_prefix"], counter), None
+            return restore_file(s3, f, plan["restore_bucket"], plan["destination_prefix"], counter,
+                                overwrite=plan.get("overwrite", False)), None
         except (ClientError, SafetyRefusal) as err:
             log.error("%s: not restored: %s", f.source, err)
             return None, {"source": f.source, "error": str(err)}

@@ -15,7 +15,7 @@ from tests.integration.restore.conftest import located, pack
 
 from archiveflow import resources
 from archiveflow.errors import SafetyRefusal
-from archiveflow.restore.extract import LOCAL_HEADER, ReadCounter, restore_file
+from archiveflow.restore.extract import LOCAL_HEADER, ReadCounter, destination_key, restore_file
 
 pytestmark = pytest.mark.integration
 
@@ -52,12 +52,12 @@ def test_each_kind_of_member_comes_back_byte_identical_reading_only_its_bytes(aw
     for f in archived:
         counter = ReadCounter()
         result = restore_file(aws.s3, f, resources.bucket("restore"), prefix, counter)
-        assert result["key"] == prefix + f.source_key
+        assert result["key"] == destination_key(f, prefix)
         body = restored(aws, result["key"])
         assert hashlib.sha256(body).digest() == hashlib.sha256(files[f.source_key]).digest(), f.source_key
         exact = local_header_length(bundle, f.header_offset) + f.compressed_size
         assert counter.bytes == exact <= 1.1 * exact, f.source_key
-    assert sorted(aws.keys(resources.bucket("restore"), prefix)) == sorted(prefix + k for k in files)
+    assert sorted(aws.keys(resources.bucket("restore"), prefix)) == sorted(destination_key(f, prefix) for f in archived)
 
 
 def test_a_member_whose_crc_does_not_match_the_index_is_not_written(aws):
@@ -118,7 +118,34 @@ def test_many_files_are_extracted_by_a_batch_array_job(aws):
     operator = ExtractFilesOperator(task_id="extract", plan=plan, batch_above=2, files_per_child=2)
     outcome = operator.run({"run_id": f"manual__{project}"})  # 3 children, run here by the local runner
     assert outcome["failed"] == [] and len(outcome["restored"]) == 5
-    for key, body in files.items():
-        assert restored(aws, prefix + key) == body
+    for f in located(aws, project, sorted(files)):
+        assert restored(aws, destination_key(f, prefix)) == files[f.source_key]
     results = aws.keys(aws.archive, f"_plans/restore-manual__{project}/results/")
     assert len(results) == 3
+
+
+def test_same_key_in_two_buckets_or_two_versions_never_share_a_destination_nor_overwrite(aws):
+    project = aws.unique("collide")
+    files = {f"{project}/a.csv": b"bucket one's a.csv\n", f"{project}/b.csv": b"bucket two's a.csv\n"}
+    pack(aws, files, project, storage_class="STANDARD_IA")
+    one, two = located(aws, project, sorted(files))
+    # The same key archived from another bucket, and another version of one file.
+    two = dataclasses.replace(two, source_bucket="other-source-bucket", source_key=one.source_key)
+    older = dataclasses.replace(one, version="2025-01-01T00:00:00+00:00#0123abcd")
+    bucket, prefix = resources.bucket("restore"), f"tests/{project}/"
+    keys = [restore_file(aws.s3, f, bucket, prefix, ReadCounter())["key"] for f in (one, two, older)]
+    assert len(set(keys)) == 3
+    assert [restored(aws, k) for k in keys] == [files[one.source_key], files[f"{project}/b.csv"],
+                                                files[one.source_key]]
+
+    # Something else at a destination is never replaced, unless overwrite is asked.
+    live = destination_key(one, f"tests/{project}/live/")
+    aws.s3.put_object(Bucket=bucket, Key=live, Body=b"the live object")
+    with pytest.raises(SafetyRefusal, match="not overwritten"):
+        restore_file(aws.s3, one, bucket, f"tests/{project}/live/", ReadCounter())
+    assert restored(aws, live) == b"the live object"
+    restore_file(aws.s3, one, bucket, f"tests/{project}/live/", ReadCounter(), overwrite=True)
+    assert restored(aws, live) == files[one.source_key]
+    # Its own copy, found again (a retry, a second run), is kept and reported, not rewritten.
+    again = restore_file(aws.s3, one, bucket, f"tests/{project}/live/", ReadCounter())
+    assert again["already_restored"] is True
