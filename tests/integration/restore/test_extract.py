@@ -149,3 +149,43 @@ def test_same_key_in_two_buckets_or_two_versions_never_share_a_destination_nor_o
     # Its own copy, found again (a retry, a second run), is kept and reported, not rewritten.
     again = restore_file(aws.s3, one, bucket, f"tests/{project}/live/", ReadCounter())
     assert again["already_restored"] is True
+
+
+def test_a_member_larger_than_a_part_streams_through_a_multipart_upload_in_bounded_memory(aws):
+    """A member above one part (the bound) goes up in parts, never whole in memory: peak Python
+    memory of the restore stays under MEMORY_PARTS parts however big the member (80 MiB here)."""
+    import io
+    import tracemalloc
+    import zipfile
+
+    from archiveflow.deep_archive.s3io import part_size_for
+    from archiveflow.restore.extract import MEMORY_PARTS
+    from archiveflow.restore.lookup import ArchivedFile
+    from archiveflow.units import MiB
+
+    member = os.urandom(1 * MiB) * 80  # stored: incompressible per window
+    project = aws.unique("big")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as bundle:
+        bundle.writestr("small.txt", b"before")
+        bundle.writestr(f"{project}/big.bin", member)
+        info = bundle.getinfo(f"{project}/big.bin")
+    aws.s3.put_object(Bucket=aws.archive, Key=f"tests/{project}/bundle.zip", Body=buffer.getvalue())
+    f = ArchivedFile(source_bucket=aws.source, source_key=f"{project}/big.bin", archive_bucket=aws.archive,
+                     archive_key=f"tests/{project}/bundle.zip", archive_format="zip", storage_class="STANDARD",
+                     size=len(member), version="2026-01-01T00:00:00+00:00#big", member_name=info.filename,
+                     header_offset=info.header_offset, compressed_size=info.compress_size, crc32=info.CRC,
+                     compression="stored")
+    expected = hashlib.sha256(member).digest()
+    del member, buffer
+    bucket = resources.bucket("restore")
+    tracemalloc.start()
+    try:
+        result = restore_file(aws.s3, f, bucket, f"tests/{project}/", ReadCounter())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < MEMORY_PARTS * part_size_for(f.size) + 8 * MiB < f.size, f"peak {peak / MiB:.0f} MiB"
+    head = aws.s3.head_object(Bucket=bucket, Key=result["key"])
+    assert head["ETag"].strip('"').endswith(f"-{-(-f.size // part_size_for(f.size))}")  # a multipart object
+    assert hashlib.sha256(restored(aws, result["key"])).digest() == expected
