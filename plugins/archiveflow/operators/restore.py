@@ -184,12 +184,26 @@ class ExtractFilesOperator(_RestoreOperator):
         files = [ArchivedFile(**f) for f in self.plan["files"]]
         outcome = restore_files(self.s3().conn, request, files, ReadCounter())
         self._log(outcome)
+        return self._retry_or_report(context, outcome)
+
+    def _retry_or_report(self, context, outcome: dict) -> dict:
+        """Retry the task while a file failed in a way that may pass (the retry finds the verified
+        copies and redoes only the rest); at the last try, report what failed."""
+        from archiveflow.errors import TransientServiceError
+
+        retryable = [failure["source"] for failure in outcome["failed"] if failure["retryable"]]
+        ti = context.get("ti")
+        if retryable and ti is not None and ti.try_number <= ti.max_tries:
+            raise TransientServiceError(f"{len(retryable)} files failed in a way a retry may fix (try "
+                                        f"{ti.try_number} of {ti.max_tries + 1}): {retryable[:5]}")
         return outcome
 
     def _log(self, outcome: dict) -> None:
         request = self.plan["request"]
-        self.log.info("restored %s files (%s bytes) into s3://%s/%s, %s failed; read %s bytes from the archive "
-                      "in %s GETs", len(outcome["restored"]), sum(r["size"] for r in outcome["restored"]),
+        self.log.info("restored %s files (%s bytes; %s were there from an earlier try) into s3://%s/%s, %s failed; "
+                      "read %s bytes from the archive in %s GETs", len(outcome["restored"]),
+                      sum(r["size"] for r in outcome["restored"]),
+                      sum(bool(r.get("already_restored")) for r in outcome["restored"]),
                       request["restore_bucket"], request["destination_prefix"], len(outcome["failed"]),
                       outcome["archive_bytes_read"], outcome["archive_get_requests"])
 
@@ -235,7 +249,7 @@ class ExtractFilesOperator(_RestoreOperator):
             for name in outcome:
                 outcome[name] += part[name]
         self._log(outcome)
-        return outcome
+        return self._retry_or_report(context, outcome)
 
 
 class NotifyRestoreOperator(_RestoreOperator):

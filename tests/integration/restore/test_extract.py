@@ -11,7 +11,7 @@ import struct
 import time
 
 import pytest
-from tests.integration.restore.conftest import located, pack
+from tests.integration.restore.conftest import located, pack, zip_bundle
 
 from archiveflow import resources
 from archiveflow.errors import SafetyRefusal
@@ -153,31 +153,19 @@ def test_same_key_in_two_buckets_or_two_versions_never_share_a_destination_nor_o
 
 def test_a_member_larger_than_a_part_streams_through_a_multipart_upload_in_bounded_memory(aws):
     """A member above one part (the bound) goes up in parts, never whole in memory: peak Python
-    memory of the restore stays under MEMORY_PARTS parts however big the member (80 MiB here)."""
-    import io
+    memory of the restore stays under MEMORY_PARTS parts however big the member (80 MiB here; the
+    path depends on the part size alone, so a member above S3's 5 GB single-PUT limit takes it too)."""
     import tracemalloc
-    import zipfile
 
     from archiveflow.deep_archive.s3io import part_size_for
     from archiveflow.restore.extract import MEMORY_PARTS
-    from archiveflow.restore.lookup import ArchivedFile
     from archiveflow.units import MiB
 
-    member = os.urandom(1 * MiB) * 80  # stored: incompressible per window
     project = aws.unique("big")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as bundle:
-        bundle.writestr("small.txt", b"before")
-        bundle.writestr(f"{project}/big.bin", member)
-        info = bundle.getinfo(f"{project}/big.bin")
-    aws.s3.put_object(Bucket=aws.archive, Key=f"tests/{project}/bundle.zip", Body=buffer.getvalue())
-    f = ArchivedFile(source_bucket=aws.source, source_key=f"{project}/big.bin", archive_bucket=aws.archive,
-                     archive_key=f"tests/{project}/bundle.zip", archive_format="zip", storage_class="STANDARD",
-                     size=len(member), version="2026-01-01T00:00:00+00:00#big", member_name=info.filename,
-                     header_offset=info.header_offset, compressed_size=info.compress_size, crc32=info.CRC,
-                     compression="stored")
+    member = os.urandom(1 * MiB) * 80
+    _, f = zip_bundle(aws, project, {"small.txt": b"before", f"{project}/big.bin": member})
     expected = hashlib.sha256(member).digest()
-    del member, buffer
+    del member
     bucket = resources.bucket("restore")
     tracemalloc.start()
     try:
@@ -189,3 +177,50 @@ def test_a_member_larger_than_a_part_streams_through_a_multipart_upload_in_bound
     head = aws.s3.head_object(Bucket=bucket, Key=result["key"])
     assert head["ETag"].strip('"').endswith(f"-{-(-f.size // part_size_for(f.size))}")  # a multipart object
     assert hashlib.sha256(restored(aws, result["key"])).digest() == expected
+
+
+class Try:
+    """The task instance's try counters, as the extract task reads them."""
+
+    def __init__(self, try_number: int, max_tries: int):
+        self.try_number, self.max_tries = try_number, max_tries
+
+
+def test_each_file_has_its_own_outcome_and_a_retry_redoes_only_the_unverified_ones(aws, monkeypatch):
+    from botocore.exceptions import ReadTimeoutError
+
+    from archiveflow.errors import TransientServiceError
+    from archiveflow.operators.restore import ExtractFilesOperator
+    from archiveflow.restore import extract
+
+    project = aws.unique("outcomes")
+    members = {f"{project}/ok.csv": b"fine\n" * 100, f"{project}/slow.csv": b"slow\n" * 100,
+               f"{project}/corrupt.csv": b"\xff" * 400}  # an invalid deflate block
+    files = zip_bundle(aws, project, members)
+    files[2] = dataclasses.replace(files[2], compression="deflate")  # its bytes do not inflate: zlib.error
+    prefix = f"tests/{project}/"
+    plan = {"request": {"dry_run": False, "restore_bucket": resources.bucket("restore"), "destination_prefix": prefix},
+            "files": [dataclasses.asdict(f) for f in files]}
+    real = extract.compressed_bytes
+    reads = []
+
+    def flaky(s3, f, counter):
+        reads.append(f.source_key)
+        if f.source_key.endswith("slow.csv") and len(reads) <= len(files):  # on the first try only
+            raise ReadTimeoutError(endpoint_url="http://s3")
+        return real(s3, f, counter)
+
+    monkeypatch.setattr(extract, "compressed_bytes", flaky)
+    operator = ExtractFilesOperator(task_id="extract", plan=plan)
+    with pytest.raises(TransientServiceError, match="slow.csv"):
+        operator.run({"ti": Try(1, 1)})  # the timeout may pass: the task is retried
+    assert restored(aws, destination_key(files[0], prefix)) == members[f"{project}/ok.csv"]
+
+    first_try = len(reads)
+    outcome = operator.run({"ti": Try(2, 1)})  # the last try reports
+    assert sorted(reads[first_try:]) == sorted([f"{project}/slow.csv", f"{project}/corrupt.csv"])  # ok.csv is not read again
+    assert {r["source"]: bool(r.get("already_restored")) for r in outcome["restored"]} == {
+        files[0].source: True, files[1].source: False}
+    ((failure),) = outcome["failed"]
+    assert failure["source"] == files[2].source and failure["retryable"] is False and failure["error"].startswith("error:")
+    assert aws.keys(resources.bucket("restore"), destination_key(files[2], prefix)) == []
