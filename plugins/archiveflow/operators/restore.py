@@ -265,8 +265,7 @@ class NotifyRestoreOperator(_RestoreOperator):
         from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
         from airflow.providers.amazon.aws.hooks.sns import SnsHook
 
-        from archiveflow.restore import notify
-        from archiveflow.restore.runs import record_run
+        from archiveflow.restore import notify, runs
 
         self.skip_dry_run()
         request, hook = self.plan["request"], self.s3()
@@ -275,21 +274,27 @@ class NotifyRestoreOperator(_RestoreOperator):
             "get_object", Params={"Bucket": r["bucket"], "Key": r["key"]}, ExpiresIn=expires_in)}
             for r in self.extracted["restored"]]
         message = notify.build_message(context["run_id"], restored, self.extracted["failed"], expires_at)
-        text = notify.publishable(message)
-        if text is None:
-            text = notify.publishable(message, self._manifest_url(hook, message, context["run_id"], expires_in))
-        SnsHook(aws_conn_id=self.aws_conn_id).publish_to_target(request["sns_topic_arn"], text,
-                                                                 subject=notify.subject(message))
         summary = {"outcome": message["outcome"], "files": len(restored), "failed": self.extracted["failed"],
                    "cost": self.plan["cost"], "archive_bytes_read": self.extracted["archive_bytes_read"],
                    "restored": [{k: r[k] for k in ("source", "key", "size")} for r in self.extracted["restored"]]}
-        record_run(DynamoDBHook(aws_conn_id=self.aws_conn_id).conn.Table(resources.dynamodb_table("runs")),
-                   context["run_id"], summary)
-        self.log.info("told %s: %s; cost %s", request["sns_topic_arn"], message["outcome"], self.plan["cost"])
+        # The record first: a retry after a failed write must not tell the topic again.
+        runs_table = DynamoDBHook(aws_conn_id=self.aws_conn_id).conn.Table(resources.dynamodb_table("runs"))
+        record = runs.record_run(runs_table, hook.conn, resources.bucket("reports"), context["run_id"], summary)
+        if record.get("notified_at"):
+            self.log.info("%s was told at %s (an earlier try): not again", request["sns_topic_arn"],
+                          record["notified_at"])
+        else:
+            text = notify.publishable(message)
+            if text is None:
+                text = notify.publishable(message, self._manifest_url(hook, message, context["run_id"], expires_in))
+            SnsHook(aws_conn_id=self.aws_conn_id).publish_to_target(request["sns_topic_arn"], text,
+                                                                     subject=notify.subject(message))
+            runs.mark_notified(runs_table, context["run_id"])
+            self.log.info("told %s: %s; cost %s", request["sns_topic_arn"], message["outcome"], self.plan["cost"])
         if self.extracted["failed"]:
             raise AirflowFailException(f"{len(self.extracted['failed'])} files not restored: "
                                        f"{self.extracted['failed'][:5]}")
-        return summary
+        return {k: v for k, v in summary.items() if k not in ("failed", "restored")}
 
     def _manifest_url(self, hook, message: dict, run_id: str, expires_in: int) -> str:
         import json

@@ -96,3 +96,19 @@ def restore_delay(local_stack):
         yield delay
     finally:
         delay.unset()
+
+
+@pytest.fixture
+def topic_queue(local_stack, aws):
+    """An SQS queue subscribed to a fresh topic: what the topic receives."""
+    sns, sqs = local_stack.client("sns"), local_stack.client("sqs")
+    topic = sns.create_topic(Name=aws.unique("restore-topic"))["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=aws.unique("restore-inbox"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+
+    def received() -> list[str]:
+        return [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                                       WaitTimeSeconds=2).get("Messages", [])]
+
+    return topic, received
