@@ -103,16 +103,21 @@ class RequestRestoresOperator(_RestoreOperator):
 
     def run(self, context) -> list[dict]:
         from archiveflow.restore import bundles
+        from archiveflow.restore.notify import now
+        from archiveflow.restore.request import EXTRACTION_HOURS
 
         self.skip_dry_run()
         request, s3 = self.plan["request"], self.s3().conn
+        # Every copy must outlive the longest wait for the others plus the extraction.
+        needed_until = now() + timedelta(hours=request["max_wait_hours"] + EXTRACTION_HOURS)
         waiting = []
         for bundle in self.plan["bundles"]:
             if bundle["status"] == bundles.NOT_NEEDED:
                 self.log.info("s3://%s/%s is in %s: readable without a restore", bundle["bucket"], bundle["key"],
                               bundle["storage_class"])
                 continue
-            status = bundles.request_restore(s3, bundle, request["retrieval_tier"], request["restore_days"])
+            status = bundles.request_restore(s3, bundle, request["retrieval_tier"], request["restore_days"],
+                                             needed_until)
             self.log.info("s3://%s/%s: restore %s (%s, %s days)", bundle["bucket"], bundle["key"], status,
                           request["retrieval_tier"], request["restore_days"])
             waiting.append({"bucket": bundle["bucket"], "key": bundle["key"]})

@@ -24,6 +24,8 @@ MAX_FILES = int(os.environ.get("ARCHIVEFLOW_RESTORE_MAX_FILES", "1000"))
 MAX_RESTORE_DAYS = 30
 RESTORE_BUCKETS_VARIABLE = "archiveflow_restore_buckets"  # a JSON list of more buckets restores may write to
 MAX_WAIT_HOURS = 240  # Bulk from Deep Archive takes up to 48 h; 10 days is a generous ceiling
+# A restored copy must outlive the longest wait plus the extraction after it.
+EXTRACTION_HOURS = 24
 
 _NAME = r"^[^\x00-\x1f]{1,1024}$"
 _BUCKET = {"type": ["string", "null"], "pattern": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"}
@@ -50,7 +52,8 @@ FIELDS: dict[str, Field] = {
                             "Glacier Flexible Retrieval: Expedited (1-5 min), Standard (3-5 h), Bulk (5-12 h). "
                             "Deep Archive: Standard (~12 h) or Bulk (~48 h).", WHAT),
     "restore_days": Field(7, {"type": "integer", "minimum": 1, "maximum": MAX_RESTORE_DAYS}, "Restore days",
-                          "Days the restored bundle copies stay readable in the archive bucket.", WHAT),
+                          "Days the restored bundle copies stay readable in the archive bucket; at least `max_wait` "
+                          "plus a day of extraction.", WHAT),
     "restore_bucket": Field(None, _BUCKET, "Restore bucket",
                             "Where restored files are written (default: the deployment's restore bucket); one of "
                             "the deployment's restore buckets (more in the Variable archiveflow_restore_buckets).",
@@ -107,6 +110,10 @@ def parse_request(conf: Mapping[str, Any], *, restore_bucket: str, archive_bucke
     destination = values["restore_bucket"] or restore_bucket
     if destination == archive_bucket:
         raise BadRequest("restore_bucket", f"{destination} is the archive bucket; restored files go elsewhere")
+    if values["restore_days"] * 24 < values["max_wait"] + EXTRACTION_HOURS:
+        raise BadRequest("restore_days", f"{values['restore_days']} days is shorter than the longest wait "
+                         f"(max_wait {values['max_wait']} h) plus {EXTRACTION_HOURS} h of extraction: a bundle restored "
+                         "first could expire before it is extracted")
     prefix = (values["destination_prefix"] or "").strip("/")
     return RestoreRequest(
         names=tuple(names), name_fields=tuple(field for _, field in named), project_name=values["project_name"], version=values["version"],
