@@ -26,13 +26,19 @@ def fail_without_retry() -> Iterator[None]:
 
 
 class ArchiveflowOperator(BaseOperator):
-    """Subclasses implement `run(context)`; `execute` applies `fail_without_retry` around it."""
+    """Subclasses implement `run(context)`; `execute` (and a resumption after a deferral) applies
+    `fail_without_retry` around it."""
 
     ui_color = "#e8f0fe"
 
     def execute(self, context) -> Any:
         with fail_without_retry():
             return self.run(context)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context) -> Any:
+        """After a deferral the task runner calls this instead of `execute`: the same adapter applies."""
+        with fail_without_retry():
+            return super().resume_execution(next_method, next_kwargs, context)
 
     def run(self, context) -> Any:
         raise NotImplementedError

@@ -14,11 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from airflow.sdk import Variable
-from airflow.sdk.exceptions import AirflowFailException
 
 from archiveflow import resources
 from archiveflow.dynamodb_archive import config
-from archiveflow.errors import BadRequest, SafetyRefusal
+from archiveflow.errors import BadRequest, RunIncomplete, SafetyRefusal
 from archiveflow.operators.base import ArchiveflowOperator
 
 # The failure switch (off unless set): a regular expression; every write of an archive object
@@ -199,7 +198,7 @@ class RecordStreamArchiveOperator(DynamoDBArchiveBaseOperator):
         self.log.info("run %s: %s; %d dead-lettered; gaps %s; failed tables %s",
                       context["run_id"], totals, len(dead), gaps, failed)
         if status == "failed":
-            raise AirflowFailException(f"tables not archived: {failed or 'none planned'}")
+            raise RunIncomplete(f"tables not archived: {failed or 'none planned'}")
         return {**totals, "dead_lettered": len(dead), "gaps": len(gaps)}
 
     @staticmethod

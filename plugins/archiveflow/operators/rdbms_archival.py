@@ -18,10 +18,8 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from archiveflow import resources
-from archiveflow.errors import BadRequest
+from archiveflow.errors import BadRequest, RunIncomplete
 from archiveflow.operators.base import ArchiveflowOperator
 from archiveflow.rdbms_archival import metadata
 from archiveflow.rdbms_archival.request import ArchivalRequest, parse_request
@@ -259,7 +257,7 @@ class FinishArchivalRunOperator(RdbmsArchivalBaseOperator):
         self._notify(run_id, status, reasons, run.get("report_key"))
         if status != "succeeded":
             # The run's outcome, already recorded: nothing a retry could change.
-            raise AirflowFailException(f"archival run {run_id} failed: " + "; ".join(reasons))
+            raise RunIncomplete(f"archival run {run_id} failed: " + "; ".join(reasons))
         return status
 
     def _notify(self, run_id: str, status: str, reasons: list[str], report: str | None) -> None:

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from archiveflow import resources
 from archiveflow.operators.base import ArchiveflowOperator
@@ -135,35 +135,53 @@ class WaitForRestoresOperator(_RestoreOperator):
         self.objects = objects
 
     def run(self, context) -> None:
+        self.skip_dry_run()
+        max_wait = timedelta(hours=self.plan["request"]["max_wait_hours"])
+        self._wait(time.time() + max_wait.total_seconds())
+
+    def _wait(self, end_time: float) -> None:
+        """Defer until `end_time` (epoch seconds) for the objects whose restore is not done yet."""
         from archiveflow.restore import bundles
         from archiveflow.triggers.s3_restore import S3RestoreTrigger
 
-        self.skip_dry_run()
         s3 = self.s3().conn
         pending = [o for o in self.objects if bundles.describe(s3, o["bucket"], o["key"])["status"] != bundles.AVAILABLE]
         if not pending:
             self.log.info("all %s restores are done", len(self.objects))
             return
         request = self.plan["request"]
-        self.log.info("%s of %s restores in progress; deferring (poll every %ss, at most %s h)", len(pending),
-                      len(self.objects), request["poll_interval"], request["max_wait_hours"])
-        max_wait = timedelta(hours=request["max_wait_hours"])
-        trigger = S3RestoreTrigger(pending, end_time=time.time() + max_wait.total_seconds(),
-                                   aws_conn_id=self.aws_conn_id, poll_interval=request["poll_interval"])
+        self.log.info("%s of %s restores in progress; deferring (poll every %ss, until %s)", len(pending),
+                      len(self.objects), request["poll_interval"], time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                                                time.gmtime(end_time)))
+        trigger = S3RestoreTrigger(pending, end_time=end_time, aws_conn_id=self.aws_conn_id,
+                                   poll_interval=request["poll_interval"])
         # The trigger's own deadline fires first and names the bundles; Airflow's timeout is the backstop.
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=max_wait + timedelta(minutes=10))
+        self.defer(trigger=trigger, method_name="execute_complete", kwargs={"end_time": end_time},
+                   timeout=timedelta(seconds=max(end_time - time.time(), 0)) + timedelta(minutes=10))
 
-    def execute_complete(self, context, event: dict) -> None:
+    def execute_complete(self, context, event: dict, end_time: float | None = None) -> None:
+        from archiveflow.errors import RunIncomplete
+        from archiveflow.restore import bundles
+        from archiveflow.restore.notify import now
+        from archiveflow.restore.request import EXTRACTION_HOURS
+
         if event["status"] == "success":
             self.log.info("restores done: %s", ", ".join(f"s3://{o['bucket']}/{o['key']}" for o in event["objects"]))
             return
         if event["status"] == "timeout":
             names = ", ".join(f"s3://{o['bucket']}/{o['key']}" for o in event["pending"])
             # Waiting again would not make S3 faster: no retry.
-            raise AirflowFailException(f"max_wait of {self.plan['request']['max_wait_hours']} h reached; "
-                                       f"still in progress: {names}")
-        names = ", ".join(f"s3://{o['bucket']}/{o['key']}" for o in event["objects"])
-        raise RuntimeError(f"{event['message']}: {names}")  # retried: the request task runs again
+            raise RunIncomplete(f"max_wait of {self.plan['request']['max_wait_hours']} h reached; "
+                                f"still in progress: {names}")
+        # An object shows no restore (its copy expired, or none was made): this task, not the
+        # request task, requests it again and waits on, within the same deadline.
+        request, s3 = self.plan["request"], self.s3().conn
+        needed_until = now() + timedelta(hours=request["max_wait_hours"] + EXTRACTION_HOURS)
+        for o in event["objects"]:
+            status = bundles.request_restore(s3, o, request["retrieval_tier"], request["restore_days"], needed_until)
+            self.log.warning("s3://%s/%s showed no restore (%s): restore %s again", o["bucket"], o["key"],
+                             event["message"], status)
+        self._wait(end_time or time.time() + request["max_wait_hours"] * 3600)
 
 
 class ExtractFilesOperator(_RestoreOperator):
@@ -297,8 +315,9 @@ class NotifyRestoreOperator(_RestoreOperator):
             runs.mark_notified(runs_table, context["run_id"])
             self.log.info("told %s: %s; cost %s", request["sns_topic_arn"], message["outcome"], self.plan["cost"])
         if self.extracted["failed"]:
-            raise AirflowFailException(f"{len(self.extracted['failed'])} files not restored: "
-                                       f"{self.extracted['failed'][:5]}")
+            from archiveflow.errors import RunIncomplete
+
+            raise RunIncomplete(f"{len(self.extracted['failed'])} files not restored: {self.extracted['failed'][:5]}")
         return {k: v for k, v in summary.items() if k not in ("failed", "restored")}
 
     def _manifest_url(self, hook, message: dict, run_id: str, expires_in: int) -> str:
