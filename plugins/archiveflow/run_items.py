@@ -62,6 +62,16 @@ def put_run_item(runs_table, s3, bucket: str, item: dict) -> dict:
     return stored
 
 
+def expand(s3, item: dict) -> dict:
+    """`item` with every attribute `compact` moved to S3 read back in place."""
+    expanded = dict(item)
+    for name in [n[: -len("_s3")] for n in item if n.endswith("_s3")]:
+        expanded[name] = read_list(s3, item, name)
+        del expanded[f"{name}_s3"]
+        expanded.pop(f"{name}_count", None)
+    return expanded
+
+
 def read_list(s3, item: dict, name: str) -> Any:
     """An attribute of a run item, inline or from S3."""
     if name in item:

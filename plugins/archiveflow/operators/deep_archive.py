@@ -153,8 +153,11 @@ class RecordArchiveRunOperator(_DeepArchiveOperator):
         self.result = result
 
     def run(self, context) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
         from archiveflow.deep_archive.runs import record_run
 
-        record_run(self.runs_table(), context["run_id"], f"{context['dag_run'].run_after:%Y-%m}", self.result)
+        record_run(self.runs_table(), S3Hook(aws_conn_id=self.aws_conn_id).conn, resources.bucket("reports"),
+                   context["run_id"], f"{context['dag_run'].run_after:%Y-%m}", self.result)
         self.log.info("archived %s; cost %s", self.result["totals"], self.result["cost"])
         return self.result["totals"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from decimal import Decimal
 from typing import Any
 
 from airflow.sdk import Variable
@@ -60,10 +59,12 @@ class DynamoDBArchiveBaseOperator(ArchiveflowOperator):
             raise BadRequest(field, f"no DynamoDB table {name!r} for this connection") from None
 
     def record_run(self, dag_id: str, run_id: str, **attributes: Any) -> None:
+        from archiveflow.run_items import put_run_item
+
         table = self.dynamodb().get_conn().Table(resources.dynamodb_table("runs"))
         item = {"pk": f"{dag_id}#{run_id}", "sk": "run", "finished_at": dt.datetime.now(dt.UTC).isoformat(),
                 **attributes}
-        table.put_item(Item=json.loads(json.dumps(item, default=str), parse_float=Decimal))
+        put_run_item(table, self.s3_client(), resources.bucket("reports"), item)
 
     def notify(self, subject: str, message: str) -> None:
         from airflow.providers.amazon.aws.hooks.sns import SnsHook

@@ -107,9 +107,11 @@ def _session_note(hook: SourceDatabaseHook) -> str:
 
 def _recorder(aws_conn_id: str) -> metadata.RunRecorder:
     from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     hook = DynamoDBHook(aws_conn_id=aws_conn_id, table_name=resources.dynamodb_table("runs"))
-    return metadata.RunRecorder(hook.conn.Table(resources.dynamodb_table("runs")))
+    return metadata.RunRecorder(hook.conn.Table(resources.dynamodb_table("runs")),
+                                S3Hook(aws_conn_id=aws_conn_id).get_conn(), resources.bucket("reports"))
 
 
 class ValidateArchivalRequestOperator(RdbmsArchivalBaseOperator):

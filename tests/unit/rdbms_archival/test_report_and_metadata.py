@@ -71,7 +71,10 @@ class FakeTable:
 
     def update_item(self, Key, UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues):
         item = self.items.setdefault((Key["pk"], Key["sk"]), dict(Key))
-        for assignment in UpdateExpression.removeprefix("SET ").split(", "):
+        assignments, _, removals = UpdateExpression.removeprefix("SET ").partition(" REMOVE ")
+        for name in filter(None, removals.split(", ")):
+            item.pop(ExpressionAttributeNames[name], None)
+        for assignment in assignments.split(", "):
             name, value = assignment.split(" = ")
             item[ExpressionAttributeNames[name]] = ExpressionAttributeValues[value]
 
@@ -87,7 +90,7 @@ class FakeTable:
 
 def test_recorder_merges_step_attributes_and_pages_through_items():
     fake = FakeTable()
-    recorder = RunRecorder(fake)
+    recorder = RunRecorder(fake, s3=None, lists_bucket="reports")  # small attributes: nothing goes to S3
     recorder.update("r1", "table#s.t", rows_archived=3, source={"seconds": 1.5})
     recorder.update("r1", "table#s.t", validation={"passed": True})
     for i in range(4):
