@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from archiveflow.errors import BadRequest
-from archiveflow.request_fields import DESTINATION, SAFETY, SOURCE, WHAT, Field, check_fields
+from archiveflow.request_fields import Field, check_fields
+
+# The trigger form's sections, titled for this DAG, in the order a person fills the form in.
+SOURCE = "Where the files were archived"
+WHAT = "Files to restore"
+DESTINATION = "Where restored files go"
+SAFETY = "Waiting and safety"
 
 TIERS = ("Standard", "Bulk", "Expedited")
 # A run restores at most this many files (one XCom list; above it, use several runs).
