@@ -15,17 +15,12 @@ import jsonschema
 
 from archiveflow.errors import BadRequest
 
-# Form sections, in the order a person fills a form in.
-SOURCE = "Source"
-WHAT = "What to archive"
-DESTINATION = "Destination"
-SAFETY = "Safety"
-WHO = "Who asked"
-CONNECTIONS = "Connections"
-
 
 @dataclass(frozen=True)
 class Field:
+    """One conf field. `section` is the title of the form section it shows in: each request module
+    titles its own sections for its DAG (a restore's files are not "what to archive")."""
+
     default: Any
     schema: dict[str, Any]
     title: str

@@ -8,9 +8,10 @@ import time
 import uuid
 
 import pytest
-from tests.integration.restore.conftest import Aws, RestoreDelay, pack
+from tests.integration.restore.conftest import Aws, RestoreDelay, located, pack
 
 from archiveflow import resources
+from archiveflow.restore.extract import destination_key
 from devstack import stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulator_restore_state]
@@ -55,6 +56,7 @@ def test_the_wait_is_deferred_survives_a_triggerer_restart_and_resumes(airflow_s
     run = airflow_stack.wait_for_run(DAG_ID, run_id, timeout=240)
     states = {ti["task_id"]: ti["state"] for ti in airflow_stack.task_instances(DAG_ID, run_id)}
     assert run["state"] == "success", states
-    key = f"tests/{project}/{project}/q/asked.csv"
+    (asked,) = located(aws, project, [f"{project}/q/asked.csv"])
+    key = destination_key(asked, f"tests/{project}/")
     assert aws.s3.get_object(Bucket=resources.bucket("restore"), Key=key)["Body"].read() == files[f"{project}/q/asked.csv"]
     assert aws.keys(resources.bucket("restore"), f"tests/{project}/") == [key]

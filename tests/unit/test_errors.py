@@ -4,6 +4,7 @@ left to the task's retries, and the message (naming the field) reaches the task 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -12,6 +13,7 @@ from archiveflow.errors import (
     NON_RETRYABLE,
     ArchiveflowError,
     BadRequest,
+    RunIncomplete,
     SafetyRefusal,
     TransientServiceError,
     UnarchivableData,
@@ -29,11 +31,12 @@ class Raising(ArchiveflowOperator):
 
 
 NON_RETRYABLE_ERRORS = [BadRequest("source_table[0].condition", "unknown column x", "public.t"),
-                        UnarchivableData("public.t: column 'n' holds NaN"), SafetyRefusal("validation did not pass")]
+                        UnarchivableData("public.t: column 'n' holds NaN"), SafetyRefusal("validation did not pass"),
+                        RunIncomplete("2 files not restored")]
 
 
 def test_the_vocabulary_is_one_hierarchy():
-    assert set(NON_RETRYABLE) == {BadRequest, UnarchivableData, SafetyRefusal}
+    assert set(NON_RETRYABLE) == {BadRequest, UnarchivableData, SafetyRefusal, RunIncomplete}
     assert all(issubclass(cls, ArchiveflowError) for cls in (*NON_RETRYABLE, TransientServiceError))
 
 
@@ -55,3 +58,23 @@ def test_other_errors_are_left_to_retries(error):
         Raising(error=error).execute({})
     with pytest.raises(type(error)), fail_without_retry():
         raise error
+
+
+class Resumed(Raising):
+    def execute_complete(self, context, event):
+        raise self.error
+
+
+@pytest.mark.parametrize("error", NON_RETRYABLE_ERRORS, ids=lambda e: type(e).__name__)
+def test_a_task_resumed_after_a_deferral_goes_through_the_same_adapter(error):
+    with pytest.raises(AirflowFailException, match=re.escape(str(error))):
+        Resumed(error=error).resume_execution("execute_complete", {"event": {}}, {})
+
+
+def test_no_operator_raises_airflows_failure_itself():
+    """An aggregated failure is an error of the vocabulary; only the adapter speaks Airflow's."""
+    plugins = Path(__file__).resolve().parents[2] / "plugins"
+    adapter = plugins / "archiveflow" / "operators" / "base.py"
+    raising = [str(path.relative_to(plugins)) for path in plugins.rglob("*.py")
+               if path != adapter and "AirflowFailException" in path.read_text()]
+    assert raising == []

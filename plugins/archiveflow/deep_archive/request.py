@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from archiveflow.errors import BadRequest
-from archiveflow.request_fields import DESTINATION, SAFETY, SOURCE, WHAT, Field, check_fields
+from archiveflow.request_fields import Field, check_fields
+
+# The trigger form's sections, titled for this DAG, in the order a person fills the form in.
+SOURCE = "Source files"
+WHAT = "Bundles"
+DESTINATION = "Archive destination"
+SAFETY = "Approval and deletion"
 
 STORAGE_CLASSES = ("DEEP_ARCHIVE", "GLACIER", "GLACIER_IR", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING")
 MAX_FILE_COUNT = 100_000  # a zip entry costs ~100 bytes of worker memory until the bundle closes

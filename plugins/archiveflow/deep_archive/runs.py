@@ -3,13 +3,12 @@ one per source (what lets the monthly run skip a source a triggered run already 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from decimal import Decimal
 
 from boto3.dynamodb.conditions import Key
 
 from archiveflow.deep_archive.index import now_iso
+from archiveflow.run_items import put_run_item
 
 RUN_PK = "s3_deep_archive#run#{run_id}"
 SOURCE_PK = "s3_deep_archive#source#{bucket}/{prefix}"
@@ -22,20 +21,16 @@ def archived_in(runs_table, month: str, bucket: str, prefix: str) -> list[str]:
     return [item["run_id"] for item in response["Items"]]
 
 
-def record_run(runs_table, run_id: str, month: str, result: Mapping) -> None:
+def record_run(runs_table, s3, lists_bucket: str, run_id: str, month: str, result: Mapping) -> None:
+    """The run's item (through `archiveflow.run_items`: its size stays bounded) and one item per source."""
     archived_at = now_iso()
+    put_run_item(runs_table, s3, lists_bucket, {
+        "pk": RUN_PK.format(run_id=run_id), "sk": "run", "run_id": run_id, "dag_id": "s3_deep_archive",
+        "archived_at": archived_at, **{k: result[k] for k in ("plan_id", "totals", "cost", "index") if k in result}})
     with runs_table.batch_writer() as batch:
-        batch.put_item(Item={"pk": RUN_PK.format(run_id=run_id), "sk": "run", "run_id": run_id,
-                             "dag_id": "s3_deep_archive", "archived_at": archived_at,
-                             **_dynamodb_numbers({k: result[k] for k in ("plan_id", "totals", "cost", "index") if k in result})})
         for request in result["requests"]:
             batch.put_item(Item={
                 "pk": SOURCE_PK.format(bucket=request["bucket_name"], prefix=request["prefix"]),
                 "sk": f"{month}#{run_id}", "run_id": run_id, "plan_id": result["plan_id"],
                 "project_name": request["project_name"], "archived_at": archived_at,
             })
-
-
-def _dynamodb_numbers(value: dict) -> dict:
-    """DynamoDB takes Decimal, not float."""
-    return json.loads(json.dumps(value), parse_float=Decimal)

@@ -56,11 +56,14 @@ class MultipartUpload:
     """
 
     def __init__(self, s3, bucket: str, key: str, storage_class: str, part_size: int, max_inflight: int = 2,
-                 content_type: str = "application/zip"):
+                 content_type: str = "application/zip", metadata: dict[str, str] | None = None,
+                 if_none_match: bool = False):
         self._s3, self.bucket, self.key, self._part_size = s3, bucket, key, part_size
+        # Completing fails (412) if an object appeared at the key meanwhile: nothing is replaced.
+        self._complete_args = {"IfNoneMatch": "*"} if if_none_match else {}
         self.upload_id = s3.create_multipart_upload(
             Bucket=bucket, Key=key, StorageClass=storage_class, ContentType=content_type,
-            ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT",
+            ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT", **({"Metadata": metadata} if metadata else {}),
         )["UploadId"]
         self._buffer = bytearray()
         self._parts: list[Future] = []
@@ -74,8 +77,10 @@ class MultipartUpload:
         self.size += len(data)
         self.crc32 = zlib.crc32(data, self.crc32)
         while len(self._buffer) >= self._part_size:
-            self._send(bytes(self._buffer[: self._part_size]))
+            with memoryview(self._buffer) as view:
+                part = bytes(view[: self._part_size])  # one copy of the part, not two
             del self._buffer[: self._part_size]
+            self._send(part)
 
     def _send(self, body: bytes) -> None:
         self._slots.acquire()
@@ -99,7 +104,7 @@ class MultipartUpload:
         self._pool.shutdown()
         response = self._s3.complete_multipart_upload(
             Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts},
-            ChecksumCRC32=b64_crc32(self.crc32), ChecksumType="FULL_OBJECT",
+            ChecksumCRC32=b64_crc32(self.crc32), ChecksumType="FULL_OBJECT", **self._complete_args,
         )
         return {"etag": response["ETag"], "size": self.size, "crc32": self.crc32, "parts": len(parts)}
 

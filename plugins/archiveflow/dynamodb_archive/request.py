@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from archiveflow.dynamodb_archive.config import TABLE_NAME, VARIABLE
-from archiveflow.request_fields import DESTINATION, SAFETY, WHAT, Field, check_fields
+from archiveflow.request_fields import Field, check_fields
+
+# The trigger form's sections, titled for this DAG, in the order a person fills the form in.
+WHAT = "Tables to archive"
+DESTINATION = "Archive bucket"
+SAFETY = "Limits"
 
 BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 

@@ -11,7 +11,13 @@ from typing import Any
 from archiveflow.dynamodb_archive.config import TABLE_NAME
 from archiveflow.dynamodb_archive.request import BUCKET_NAME
 from archiveflow.errors import BadRequest
-from archiveflow.request_fields import DESTINATION, SAFETY, SOURCE, WHAT, Field, check_fields
+from archiveflow.request_fields import Field, check_fields
+
+# The trigger form's sections, titled for this DAG, in the order a person fills the form in.
+SOURCE = "Archived items"
+WHAT = "Items to restore"
+DESTINATION = "Target table"
+SAFETY = "Safety"
 
 OPTIONAL_TIME = {"type": ["string", "null"], "format": "date-time"}
 KEY_VALUE = {"anyOf": [{"type": "string"}, {"type": "number"},

@@ -15,7 +15,12 @@ from typing import Any
 
 from archiveflow.errors import BadRequest
 from archiveflow.github_lakehouse.bronze import HOUR_PATTERN, GhHour
-from archiveflow.request_fields import CONNECTIONS, SAFETY, WHAT, Field, check_fields
+from archiveflow.request_fields import Field, check_fields
+
+# The trigger form's sections, titled for this DAG, in the order a person fills the form in.
+WHAT = "What to ingest"
+SAFETY = "Limits"
+CONNECTIONS = "Connections"
 
 CONN_ID = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,250}$"}
 

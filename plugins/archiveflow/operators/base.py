@@ -26,13 +26,19 @@ def fail_without_retry() -> Iterator[None]:
 
 
 class ArchiveflowOperator(BaseOperator):
-    """Subclasses implement `run(context)`; `execute` applies `fail_without_retry` around it."""
+    """Subclasses implement `run(context)`; `execute` (and a resumption after a deferral) applies
+    `fail_without_retry` around it."""
 
     ui_color = "#e8f0fe"
 
     def execute(self, context) -> Any:
         with fail_without_retry():
             return self.run(context)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context) -> Any:
+        """After a deferral the task runner calls this instead of `execute`: the same adapter applies."""
+        with fail_without_retry():
+            return super().resume_execution(next_method, next_kwargs, context)
 
     def run(self, context) -> Any:
         raise NotImplementedError
@@ -41,3 +47,15 @@ class ArchiveflowOperator(BaseOperator):
         """Airflow accepts conf keys no Param declares; say so, since one is usually a misspelt field."""
         if unknown := unknown_fields(fields, conf):
             self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
+
+
+def listed_buckets(variable: str) -> list[str]:
+    """The bucket names an allow-list Variable holds (a JSON list; none when unset), read at run time."""
+    from airflow.sdk import Variable
+
+    from archiveflow.errors import BadRequest
+
+    listed = Variable.get(variable, default=[], deserialize_json=True)
+    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+        raise BadRequest(f"Variable {variable}", "must hold a JSON list of bucket names")
+    return listed

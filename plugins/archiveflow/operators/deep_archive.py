@@ -101,14 +101,9 @@ def monthly_sources() -> tuple[Any, str]:
 def archive_buckets() -> set[str]:
     """Where bundles may go: the deployment's archive bucket plus the buckets listed in the Airflow
     Variable (a JSON list of names), read at run time."""
-    from airflow.sdk import Variable
+    from archiveflow.operators.base import listed_buckets
 
-    from archiveflow.errors import BadRequest
-
-    listed = Variable.get(ARCHIVE_BUCKETS_VARIABLE, default=[], deserialize_json=True)
-    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
-        raise BadRequest(f"Variable {ARCHIVE_BUCKETS_VARIABLE}", "must hold a JSON list of bucket names")
-    return {resources.bucket("archive"), *listed}
+    return {resources.bucket("archive"), *listed_buckets(ARCHIVE_BUCKETS_VARIABLE)}
 
 
 class PlanBundlesOperator(_DeepArchiveOperator):
@@ -160,8 +155,11 @@ class RecordArchiveRunOperator(_DeepArchiveOperator):
         self.result = result
 
     def run(self, context) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
         from archiveflow.deep_archive.runs import record_run
 
-        record_run(self.runs_table(), context["run_id"], f"{context['dag_run'].run_after:%Y-%m}", self.result)
+        record_run(self.runs_table(), S3Hook(aws_conn_id=self.aws_conn_id).conn, resources.bucket("reports"),
+                   context["run_id"], f"{context['dag_run'].run_after:%Y-%m}", self.result)
         self.log.info("archived %s; cost %s", self.result["totals"], self.result["cost"])
         return self.result["totals"]

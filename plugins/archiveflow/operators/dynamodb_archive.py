@@ -10,15 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from decimal import Decimal
 from typing import Any
 
 from airflow.sdk import Variable
-from airflow.sdk.exceptions import AirflowFailException
 
 from archiveflow import resources
 from archiveflow.dynamodb_archive import config
-from archiveflow.errors import BadRequest, SafetyRefusal
+from archiveflow.errors import BadRequest, RunIncomplete, SafetyRefusal
 from archiveflow.operators.base import ArchiveflowOperator
 
 # The failure switch (off unless set): a regular expression; every write of an archive object
@@ -75,10 +73,12 @@ class DynamoDBArchiveBaseOperator(ArchiveflowOperator):
                                        "its last archive. Enable versioning on it.")
 
     def record_run(self, dag_id: str, run_id: str, **attributes: Any) -> None:
+        from archiveflow.run_items import put_run_item
+
         table = self.dynamodb().get_conn().Table(resources.dynamodb_table("runs"))
         item = {"pk": f"{dag_id}#{run_id}", "sk": "run", "finished_at": dt.datetime.now(dt.UTC).isoformat(),
                 **attributes}
-        table.put_item(Item=json.loads(json.dumps(item, default=str), parse_float=Decimal))
+        put_run_item(table, self.s3_client(), resources.bucket("reports"), item)
 
     def notify(self, subject: str, message: str) -> None:
         from airflow.providers.amazon.aws.hooks.sns import SnsHook
@@ -208,7 +208,7 @@ class RecordStreamArchiveOperator(DynamoDBArchiveBaseOperator):
         self.log.info("run %s: %s; %d dead-lettered; gaps %s; failed tables %s",
                       context["run_id"], totals, dead, gaps, failed)
         if status == "failed":
-            raise AirflowFailException(f"tables not archived: {failed or 'none planned'}")
+            raise RunIncomplete(f"tables not archived: {failed or 'none planned'}")
         return {**totals, "dead_lettered": dead, "gaps": len(gaps)}
 
     @staticmethod

@@ -18,7 +18,6 @@ import gzip
 import json
 import time
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 from archiveflow import resources
@@ -90,10 +89,6 @@ def check_http_connection(conn_id: str) -> None:
         raise BadRequest("http_conn_id", f"no Airflow connection {conn_id!r}") from None
 
 
-def _dynamodb_value(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str), parse_float=Decimal)
-
-
 class GithubLakehouseOperator(ArchiveflowOperator):
     """Shared plumbing: the S3 client and the `runs` table of the AWS connection."""
 
@@ -113,8 +108,10 @@ class GithubLakehouseOperator(ArchiveflowOperator):
         return DynamoDBHook(aws_conn_id=self.aws_conn_id, table_name=name).get_conn().Table(name)
 
     def record(self, pk: str, sk: str, **attributes: Any) -> None:
+        from archiveflow.run_items import put_run_item
+
         item = {"pk": pk, "sk": sk, "updated_at": dt.datetime.now(dt.UTC).isoformat(), **attributes}
-        self.runs_table().put_item(Item=_dynamodb_value(item))
+        put_run_item(self.runs_table(), self.s3(), resources.bucket("reports"), item)
 
 
 class RegisterBronzeTableOperator(GithubLakehouseOperator):

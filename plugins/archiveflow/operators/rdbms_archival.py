@@ -18,10 +18,8 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from archiveflow import resources
-from archiveflow.errors import BadRequest
+from archiveflow.errors import BadRequest, RunIncomplete
 from archiveflow.operators.base import ArchiveflowOperator
 from archiveflow.rdbms_archival import metadata
 from archiveflow.rdbms_archival.request import ArchivalRequest, parse_request
@@ -109,9 +107,11 @@ def _session_note(hook: SourceDatabaseHook) -> str:
 
 def _recorder(aws_conn_id: str) -> metadata.RunRecorder:
     from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     hook = DynamoDBHook(aws_conn_id=aws_conn_id, table_name=resources.dynamodb_table("runs"))
-    return metadata.RunRecorder(hook.conn.Table(resources.dynamodb_table("runs")))
+    return metadata.RunRecorder(hook.conn.Table(resources.dynamodb_table("runs")),
+                                S3Hook(aws_conn_id=aws_conn_id).get_conn(), resources.bucket("reports"))
 
 
 class ValidateArchivalRequestOperator(RdbmsArchivalBaseOperator):
@@ -259,7 +259,7 @@ class FinishArchivalRunOperator(RdbmsArchivalBaseOperator):
         self._notify(run_id, status, reasons, run.get("report_key"))
         if status != "succeeded":
             # The run's outcome, already recorded: nothing a retry could change.
-            raise AirflowFailException(f"archival run {run_id} failed: " + "; ".join(reasons))
+            raise RunIncomplete(f"archival run {run_id} failed: " + "; ".join(reasons))
         return status
 
     def _notify(self, run_id: str, status: str, reasons: list[str], report: str | None) -> None:

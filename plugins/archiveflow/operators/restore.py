@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from archiveflow import resources
 from archiveflow.operators.base import ArchiveflowOperator
@@ -44,7 +44,8 @@ class LookUpFilesOperator(_RestoreOperator):
         from archiveflow.hooks.archive_catalog import archive_index
         from archiveflow.request_fields import unknown_fields
         from archiveflow.restore import bundles, cost, lookup
-        from archiveflow.restore.request import FIELDS, parse_request
+        from archiveflow.restore.extract import check_destinations
+        from archiveflow.restore.request import FIELDS, check_restore_bucket, parse_request
 
         if unknown := unknown_fields(FIELDS, context["params"]):
             self.log.warning("conf fields this DAG does not know, ignored: %s", unknown)
@@ -56,6 +57,9 @@ class LookUpFilesOperator(_RestoreOperator):
             files = lookup.locate(store, resources.dynamodb_table("archive-index"), request.names,
                                   request.name_fields, project_name=request.project_name, version=request.version)
             lookups = index_usage()
+        check_restore_bucket(request.restore_bucket, restore_buckets(),
+                             refused=_not_restore_buckets() | {f.source_bucket for f in files})
+        check_destinations(files, request.destination_prefix)
         archives = {(f.archive_bucket, f.archive_key) for f in files}
         described = [bundles.describe(s3, bucket, key) for bucket, key in sorted(archives)]
         for bundle in described:
@@ -97,16 +101,21 @@ class RequestRestoresOperator(_RestoreOperator):
 
     def run(self, context) -> list[dict]:
         from archiveflow.restore import bundles
+        from archiveflow.restore.notify import now
+        from archiveflow.restore.request import EXTRACTION_HOURS
 
         self.skip_dry_run()
         request, s3 = self.plan["request"], self.s3().conn
+        # Every copy must outlive the longest wait for the others plus the extraction.
+        needed_until = now() + timedelta(hours=request["max_wait_hours"] + EXTRACTION_HOURS)
         waiting = []
         for bundle in self.plan["bundles"]:
             if bundle["status"] == bundles.NOT_NEEDED:
                 self.log.info("s3://%s/%s is in %s: readable without a restore", bundle["bucket"], bundle["key"],
                               bundle["storage_class"])
                 continue
-            status = bundles.request_restore(s3, bundle, request["retrieval_tier"], request["restore_days"])
+            status = bundles.request_restore(s3, bundle, request["retrieval_tier"], request["restore_days"],
+                                             needed_until)
             self.log.info("s3://%s/%s: restore %s (%s, %s days)", bundle["bucket"], bundle["key"], status,
                           request["retrieval_tier"], request["restore_days"])
             waiting.append({"bucket": bundle["bucket"], "key": bundle["key"]})
@@ -124,35 +133,53 @@ class WaitForRestoresOperator(_RestoreOperator):
         self.objects = objects
 
     def run(self, context) -> None:
+        self.skip_dry_run()
+        max_wait = timedelta(hours=self.plan["request"]["max_wait_hours"])
+        self._wait(time.time() + max_wait.total_seconds())
+
+    def _wait(self, end_time: float) -> None:
+        """Defer until `end_time` (epoch seconds) for the objects whose restore is not done yet."""
         from archiveflow.restore import bundles
         from archiveflow.triggers.s3_restore import S3RestoreTrigger
 
-        self.skip_dry_run()
         s3 = self.s3().conn
         pending = [o for o in self.objects if bundles.describe(s3, o["bucket"], o["key"])["status"] != bundles.AVAILABLE]
         if not pending:
             self.log.info("all %s restores are done", len(self.objects))
             return
         request = self.plan["request"]
-        self.log.info("%s of %s restores in progress; deferring (poll every %ss, at most %s h)", len(pending),
-                      len(self.objects), request["poll_interval"], request["max_wait_hours"])
-        max_wait = timedelta(hours=request["max_wait_hours"])
-        trigger = S3RestoreTrigger(pending, end_time=time.time() + max_wait.total_seconds(),
-                                   aws_conn_id=self.aws_conn_id, poll_interval=request["poll_interval"])
+        self.log.info("%s of %s restores in progress; deferring (poll every %ss, until %s)", len(pending),
+                      len(self.objects), request["poll_interval"], time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                                                time.gmtime(end_time)))
+        trigger = S3RestoreTrigger(pending, end_time=end_time, aws_conn_id=self.aws_conn_id,
+                                   poll_interval=request["poll_interval"])
         # The trigger's own deadline fires first and names the bundles; Airflow's timeout is the backstop.
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=max_wait + timedelta(minutes=10))
+        self.defer(trigger=trigger, method_name="execute_complete", kwargs={"end_time": end_time},
+                   timeout=timedelta(seconds=max(end_time - time.time(), 0)) + timedelta(minutes=10))
 
-    def execute_complete(self, context, event: dict) -> None:
+    def execute_complete(self, context, event: dict, end_time: float | None = None) -> None:
+        from archiveflow.errors import RunIncomplete
+        from archiveflow.restore import bundles
+        from archiveflow.restore.notify import now
+        from archiveflow.restore.request import EXTRACTION_HOURS
+
         if event["status"] == "success":
             self.log.info("restores done: %s", ", ".join(f"s3://{o['bucket']}/{o['key']}" for o in event["objects"]))
             return
         if event["status"] == "timeout":
             names = ", ".join(f"s3://{o['bucket']}/{o['key']}" for o in event["pending"])
             # Waiting again would not make S3 faster: no retry.
-            raise AirflowFailException(f"max_wait of {self.plan['request']['max_wait_hours']} h reached; "
-                                       f"still in progress: {names}")
-        names = ", ".join(f"s3://{o['bucket']}/{o['key']}" for o in event["objects"])
-        raise RuntimeError(f"{event['message']}: {names}")  # retried: the request task runs again
+            raise RunIncomplete(f"max_wait of {self.plan['request']['max_wait_hours']} h reached; "
+                                f"still in progress: {names}")
+        # An object shows no restore (its copy expired, or none was made): this task, not the
+        # request task, requests it again and waits on, within the same deadline.
+        request, s3 = self.plan["request"], self.s3().conn
+        needed_until = now() + timedelta(hours=request["max_wait_hours"] + EXTRACTION_HOURS)
+        for o in event["objects"]:
+            status = bundles.request_restore(s3, o, request["retrieval_tier"], request["restore_days"], needed_until)
+            self.log.warning("s3://%s/%s showed no restore (%s): restore %s again", o["bucket"], o["key"],
+                             event["message"], status)
+        self._wait(end_time or time.time() + request["max_wait_hours"] * 3600)
 
 
 class ExtractFilesOperator(_RestoreOperator):
@@ -178,12 +205,26 @@ class ExtractFilesOperator(_RestoreOperator):
         files = [ArchivedFile(**f) for f in self.plan["files"]]
         outcome = restore_files(self.s3().conn, request, files, ReadCounter())
         self._log(outcome)
+        return self._retry_or_report(context, outcome)
+
+    def _retry_or_report(self, context, outcome: dict) -> dict:
+        """Retry the task while a file failed in a way that may pass (the retry finds the verified
+        copies and redoes only the rest); at the last try, report what failed."""
+        from archiveflow.errors import TransientServiceError
+
+        retryable = [failure["source"] for failure in outcome["failed"] if failure["retryable"]]
+        ti = context.get("ti")
+        if retryable and ti is not None and ti.try_number <= ti.max_tries:
+            raise TransientServiceError(f"{len(retryable)} files failed in a way a retry may fix (try "
+                                        f"{ti.try_number} of {ti.max_tries + 1}): {retryable[:5]}")
         return outcome
 
     def _log(self, outcome: dict) -> None:
         request = self.plan["request"]
-        self.log.info("restored %s files (%s bytes) into s3://%s/%s, %s failed; read %s bytes from the archive "
-                      "in %s GETs", len(outcome["restored"]), sum(r["size"] for r in outcome["restored"]),
+        self.log.info("restored %s files (%s bytes; %s were there from an earlier try) into s3://%s/%s, %s failed; "
+                      "read %s bytes from the archive in %s GETs", len(outcome["restored"]),
+                      sum(r["size"] for r in outcome["restored"]),
+                      sum(bool(r.get("already_restored")) for r in outcome["restored"]),
                       request["restore_bucket"], request["destination_prefix"], len(outcome["failed"]),
                       outcome["archive_bytes_read"], outcome["archive_get_requests"])
 
@@ -229,7 +270,7 @@ class ExtractFilesOperator(_RestoreOperator):
             for name in outcome:
                 outcome[name] += part[name]
         self._log(outcome)
-        return outcome
+        return self._retry_or_report(context, outcome)
 
 
 class NotifyRestoreOperator(_RestoreOperator):
@@ -245,8 +286,7 @@ class NotifyRestoreOperator(_RestoreOperator):
         from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
         from airflow.providers.amazon.aws.hooks.sns import SnsHook
 
-        from archiveflow.restore import notify
-        from archiveflow.restore.runs import record_run
+        from archiveflow.restore import notify, runs
 
         self.skip_dry_run()
         request, hook = self.plan["request"], self.s3()
@@ -255,21 +295,28 @@ class NotifyRestoreOperator(_RestoreOperator):
             "get_object", Params={"Bucket": r["bucket"], "Key": r["key"]}, ExpiresIn=expires_in)}
             for r in self.extracted["restored"]]
         message = notify.build_message(context["run_id"], restored, self.extracted["failed"], expires_at)
-        text = notify.publishable(message)
-        if text is None:
-            text = notify.publishable(message, self._manifest_url(hook, message, context["run_id"], expires_in))
-        SnsHook(aws_conn_id=self.aws_conn_id).publish_to_target(request["sns_topic_arn"], text,
-                                                                 subject=notify.subject(message))
         summary = {"outcome": message["outcome"], "files": len(restored), "failed": self.extracted["failed"],
                    "cost": self.plan["cost"], "archive_bytes_read": self.extracted["archive_bytes_read"],
                    "restored": [{k: r[k] for k in ("source", "key", "size")} for r in self.extracted["restored"]]}
-        record_run(DynamoDBHook(aws_conn_id=self.aws_conn_id).conn.Table(resources.dynamodb_table("runs")),
-                   context["run_id"], summary)
-        self.log.info("told %s: %s; cost %s", request["sns_topic_arn"], message["outcome"], self.plan["cost"])
+        # The record first: a retry after a failed write must not tell the topic again.
+        runs_table = DynamoDBHook(aws_conn_id=self.aws_conn_id).conn.Table(resources.dynamodb_table("runs"))
+        record = runs.record_run(runs_table, hook.conn, resources.bucket("reports"), context["run_id"], summary)
+        if record.get("notified_at"):
+            self.log.info("%s was told at %s (an earlier try): not again", request["sns_topic_arn"],
+                          record["notified_at"])
+        else:
+            text = notify.publishable(message)
+            if text is None:
+                text = notify.publishable(message, self._manifest_url(hook, message, context["run_id"], expires_in))
+            SnsHook(aws_conn_id=self.aws_conn_id).publish_to_target(request["sns_topic_arn"], text,
+                                                                     subject=notify.subject(message))
+            runs.mark_notified(runs_table, context["run_id"])
+            self.log.info("told %s: %s; cost %s", request["sns_topic_arn"], message["outcome"], self.plan["cost"])
         if self.extracted["failed"]:
-            raise AirflowFailException(f"{len(self.extracted['failed'])} files not restored: "
-                                       f"{self.extracted['failed'][:5]}")
-        return summary
+            from archiveflow.errors import RunIncomplete
+
+            raise RunIncomplete(f"{len(self.extracted['failed'])} files not restored: {self.extracted['failed'][:5]}")
+        return {k: v for k, v in summary.items() if k not in ("failed", "restored")}
 
     def _manifest_url(self, hook, message: dict, run_id: str, expires_in: int) -> str:
         import json
@@ -280,6 +327,19 @@ class NotifyRestoreOperator(_RestoreOperator):
                              ContentType="application/json")
         return hook.conn.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
                                                 ExpiresIn=expires_in)
+
+
+def restore_buckets() -> set[str]:
+    """Where restores may write: the deployment's restore bucket plus the Variable's list, read at run time."""
+    from archiveflow.operators.base import listed_buckets
+    from archiveflow.restore.request import RESTORE_BUCKETS_VARIABLE
+
+    return {resources.bucket("restore"), *listed_buckets(RESTORE_BUCKETS_VARIABLE)}
+
+
+def _not_restore_buckets() -> set[str]:
+    """Every declared bucket but the restore bucket: archives, sources, warehouses are never written to."""
+    return {resources.bucket(name) for name in resources.declared()["s3_buckets"] if name != "restore"}
 
 
 def _credentials_expiry(hook):

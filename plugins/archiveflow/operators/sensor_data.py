@@ -237,9 +237,15 @@ class CommitCheckpointsOperator(ArchiveflowOperator):
                    "quarantined": quarantined, **self.aggregates,
                    "batches_quarantined_whole": [{"shard_id": b["shard_id"], "first": b["first"], "last": b["last"],
                                                   **b["batch_quarantined"]} for b in batches if b.get("batch_quarantined")]}
-        _table(request.aws_conn_id, "runs").put_item(Item={
-            "pk": f"sensor_pipeline#{context['run_id']}", "sk": "run", "status": "succeeded",
-            "stream": _stream_name(request.stream_name), **summary, "finished_at": datetime.now(UTC).isoformat()})
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from archiveflow.run_items import put_run_item
+
+        put_run_item(_table(request.aws_conn_id, "runs"), S3Hook(aws_conn_id=request.aws_conn_id).get_conn(),
+                     resources.bucket("reports"), {
+                         "pk": f"sensor_pipeline#{context['run_id']}", "sk": "run", "status": "succeeded",
+                         "stream": _stream_name(request.stream_name), **summary,
+                         "finished_at": datetime.now(UTC).isoformat()})
         self.log.info("run summary: %s", summary)
         return summary
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
+from archiveflow.errors import RunIncomplete
 from archiveflow.operators.base import ArchiveflowOperator
 from archiveflow.stack_check.checks import CHECKS
 from archiveflow.stack_check.request import parse_request
@@ -35,5 +34,5 @@ class StackCheckSummaryOperator(ArchiveflowOperator):
             self.log.info("%-12s %s", name, "FAILED (see its log)" if result is None else f"ok: {result}")
         if failed := [name for name, result in results.items() if result is None]:
             # The outcome of this run, already known: a retry could not change it.
-            raise AirflowFailException(f"stack check failed for: {', '.join(failed)}")
+            raise RunIncomplete(f"stack check failed for: {', '.join(failed)}")
         return results

@@ -8,9 +8,9 @@ pk = `rdbms_archival#{run_id}`; sk = `run` for the run, `table#{schema}.{table}`
 from __future__ import annotations
 
 import datetime as dt
-import json
-from decimal import Decimal
 from typing import Any
+
+from archiveflow.run_items import compact, dynamodb_value, expand
 
 RUN_SK = "run"
 
@@ -27,24 +27,27 @@ def failure_sk(task_id: str, map_index: int) -> str:
     return f"failure#{task_id}#{map_index}"
 
 
-def _dynamodb_value(value: Any) -> Any:
-    """DynamoDB takes Decimal, not float."""
-    return json.loads(json.dumps(value, default=str), parse_float=Decimal)
-
-
 class RunRecorder:
-    """Over a boto3 DynamoDB Table resource (the operators get it from the provider's DynamoDBHook)."""
+    """Over a boto3 DynamoDB Table resource (the operators get it from the provider's DynamoDBHook);
+    long lists (reasons, tables) go to `lists_bucket` through `archiveflow.run_items`."""
 
-    def __init__(self, table):
-        self.table = table
+    def __init__(self, table, s3, lists_bucket: str):
+        self.table, self.s3, self.lists_bucket = table, s3, lists_bucket
 
     def update(self, run_id: str, sk: str, **attributes: Any) -> None:
         attributes["updated_at"] = dt.datetime.now(dt.UTC).isoformat()
-        names = {f"#a{i}": name for i, name in enumerate(attributes)}
-        values = {f":v{i}": _dynamodb_value(v) for i, v in enumerate(attributes.values())}
+        key = {"pk": run_pk(run_id), "sk": sk}
+        compacted = {k: v for k, v in compact({**key, **attributes}, self.s3, self.lists_bucket).items()
+                     if k not in key}
+        # An attribute now inline drops its S3 pointer of an earlier step, and one now in S3 its inline value.
+        removed = [f"{name}_s3" if name in compacted else name for name in attributes]
+        names = {f"#a{i}": name for i, name in enumerate(compacted)}
+        names.update({f"#r{i}": name for i, name in enumerate(removed)})
+        values = {f":v{i}": dynamodb_value(v) for i, v in enumerate(compacted.values())}
         self.table.update_item(
-            Key={"pk": run_pk(run_id), "sk": sk},
-            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(attributes))),
+            Key=key,
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(compacted)))
+            + " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed))),
             ExpressionAttributeNames=names, ExpressionAttributeValues=values)
 
     def items(self, run_id: str) -> list[dict]:
@@ -53,7 +56,7 @@ class RunRecorder:
         items = []
         while True:
             page = self.table.query(**kwargs)
-            items += page["Items"]
+            items += [expand(self.s3, item) for item in page["Items"]]
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from decimal import Decimal
 from xml.sax.saxutils import escape
 
 from dateutil.relativedelta import relativedelta
@@ -52,8 +53,15 @@ _PURGE_FIELDS = {"status": "Status", "reason": "Reason", "archived_keys": "Archi
                  "seconds": "Time (s)"}
 
 
+def figure(value) -> str:
+    """A count as people read it (`1,000,000`); anything else as it is (a checksum is no count)."""
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and value == int(value):
+        return f"{int(value):,}"
+    return str(value)
+
+
 def _p(text, style: str = "BodyText") -> Paragraph:
-    return Paragraph(escape(str(text)).replace("\n", "<br/>"), _STYLES[style])
+    return Paragraph(escape(figure(text)).replace("\n", "<br/>"), _STYLES[style])
 
 
 def _table(rows: list[tuple]) -> Table:
@@ -106,10 +114,10 @@ def _purge_text(purge: dict) -> str:
     lines = []
     for key, value in purge.items():
         if isinstance(value, dict):
-            value = "; ".join(f"{k}: {v}" for k, v in value.items()) or "none"
+            value = "; ".join(f"{k}: {figure(v)}" for k, v in value.items()) or "none"
         elif isinstance(value, list):
             value = "; ".join(map(str, value))
-        lines.append(f"{_PURGE_FIELDS.get(key, key)}: {value}")
+        lines.append(f"{_PURGE_FIELDS.get(key, key)}: {figure(value)}")
     return "\n".join(lines) or "-"
 
 
@@ -121,9 +129,9 @@ def _checksums(item: dict) -> Table | None:
     rows = []
     for name, figures in source.items():
         archived = target.get(name)
-        shown = f"{archived['count']} / {archived['digest']}" if archived else "-"
+        shown = f"{figure(archived['count'])} / {archived['digest']}" if archived else "-"
         verdict = "match" if archived == figures else ("not checked" if archived is None else "DIFFERS")
-        rows.append([name, f"{figures['count']} / {figures['digest']}", shown, verdict])
+        rows.append([name, f"{figure(figures['count'])} / {figures['digest']}", shown, verdict])
     return _grid(["Column", "Source: values / checksum", "Archive: values / checksum", "Result"], rows,
                  [40, 55, 55, 20])
 

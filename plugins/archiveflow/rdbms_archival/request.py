@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from archiveflow.errors import BadRequest
-from archiveflow.request_fields import DESTINATION, SAFETY, SOURCE, WHAT, WHO, Field, check_fields
+from archiveflow.request_fields import Field, check_fields
+
+# The trigger form's sections, titled for this DAG, in the order a person fills the form in.
+SOURCE = "Source database"
+WHAT = "Tables to archive"
+DESTINATION = "Archive destination"
+SAFETY = "Purge and safety"
+WHO = "Who asked"
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"
 SQL_TEXT = {"type": ["string", "null"], "minLength": 1, "maxLength": 4000}

@@ -2,11 +2,16 @@
 each needs a restore, which retrieval tiers its class offers, and the one restore request per object.
 
 A restore request is paid, so it is made only for an object that shows no restore at all: one
-in progress or already available (the `Restore` header of HeadObject says which) is left alone,
-and S3's own answer that one is in progress (409 `RestoreAlreadyInProgress`) counts as done.
+in progress is left alone, and S3's own answer that one is in progress (409
+`RestoreAlreadyInProgress`) counts as done. An available copy that would expire before the run
+could extract it (`needed_until`) gets a new request, which S3 takes as a new expiry for the copy
+(no second retrieval).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 from botocore.exceptions import ClientError
 
@@ -39,6 +44,14 @@ def restore_status(head: dict) -> str:
     return NONE
 
 
+def expiry(head: dict) -> datetime | None:
+    """When an available restored copy expires (the `Restore` header's expiry-date)."""
+    header = head.get("Restore") or ""
+    if 'expiry-date="' not in header:
+        return None
+    return parsedate_to_datetime(header.split('expiry-date="', 1)[1].split('"', 1)[0])
+
+
 def offered_tiers(bundle: dict) -> tuple[str, ...]:
     return ARCHIVE_STATUS_TIERS.get(bundle["archive_status"]) or TIERS.get(bundle["storage_class"], ())
 
@@ -54,13 +67,16 @@ def check_tier(bundle: dict, tier: str) -> None:
                          f"{bundle['key']}); use one of: {', '.join(offered)}")
 
 
-def request_restore(s3, bundle: dict, tier: str, days: int) -> str:
-    """Ask S3 to restore one object unless a restore exists; return the status it is left in."""
-    current = describe(s3, bundle["bucket"], bundle["key"])
-    if current["status"] != NONE:
-        return current["status"]
+def request_restore(s3, bundle: dict, tier: str, days: int, needed_until: datetime | None = None) -> str:
+    """Ask S3 to restore one object unless a restore exists that lasts until `needed_until`;
+    return the status it is left in ("requested", "extended", or as it was)."""
+    head = s3.head_object(Bucket=bundle["bucket"], Key=bundle["key"])
+    status = restore_status(head)
+    extend = status == AVAILABLE and needed_until is not None and (expiry(head) or needed_until) < needed_until
+    if status != NONE and not extend:
+        return status
     restore: dict = {"GlacierJobParameters": {"Tier": tier}}
-    if not current["archive_status"]:
+    if not head.get("ArchiveStatus"):
         restore["Days"] = days  # Intelligent-Tiering moves the object back instead: no Days
     try:
         s3.restore_object(Bucket=bundle["bucket"], Key=bundle["key"], RestoreRequest=restore)
@@ -68,4 +84,4 @@ def request_restore(s3, bundle: dict, tier: str, days: int) -> str:
         if err.response["Error"]["Code"] == "RestoreAlreadyInProgress":
             return IN_PROGRESS
         raise
-    return "requested"
+    return "extended" if extend else "requested"

@@ -10,17 +10,20 @@ more GET takes the last `extra` bytes of the data. Bytes read = header + compres
 
 from __future__ import annotations
 
-import io
+import hashlib
 import mimetypes
+import re
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
 
-from archiveflow.errors import SafetyRefusal
+from archiveflow.deep_archive.s3io import MultipartUpload, b64_crc32, part_size_for
+from archiveflow.errors import BadRequest, SafetyRefusal
 from archiveflow.restore.lookup import ArchivedFile
 from archiveflow.units import MiB
 
@@ -28,8 +31,11 @@ LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
 LOCAL_HEADER_SIGNATURE = 0x04034B50
 CHUNK = 1 * MiB
 GiB = 1024 * MiB
-# One PUT up to 64 MiB, parts of 64 MiB above; CopyObject (one request) up to S3's 5 GB limit.
-UPLOAD = TransferConfig(multipart_threshold=64 * MiB, multipart_chunksize=64 * MiB, max_concurrency=4)
+# A member in memory: the part being filled and one part in flight (MultipartUpload's copy of it).
+MEMORY_PARTS = 3
+MAX_KEY_BYTES = 1024
+RESTORED_TAG = "archiveflow-restored"  # x-amz-meta-: which archived (bucket, key, version) this copy is
+# CopyObject (one request) up to S3's 5 GB limit, a multipart copy above.
 COPY = TransferConfig(multipart_threshold=5 * GiB, multipart_chunksize=512 * MiB, max_concurrency=4)
 
 
@@ -101,60 +107,115 @@ def _inflate(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield tail
 
 
-class VerifiedStream(io.RawIOBase):
-    """A readable stream of the member's bytes that raises, instead of reaching its end, when the
-    CRC-32 or the size differ from the index: the upload reading it is then abandoned (and a
-    multipart one aborted), so a wrong file never lands in the restore bucket."""
-
-    def __init__(self, chunks: Iterator[bytes], f: ArchivedFile):
-        self._chunks, self._f = chunks, f
-        self._buffer = b""
-        self.crc32 = self.size = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target) -> int:
-        while not self._buffer:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                self._verify()
-                return 0
-            self._buffer = chunk
-            self.crc32 = zlib.crc32(chunk, self.crc32)
-            self.size += len(chunk)
-        count = min(len(target), len(self._buffer))
-        target[:count] = self._buffer[:count]
-        self._buffer = self._buffer[count:]
-        return count
-
-    def _verify(self) -> None:
-        if (self.crc32, self.size) != (self._f.crc32, self._f.size):
-            raise SafetyRefusal(f"{self._f.source}: extracted {self.size} bytes with CRC-32 {self.crc32:08x}, the "
-                                f"index says {self._f.size} bytes, {self._f.crc32:08x}; not written")
+def verified(chunks: Iterator[bytes], f: ArchivedFile) -> Iterator[bytes]:
+    """The member's bytes; raises, instead of ending, when the CRC-32 or the size differ from the
+    index. The writer reads this to its end before it completes anything, so a wrong file never
+    lands in the restore bucket (a multipart upload is aborted)."""
+    crc32 = size = 0
+    for chunk in chunks:
+        crc32, size = zlib.crc32(chunk, crc32), size + len(chunk)
+        yield chunk
+    if (crc32, size) != (f.crc32, f.size):
+        raise SafetyRefusal(f"{f.source}: extracted {size} bytes with CRC-32 {crc32:08x}, the index says "
+                            f"{f.size} bytes, {f.crc32:08x}; not written")
 
 
-def member_stream(s3, f: ArchivedFile, counter: ReadCounter) -> VerifiedStream:
+def member_chunks(s3, f: ArchivedFile, counter: ReadCounter) -> Iterator[bytes]:
     raw = compressed_bytes(s3, f, counter)
-    return VerifiedStream(_inflate(raw) if f.compression == "deflate" else raw, f)
+    return verified(_inflate(raw) if f.compression == "deflate" else raw, f)
+
+
+def version_segment(version: str) -> str:
+    """A version id (`{last_modified}#{etag}`) as one plain key segment."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", version).strip("-")
 
 
 def destination_key(f: ArchivedFile, prefix: str) -> str:
-    return prefix + f.source_key
+    """One key per archived (bucket, key, version): two files with one key in two buckets, or two
+    versions of one file, never land on the same object."""
+    return f"{prefix}{f.source_bucket}/{version_segment(f.version)}/{f.source_key}"
 
 
-def restore_file(s3, f: ArchivedFile, bucket: str, prefix: str, counter: ReadCounter) -> dict:
-    """Write one archived file to `bucket` under `prefix` + its original key (an overwrite on a retry)."""
+def check_destinations(files: Sequence[ArchivedFile], prefix: str) -> None:
+    """BadRequest naming `destination_prefix` when a file's destination key exceeds S3's 1,024 bytes."""
+    for f in files:
+        if len(destination_key(f, prefix).encode()) > MAX_KEY_BYTES:
+            raise BadRequest("destination_prefix", f"{f.source}: its destination key would exceed S3's "
+                             f"{MAX_KEY_BYTES} bytes; use a shorter prefix")
+
+
+def restored_tag(f: ArchivedFile) -> str:
+    """The metadata a restored copy carries: which archived (bucket, key, version) it is (a hash:
+    S3 metadata is ASCII, keys need not be)."""
+    return hashlib.sha256(f"{f.source}\n{f.version}".encode()).hexdigest()[:32]
+
+
+def _head(s3, bucket: str, key: str) -> dict | None:
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as err:
+        if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+
+
+def _write_member(s3, f: ArchivedFile, bucket: str, key: str, counter: ReadCounter, overwrite: bool) -> None:
+    """Stream one member into `bucket`: one PUT up to a part's size, a multipart upload above (any
+    size up to S3's 5 TiB in 10,000 parts). Memory per file: at most MEMORY_PARTS parts of
+    `part_size_for(size)` (16 MiB up to ~140 GiB members), whatever the member's size."""
+    args = {"ContentType": mimetypes.guess_type(f.source_key)[0] or "application/octet-stream",
+            "metadata": {RESTORED_TAG: restored_tag(f)}, "if_none_match": not overwrite}
+    part_size = part_size_for(f.size)
+    chunks = member_chunks(s3, f, counter)
+    if f.size <= part_size:
+        body = b"".join(chunks)  # verified before the PUT starts
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=args["ContentType"], Metadata=args["metadata"],
+                      ChecksumCRC32=b64_crc32(f.crc32), **({"IfNoneMatch": "*"} if not overwrite else {}))
+        return
+    upload = MultipartUpload(s3, bucket, key, "STANDARD", part_size, max_inflight=1,
+                             content_type=args["ContentType"], metadata=args["metadata"],
+                             if_none_match=args["if_none_match"])
+    try:
+        for chunk in chunks:
+            upload.write(chunk)
+        upload.complete()
+    except BaseException:
+        upload.abort()
+        raise
+
+
+def restore_file(s3, f: ArchivedFile, bucket: str, prefix: str, counter: ReadCounter, *,
+                 overwrite: bool = False) -> dict:
+    """Write one archived file to `bucket` at `destination_key`. A copy this file already has there
+    (an earlier try or run) is kept and reported; any other object there is never replaced unless
+    `overwrite` (the write is conditional, so one appearing meanwhile is not replaced either)."""
     key = destination_key(f, prefix)
-    if f.archive_format == "zip":
-        content_type = mimetypes.guess_type(f.source_key)[0] or "application/octet-stream"
-        s3.upload_fileobj(member_stream(s3, f, counter), bucket, key, Config=UPLOAD,
-                          ExtraArgs={"ContentType": content_type, "ChecksumAlgorithm": "CRC32"})
-    else:
-        s3.copy({"Bucket": f.archive_bucket, "Key": f.archive_key}, bucket, key, Config=COPY,
-                ExtraArgs={"StorageClass": "STANDARD", "ChecksumAlgorithm": "CRC32"})
-        stored = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
-        if stored != f.size:
-            s3.delete_object(Bucket=bucket, Key=key)
-            raise SafetyRefusal(f"{f.source}: copied {stored} bytes, the index says {f.size}; copy removed")
-    return {"source": f.source, "bucket": bucket, "key": key, "size": f.size}
+    outcome = {"source": f.source, "version": f.version, "bucket": bucket, "key": key, "size": f.size}
+    head = _head(s3, bucket, key)
+    if head is not None:
+        if head.get("Metadata", {}).get(RESTORED_TAG) == restored_tag(f) and head["ContentLength"] == f.size:
+            return {**outcome, "already_restored": True}
+        if not overwrite:
+            raise SafetyRefusal(f"{f.source}: s3://{bucket}/{key} already holds another object; not overwritten "
+                                "(set overwrite to replace it)")
+    try:
+        if f.archive_format == "zip":
+            _write_member(s3, f, bucket, key, counter, overwrite)
+        else:
+            _copy_object(s3, f, bucket, key)
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "PreconditionFailed":
+            raise SafetyRefusal(f"{f.source}: an object appeared at s3://{bucket}/{key} during the restore; "
+                                "not overwritten") from err
+        raise
+    return outcome
+
+
+def _copy_object(s3, f: ArchivedFile, bucket: str, key: str) -> None:
+    s3.copy({"Bucket": f.archive_bucket, "Key": f.archive_key}, bucket, key, Config=COPY,
+            ExtraArgs={"StorageClass": "STANDARD", "ChecksumAlgorithm": "CRC32", "MetadataDirective": "REPLACE",
+                       "Metadata": {RESTORED_TAG: restored_tag(f)}})
+    stored = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+    if stored != f.size:
+        s3.delete_object(Bucket=bucket, Key=key)
+        raise SafetyRefusal(f"{f.source}: copied {stored} bytes, the index says {f.size}; copy removed")

@@ -16,13 +16,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from archiveflow.errors import BadRequest
-from archiveflow.request_fields import DESTINATION, SAFETY, SOURCE, WHAT, Field, check_fields
+from archiveflow.request_fields import Field, check_fields
+
+# The trigger form's sections, titled for this DAG, in the order a person fills the form in.
+SOURCE = "Where the files were archived"
+WHAT = "Files to restore"
+DESTINATION = "Where restored files go"
+SAFETY = "Waiting and safety"
 
 TIERS = ("Standard", "Bulk", "Expedited")
 # A run restores at most this many files (one XCom list; above it, use several runs).
 MAX_FILES = int(os.environ.get("ARCHIVEFLOW_RESTORE_MAX_FILES", "1000"))
 MAX_RESTORE_DAYS = 30
+RESTORE_BUCKETS_VARIABLE = "archiveflow_restore_buckets"  # a JSON list of more buckets restores may write to
 MAX_WAIT_HOURS = 240  # Bulk from Deep Archive takes up to 48 h; 10 days is a generous ceiling
+# A restored copy must outlive the longest wait plus the extraction after it.
+EXTRACTION_HOURS = 24
 
 _NAME = r"^[^\x00-\x1f]{1,1024}$"
 _BUCKET = {"type": ["string", "null"], "pattern": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"}
@@ -49,13 +58,15 @@ FIELDS: dict[str, Field] = {
                             "Glacier Flexible Retrieval: Expedited (1-5 min), Standard (3-5 h), Bulk (5-12 h). "
                             "Deep Archive: Standard (~12 h) or Bulk (~48 h).", WHAT),
     "restore_days": Field(7, {"type": "integer", "minimum": 1, "maximum": MAX_RESTORE_DAYS}, "Restore days",
-                          "Days the restored bundle copies stay readable in the archive bucket.", WHAT),
+                          "Days the restored bundle copies stay readable in the archive bucket; at least `max_wait` "
+                          "plus a day of extraction.", WHAT),
     "restore_bucket": Field(None, _BUCKET, "Restore bucket",
-                            "Where restored files are written (default: the deployment's restore bucket).",
+                            "Where restored files are written (default: the deployment's restore bucket); one of "
+                            "the deployment's restore buckets (more in the Variable archiveflow_restore_buckets).",
                             DESTINATION),
     "destination_prefix": Field(None, {"type": ["string", "null"], "pattern": _PREFIX}, "Destination prefix",
-                                "Key prefix in the restore bucket; files keep their original key below it "
-                                "(default: none).", DESTINATION),
+                                "Key prefix in the restore bucket; each file goes to `<prefix><source bucket>/"
+                                "<version>/<original key>` (default: no prefix).", DESTINATION),
     "sns_topic_arn": Field(None, {"type": ["string", "null"], "pattern": TOPIC_ARN}, "SNS topic",
                            "Topic told when the restore is done (default: the deployment's notifications topic); "
                            "must be in the connection's account.", DESTINATION),
@@ -63,6 +74,9 @@ FIELDS: dict[str, Field] = {
                       "Longest wait (hours)", "Fail, naming the bundles still in progress, after this long.", SAFETY),
     "poll_interval": Field(600, {"type": "integer", "minimum": 1, "maximum": 3600}, "Poll interval (s)",
                            "Seconds between two checks of the restores (the wait holds no worker slot).", SAFETY),
+    "overwrite": Field(False, {"type": "boolean"}, "Overwrite",
+                       "Replace an object already at a file's destination that is not this file's restored copy "
+                       "(default: such a file fails, the object is left as it is).", SAFETY),
     "dry_run": Field(False, {"type": "boolean"}, "Dry run", "Look the files up and price the restore; "
                      "request nothing.", SAFETY),
 }
@@ -83,6 +97,7 @@ class RestoreRequest:
     region: str | None
     max_wait_hours: float
     poll_interval: int
+    overwrite: bool
     dry_run: bool
 
 
@@ -101,10 +116,27 @@ def parse_request(conf: Mapping[str, Any], *, restore_bucket: str, archive_bucke
     destination = values["restore_bucket"] or restore_bucket
     if destination == archive_bucket:
         raise BadRequest("restore_bucket", f"{destination} is the archive bucket; restored files go elsewhere")
+    if values["restore_days"] * 24 < values["max_wait"] + EXTRACTION_HOURS:
+        raise BadRequest("restore_days", f"{values['restore_days']} days is shorter than the longest wait "
+                         f"(max_wait {values['max_wait']} h) plus {EXTRACTION_HOURS} h of extraction: a bundle restored "
+                         "first could expire before it is extracted")
     prefix = (values["destination_prefix"] or "").strip("/")
     return RestoreRequest(
         names=tuple(names), name_fields=tuple(field for _, field in named), project_name=values["project_name"], version=values["version"],
         retrieval_tier=values["retrieval_tier"], restore_days=values["restore_days"], restore_bucket=destination,
         destination_prefix=f"{prefix}/" if prefix else "", sns_topic_arn=values["sns_topic_arn"],
         account=values["account"], region=values["region"], max_wait_hours=values["max_wait"],
-        poll_interval=values["poll_interval"], dry_run=values["dry_run"])
+        poll_interval=values["poll_interval"], overwrite=values["overwrite"], dry_run=values["dry_run"])
+
+
+def check_restore_bucket(bucket: str, allowed: set[str], refused: set[str]) -> None:
+    """BadRequest naming `restore_bucket` unless `bucket` is one of the deployment's restore buckets
+    (`allowed`) and none of the buckets a restore must never write into (`refused`: the archive
+    and every bucket s3_deep_archive reads, whatever the allow-list says)."""
+    if bucket in refused:
+        raise BadRequest("restore_bucket", f"{bucket} holds archived sources or bundles; a restore never writes "
+                         "there (it could replace a live object with an old version)")
+    if bucket not in allowed:
+        raise BadRequest("restore_bucket", f"{bucket} is not one of the deployment's restore buckets "
+                         f"({', '.join(sorted(allowed))}; more in the Variable {RESTORE_BUCKETS_VARIABLE})")
+

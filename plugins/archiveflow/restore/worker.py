@@ -13,11 +13,11 @@ import json
 import logging
 import os
 import sys
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from archiveflow.deep_archive.s3io import parse_uri
 from archiveflow.errors import SafetyRefusal
@@ -29,14 +29,18 @@ THREADS = 8
 
 
 def restore_files(s3, plan: dict, files: list[ArchivedFile], counter: ReadCounter) -> dict:
-    """Restore `files` (a thread pool of ranged GETs); a file that fails is listed, the others go on."""
+    """Restore `files` (a thread pool of ranged GETs), each with its own outcome: a file that fails
+    is listed with `retryable` (a timeout, throttling) or not (a refusal, corrupt bytes), the others
+    go on. A file whose verified copy is already in the restore bucket is not read again."""
 
     def restore(f: ArchivedFile) -> tuple[dict | None, dict | None]:
         try:
-            return restore_file(s3, f, plan["restore_bucket"], plan["destination_prefix"], counter), None
-        except (ClientError, SafetyRefusal) as err:
-            log.error("%s: not restored: %s", f.source, err)
-            return None, {"source": f.source, "error": str(err)}
+            return restore_file(s3, f, plan["restore_bucket"], plan["destination_prefix"], counter,
+                                overwrite=plan.get("overwrite", False)), None
+        except Exception as err:  # noqa: BLE001 - one file's fault, whatever it is, is that file's outcome
+            retryable = not isinstance(err, (SafetyRefusal, zlib.error))
+            log.error("%s: not restored (%s): %s", f.source, "retryable" if retryable else "final", err)
+            return None, {"source": f.source, "error": f"{type(err).__name__}: {err}", "retryable": retryable}
 
     with ThreadPoolExecutor(THREADS) as pool:
         outcomes = list(pool.map(restore, files))

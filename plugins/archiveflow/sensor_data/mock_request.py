@@ -6,8 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from archiveflow.request_fields import CONNECTIONS, DESTINATION, WHAT, Field, check_fields
+from archiveflow.request_fields import Field, check_fields
 from archiveflow.sensor_data.request import CONN_ID, STREAM_NAME
+
+# The trigger form's sections, titled for this DAG, in the order a person fills the form in.
+WHAT = "Readings to generate"
+DESTINATION = "Stream"
+CONNECTIONS = "Connections"
 
 FIELDS: dict[str, Field] = {
     "sensor_count": Field(5, {"type": "integer", "minimum": 1, "maximum": 1000}, "Sensors",

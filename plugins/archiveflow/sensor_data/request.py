@@ -10,7 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from archiveflow.request_fields import CONNECTIONS, SOURCE, WHAT, Field, check_fields
+from archiveflow.request_fields import Field, check_fields
+
+# The trigger form's sections, titled for this DAG, in the order a person fills the form in.
+SOURCE = "Stream"
+WHAT = "How much to read"
+CONNECTIONS = "Connections"
 
 STREAM_NAME = {"type": ["string", "null"], "pattern": r"^[a-zA-Z0-9_.-]{1,128}$"}
 CONN_ID = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,250}$"}

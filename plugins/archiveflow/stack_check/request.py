@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from archiveflow.request_fields import CONNECTIONS, Field, check_fields
+from archiveflow.request_fields import Field, check_fields
 from archiveflow.stack_check.checks import Connections
+
+# The trigger form's sections, titled for this DAG, in the order a person fills the form in.
+CONNECTIONS = "Connections to check"
 
 _CONN_ID = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,250}$"}
 

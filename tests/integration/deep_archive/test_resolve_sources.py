@@ -80,7 +80,7 @@ def test_the_monthly_run_reads_the_variable_and_skips_a_source_archived_this_mon
     done, due = {**conf, "prefix": aws.unique("done") + "/"}, {**conf, "prefix": aws.unique("due") + "/"}
     monkeypatch.setenv(f"AIRFLOW_VAR_{MONTHLY_SOURCES_VARIABLE.upper()}", json.dumps([done, due]))
     runs = local_stack.resource("dynamodb").Table(resources.dynamodb_table("runs"))
-    record_run(runs, "manual__qc-trigger", "2026-11", {"plan_id": "p1", "totals": {"files": 3}, "cost": {"x": 0.5},
+    record_run(runs, aws.s3, resources.bucket("reports"), "manual__qc-trigger", "2026-11", {"plan_id": "p1", "totals": {"files": 3}, "cost": {"x": 0.5},
                                                        "requests": resolve(done)})
     assert [s["prefix"] for s in resolve({}, "scheduled", "2026-11-10")] == [due["prefix"]]
     assert [s["prefix"] for s in resolve({}, "scheduled", "2026-12-10")] == [done["prefix"], due["prefix"]]

@@ -3,8 +3,10 @@ s3_deep_archive makes them; the emulator's delayed-restore setting is switched o
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.request
+import zipfile
 
 import pytest
 from tests.integration.deep_archive.conftest import Aws
@@ -33,6 +35,23 @@ def pack(aws, files: dict[str, bytes], project: str, *, storage_class: str = "GL
     for unit in document["units"]:
         worker.run_unit(aws.s3, aws.dynamodb, document, unit)
     return document
+
+
+def zip_bundle(aws, project: str, members: dict[str, bytes]) -> list[lookup.ArchivedFile]:
+    """A stored-member zip written straight to the archive bucket (STANDARD: no restore needed) and
+    the index entries of its members: for tests of extraction alone, faster than the packer."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as bundle:
+        for name, data in members.items():
+            bundle.writestr(name, data)
+        infos = [bundle.getinfo(name) for name in members]
+    key = f"tests/{project}/bundle.zip"
+    aws.s3.put_object(Bucket=aws.archive, Key=key, Body=buffer.getvalue())
+    return [lookup.ArchivedFile(
+        source_bucket=aws.source, source_key=info.filename, archive_bucket=aws.archive, archive_key=key,
+        archive_format="zip", storage_class="STANDARD", size=info.file_size, version="2026-01-01T00:00:00+00:00#t",
+        member_name=info.filename, header_offset=info.header_offset, compressed_size=info.compress_size,
+        crc32=info.CRC, compression="stored") for info in infos]
 
 
 def located(aws, project: str, keys: list[str]) -> list[lookup.ArchivedFile]:
@@ -77,3 +96,19 @@ def restore_delay(local_stack):
         yield delay
     finally:
         delay.unset()
+
+
+@pytest.fixture
+def topic_queue(local_stack, aws):
+    """An SQS queue subscribed to a fresh topic: what the topic receives."""
+    sns, sqs = local_stack.client("sns"), local_stack.client("sqs")
+    topic = sns.create_topic(Name=aws.unique("restore-topic"))["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=aws.unique("restore-inbox"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+
+    def received() -> list[str]:
+        return [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                                       WaitTimeSeconds=2).get("Messages", [])]
+
+    return topic, received

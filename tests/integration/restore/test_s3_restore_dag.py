@@ -10,9 +10,10 @@ import urllib.request
 
 import pytest
 from boto3.dynamodb.conditions import Key
-from tests.integration.restore.conftest import pack
+from tests.integration.restore.conftest import located, pack
 
 from archiveflow import resources
+from archiveflow.restore.extract import destination_key
 from archiveflow.restore.runs import RUN_PK
 
 pytestmark = pytest.mark.integration
@@ -25,22 +26,6 @@ def dag():
     bag = DagBag(dag_folder=os.path.join(os.path.dirname(__file__), "../../../dags/s3_restore.py"))
     assert bag.import_errors == {}
     return bag.dags["s3_restore"]
-
-
-@pytest.fixture
-def topic_queue(local_stack, aws):
-    """An SQS queue subscribed to a fresh topic: what the topic receives."""
-    sns, sqs = local_stack.client("sns"), local_stack.client("sqs")
-    topic = sns.create_topic(Name=aws.unique("restore-topic"))["TopicArn"]
-    queue_url = sqs.create_queue(QueueName=aws.unique("restore-inbox"))["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
-
-    def received() -> list[str]:
-        return [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                                       WaitTimeSeconds=2).get("Messages", [])]
-
-    return topic, received
 
 
 def sha(data: bytes) -> str:
@@ -69,9 +54,10 @@ def test_three_files_in_two_bundles_restore_byte_identical(aws, airflow_db, dag,
     assert run.state == "success"
 
     restored = aws.keys(resources.bucket("restore"), prefix)
-    assert sorted(restored) == sorted(f"{prefix}/{key}" for key in asked)
+    destinations = {f.source_key: destination_key(f, f"{prefix}/") for f in located(aws, project, asked)}
+    assert sorted(restored) == sorted(destinations.values())
     for key in asked:
-        body = aws.s3.get_object(Bucket=resources.bucket("restore"), Key=f"{prefix}/{key}")["Body"].read()
+        body = aws.s3.get_object(Bucket=resources.bucket("restore"), Key=destinations[key])["Body"].read()
         assert sha(body) == sha(files[key])
 
     (body,) = received()
@@ -103,6 +89,9 @@ def test_bad_input_fails_at_look_up_naming_the_field(aws, local_stack):
                           "sns_topic_arn": "arn:aws:sns:us-east-1:999999999999:elsewhere"},
         "account": {"filename": f"{aws.source}/{project}/x/report.csv", "account": "1234567890"},
         "region": {"filename": f"{aws.source}/{project}/x/report.csv", "account": account, "region": "ap-south-1"},
+        # A restore never writes into a source (an old version would replace the live object) nor
+        # into a bucket outside the allow-list.
+        "restore_bucket": {"filename": f"{aws.source}/{project}/x/report.csv", "restore_bucket": aws.source},
     }
     from archiveflow.errors import BadRequest
     from archiveflow.operators.restore import LookUpFilesOperator
@@ -111,6 +100,9 @@ def test_bad_input_fails_at_look_up_naming_the_field(aws, local_stack):
         with pytest.raises(BadRequest) as caught:
             LookUpFilesOperator(task_id="look_up").run({"params": conf})
         assert caught.value.field == field, (field, str(caught.value))
+    unlisted = {"filename": f"{aws.source}/{project}/x/report.csv", "restore_bucket": "some-other-bucket"}
+    with pytest.raises(BadRequest, match="not one of the deployment's restore buckets"):
+        LookUpFilesOperator(task_id="look_up").run({"params": unlisted})
     assert "Standard, Bulk" in str(pytest.raises(BadRequest, LookUpFilesOperator(task_id="look_up").run,
                                                  {"params": cases["retrieval_tier"]}).value)
     bundles = {item["archive_key"] for item in aws.index_items(project)}

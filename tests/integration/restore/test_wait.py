@@ -84,8 +84,8 @@ def test_the_wait_defers_then_fires_and_times_out_naming_the_bundle(aws, restore
     expired = S3RestoreTrigger(objects, end_time=time.time() + 2, poll_interval=1)
     event = first_event(expired)
     assert event["status"] == "timeout" and event["pending"] == [objects[0]]
-    with pytest.raises(AirflowFailException, match=held["key"]):
-        operator.execute_complete({}, event)
+    with pytest.raises(AirflowFailException, match=held["key"]):  # through the one adapter: no retry
+        operator.resume_execution("execute_complete", {"event": event}, {})
 
     restore_delay.unset()  # the restore completes
     event = first_event(trigger)

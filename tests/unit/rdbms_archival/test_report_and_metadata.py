@@ -71,7 +71,10 @@ class FakeTable:
 
     def update_item(self, Key, UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues):
         item = self.items.setdefault((Key["pk"], Key["sk"]), dict(Key))
-        for assignment in UpdateExpression.removeprefix("SET ").split(", "):
+        assignments, _, removals = UpdateExpression.removeprefix("SET ").partition(" REMOVE ")
+        for name in filter(None, removals.split(", ")):
+            item.pop(ExpressionAttributeNames[name], None)
+        for assignment in assignments.split(", "):
             name, value = assignment.split(" = ")
             item[ExpressionAttributeNames[name]] = ExpressionAttributeValues[value]
 
@@ -87,7 +90,7 @@ class FakeTable:
 
 def test_recorder_merges_step_attributes_and_pages_through_items():
     fake = FakeTable()
-    recorder = RunRecorder(fake)
+    recorder = RunRecorder(fake, s3=None, lists_bucket="reports")  # small attributes: nothing goes to S3
     recorder.update("r1", "table#s.t", rows_archived=3, source={"seconds": 1.5})
     recorder.update("r1", "table#s.t", validation={"passed": True})
     for i in range(4):
@@ -102,6 +105,13 @@ def pages(pdf: bytes) -> list[str]:
     return [p.extract_text().replace("\n", " ") for p in PdfReader(io.BytesIO(pdf)).pages]
 
 
+def test_figures_have_thousands_separators_and_checksums_do_not():
+    big = table("big", index=0, validation=PASSED, rows_archived=Decimal(1_000_000), rows_skipped=25_000)
+    whole = " ".join(pages(build_pdf("manual__1", [RUN, big])))
+    assert "Rows archived 1,000,000" in whole and "Skipped as already archived 25,000" in whole
+    assert "1000000" not in whole and "-4242" in whole
+
+
 def test_first_page_states_the_totals_and_every_page_has_the_run_footer():
     purged = {"status": "purged", "archived_keys": 19, "deleted": 15, "kept_changed": 3, "not_in_source": 1,
               "cascade": {}, "seconds": 0.5}
@@ -111,7 +121,7 @@ def test_first_page_states_the_totals_and_every_page_has_the_run_footer():
     text = pages(build_pdf(run_id, [{**RUN, "request": {**RUN["request"], "legal_hold": False}}, *many, refused]))
     assert len(text) > 2
     first = text[0]
-    for expected in ("Rows archived 247", "Skipped as already archived 1200", "Purged 180",
+    for expected in ("Rows archived 247", "Skipped as already archived 1,200", "Purged 180",
                      "Kept because they changed 36", "Refused 19"):
         assert expected in first, (expected, first)
     for number, page in enumerate(text, start=1):

@@ -97,3 +97,23 @@ def test_cost_bills_retrieval_only_for_bundles_it_restores():
     assert price["bundles_restored"] == 1
     assert price["retrieval_usd"] == {"DEEP_ARCHIVE": round(2 * 0.0025 + 0.025 / 1000, 6)}
     assert price["total_usd"] > price["retrieval_usd"]["DEEP_ARCHIVE"]
+
+
+def test_an_available_copy_expiring_before_the_run_needs_it_is_extended_not_left_to_expire():
+    soon = datetime.now(UTC) + timedelta(hours=2)
+    header = f'ongoing-request="false", expiry-date="{soon:%a, %d %b %Y %H:%M:%S GMT}"'
+    needed_until = datetime.now(UTC) + timedelta(hours=96)
+    s3, stub = stubbed_s3()
+    stub.add_response("head_object", {"StorageClass": "DEEP_ARCHIVE", "ContentLength": 10, "Restore": header})
+    stub.add_response("restore_object", {}, {"Bucket": "archive", "Key": "p/bundle.zip", "RestoreRequest": {
+        "Days": 7, "GlacierJobParameters": {"Tier": "Bulk"}}})
+    with stub:
+        assert bundles.request_restore(s3, BUNDLE, "Bulk", 7, needed_until=needed_until) == "extended"
+    stub.assert_no_pending_responses()
+    # A copy that lasts long enough is left alone (no paid request).
+    later = datetime.now(UTC) + timedelta(days=6)
+    s3, stub = stubbed_s3()
+    stub.add_response("head_object", {"StorageClass": "DEEP_ARCHIVE", "ContentLength": 10, "Restore":
+                                      f'ongoing-request="false", expiry-date="{later:%a, %d %b %Y %H:%M:%S GMT}"'})
+    with stub:
+        assert bundles.request_restore(s3, BUNDLE, "Bulk", 7, needed_until=needed_until) == bundles.AVAILABLE

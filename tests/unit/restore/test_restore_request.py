@@ -50,6 +50,8 @@ def test_files_list_names_each_entry_and_is_bounded():
     ({"filename": "b/k", "restore_bucket": "archiveflow-archive"}, "restore_bucket"),
     ({"filename": "b/k", "destination_prefix": "../up"}, "destination_prefix"),
     ({"filename": "b/k", "max_wait": 0}, "max_wait"),
+    ({"filename": "b/k", "restore_days": 3}, "restore_days"),  # expires before max_wait (72 h) + extraction
+    ({"filename": "b/k", "restore_days": 5, "max_wait": 120}, "restore_days"),
     ({"filename": "b/k", "version": 0}, "version"),
     ({"filename": "b/k", "sns_topic_arn": "arn:aws:sns:us-east-1:12:t"}, "sns_topic_arn"),
 ])
