@@ -54,3 +54,52 @@ def estimate(storage_class: str, files: int, total_bytes: int, bundles: int, par
             + (parts + 2 * bundles) / 1000 * WRITE_PER_1000[storage_class]
             + files * math.ceil(INDEX_ITEM_BYTES / KB) / 1e6 * DYNAMODB_WRITE_PER_MILLION, 4),
     }
+
+
+# Packing compute: AWS Batch on Fargate bills the worker's vCPU and memory per second
+# (`pack-bundle` in resources.yaml: 1 vCPU, 2 GiB), so a slower deflate level costs its extra CPU
+# seconds once, while a smaller bundle saves storage every month it is kept.
+FARGATE_VCPU_HOUR = 0.04048
+FARGATE_GB_HOUR = 0.004445
+PACK_WORKER_VCPUS, PACK_WORKER_GB = 1, 2
+# Seven years, a common record-keeping period: the retention a request has unless it sets one, and
+# so the one the worker's default deflate level is chosen for.
+DEFAULT_RETENTION_MONTHS = 84
+# What each class bills at the least, however early an object is deleted.
+MIN_STORAGE_MONTHS = {"DEEP_ARCHIVE": 6, "GLACIER": 3, "GLACIER_IR": 3, "STANDARD_IA": 1, "ONEZONE_IA": 1}
+# libdeflate level -> (CPU seconds per GiB of compressible input on one core, output / input), on
+# the text corpus of `benchmarks/deep_archive_pack.py --levels` (`zip -r`: 71 CPU s/GiB, 0.427).
+# Incompressible members are stored at any level, so only compressible bytes weigh here.
+PACK_LEVELS = {
+    1: (17.9, 0.4388), 2: (19.1, 0.4075), 3: (19.0, 0.4059), 4: (21.4, 0.4056), 5: (27.2, 0.4047),
+    6: (32.1, 0.4022), 7: (37.8, 0.3997), 9: (84.1, 0.3982),
+}
+
+
+def _cpu_second_usd() -> float:
+    return (PACK_WORKER_VCPUS * FARGATE_VCPU_HOUR + PACK_WORKER_GB * FARGATE_GB_HOUR) / 3600
+
+
+def packing_usd(level: int, storage_class: str, retention_months: int, total_bytes: int) -> tuple[float, float]:
+    """(compute once, storage over the retention) of packing ``total_bytes`` at ``level``, as if all compressible."""
+    cpu_seconds, output = PACK_LEVELS[level]
+    months = max(retention_months, MIN_STORAGE_MONTHS.get(storage_class, 0))
+    gib = total_bytes / GB
+    return (gib * cpu_seconds * _cpu_second_usd(),
+            gib * output * STORAGE_PER_GB_MONTH[storage_class] * months)
+
+
+def pack_level(storage_class: str, retention_months: int) -> int:
+    """The deflate level with the lowest compute-once + storage-over-the-retention cost."""
+    return min(PACK_LEVELS, key=lambda level: sum(packing_usd(level, storage_class, retention_months, GB)))
+
+
+def packing(storage_class: str, retention_months: int, total_bytes: int) -> dict:
+    """The level chosen and what it costs against the fastest one, for the approval step."""
+    level, fastest = pack_level(storage_class, retention_months), min(PACK_LEVELS)
+    compute, storage = packing_usd(level, storage_class, retention_months, total_bytes)
+    fast_compute, fast_storage = packing_usd(fastest, storage_class, retention_months, total_bytes)
+    return {"storage_class": storage_class, "deflate_level": level, "retention_months": retention_months,
+            "compute_usd": round(compute, 4), "storage_usd": round(storage, 4),
+            "extra_compute_usd": round(compute - fast_compute, 4),
+            "storage_saved_usd": round(fast_storage - storage, 4)}

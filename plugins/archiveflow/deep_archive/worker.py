@@ -29,7 +29,7 @@ from datetime import datetime
 import boto3
 from botocore.config import Config
 
-from archiveflow.deep_archive import index
+from archiveflow.deep_archive import cost, index
 from archiveflow.deep_archive.names import member_names
 from archiveflow.deep_archive.progress import Progress
 from archiveflow.deep_archive.s3io import (
@@ -50,9 +50,9 @@ from archiveflow.failpoints import failpoint
 log = logging.getLogger("archiveflow.deep_archive.worker")
 READ_THREADS = 16  # S3 GETs of small objects are latency-bound: more threads than cores
 DELETE_BATCH = 1000
-# Deflate level 1 packs ~2x faster than 6 (benchmarks/deep_archive_pack.py) for ~2% more bytes:
-# Batch vCPU time costs more than that much Deep Archive storage.
-DEFLATE_LEVEL = 1
+# For units of plans made before the plan chose a level per request (`cost.pack_level`): the
+# level of a Deep Archive request kept for the default retention.
+DEFLATE_LEVEL = cost.pack_level("DEEP_ARCHIVE", cost.DEFAULT_RETENTION_MONTHS)
 
 
 def _pack_zip(s3, unit: dict, plan: dict) -> list[dict]:
@@ -65,7 +65,8 @@ def _pack_zip(s3, unit: dict, plan: dict) -> list[dict]:
     upload = MultipartUpload(s3, unit["archive_bucket"], unit["archive_key"], unit["storage_class"],
                              part_size_for(unit["bytes"]))
     try:
-        entries = pack(members, source, upload.write, threads=READ_THREADS, level=DEFLATE_LEVEL,
+        entries = pack(members, source, upload.write, threads=READ_THREADS,
+                       level=unit.get("deflate_level", DEFLATE_LEVEL),
                        on_member=lambda entry: progress.add(1, entry.size))
         sent = upload.complete()
     except BaseException:
