@@ -19,8 +19,8 @@ def test_the_chosen_level_pays_for_its_cpu_with_the_storage_it_saves():
     for months in (1, 6, 84, 1200):
         figures = cost.packing("DEEP_ARCHIVE", months, 100 * GIB)
         assert figures["extra_compute_usd"] <= figures["storage_saved_usd"]
-        for level in cost.PACK_LEVELS:  # and no other level costs less in all
-            assert sum(cost.packing_usd(level, "DEEP_ARCHIVE", months, 100 * GIB)) >= (
+        for level, (cpu_seconds, _) in cost.PACK_LEVELS.items():  # and no other fast enough level costs less
+            assert cpu_seconds * 2 > cost.ZIP_R_CPU_SECONDS_PER_GIB or sum(cost.packing_usd(level, "DEEP_ARCHIVE", months, 100 * GIB)) >= (
                 figures["compute_usd"] + figures["storage_usd"] - 1e-4)
 
 
@@ -39,3 +39,10 @@ def test_the_approval_summary_shows_the_level_and_what_it_costs():
     assert line.startswith(f"- packing for 84 months in DEEP_ARCHIVE: deflate level {figures['deflate_level']}, ")
     assert f"${figures['compute_usd']:,.4f} of Fargate CPU once" in line
     assert f"${figures['storage_saved_usd']:,.4f} less storage" in line
+
+
+def test_no_level_slower_than_twice_zip_r_per_core_is_chosen():
+    for months in (1, 84, 1200):
+        cpu_seconds, _ = cost.PACK_LEVELS[cost.pack_level("DEEP_ARCHIVE", months)]
+        assert cpu_seconds * 2 <= cost.ZIP_R_CPU_SECONDS_PER_GIB
+    assert cost.pack_level("DEEP_ARCHIVE", cost.DEFAULT_RETENTION_MONTHS) == 6
