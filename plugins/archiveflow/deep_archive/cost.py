@@ -78,7 +78,7 @@ PACK_LEVELS = {
 ZIP_R_CPU_SECONDS_PER_GIB = 70
 # A Batch child has 1 vCPU and must pack at least twice as fast as `zip -r` (issue 31), so the
 # slower levels are never chosen, however long the retention: at 7 years in Deep Archive level 7
-# would cost ~$0.0001 per GiB less in all (0.4%), at 1.75x `zip -r`'s speed.
+# would cost ~$0.0001 per GiB less in all (0.25%), at 1.75x `zip -r`'s speed.
 MIN_SPEEDUP_PER_CORE = 2
 
 

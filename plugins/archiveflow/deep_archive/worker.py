@@ -52,8 +52,9 @@ READ_THREADS = 16  # S3 GETs of small objects are latency-bound: more threads th
 DELETE_BATCH = 1000
 # The level of a Deep Archive request kept the default 7 years (each plan unit carries its own, from
 # its request's storage class and retention): level 6, because over 84 months its 1.3% smaller
-# output saves ~$0.0004 of storage per GiB for ~$0.0001 more Fargate CPU than level 2 (the cost
-# model, `cost.pack_level`); slower levels would pack at under 2x `zip -r`'s speed per core.
+# output saves ~$0.0004 of storage per GiB for ~$0.0001 more Fargate CPU than level 2 (chosen
+# for a year or less; the cost model is `cost.pack_level`); slower levels would pack at under 2x
+# `zip -r`'s speed per core.
 DEFLATE_LEVEL = cost.pack_level("DEEP_ARCHIVE", cost.DEFAULT_RETENTION_MONTHS)
 
 
