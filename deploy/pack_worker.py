@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import shlex
 import sys
 from pathlib import Path
 
@@ -21,7 +22,12 @@ PLUGINS = REPO / "plugins"
 ENTRY_POINT = "archiveflow.deep_archive.worker"
 # The distribution installed for each third-party top-level module the worker may import (versions
 # from mwaa/constraints.txt). A new one (say, a faster deflate) is added here, and only here.
-DISTRIBUTIONS = {"boto3": "boto3", "botocore": "boto3"}
+# Third-party imports of the worker's files -> the distribution the image installs. In the `catalog`
+# index mode the worker commits to the Iceberg catalog (pyiceberg; its table definition module also
+# imports sqlglot and jinja2).
+DISTRIBUTIONS = {"boto3": "boto3", "botocore": "boto3", "deflate": "deflate",
+                 "pyiceberg": "pyiceberg[glue,pyarrow]", "pyarrow": "pyiceberg[glue,pyarrow]",
+                 "sqlglot": "sqlglot", "jinja2": "jinja2"}
 DOCKERFILE = REPO / "mwaa" / "docker" / "pack-worker" / "Dockerfile"
 
 
@@ -80,8 +86,8 @@ def dockerfile() -> str:
 # Build from the repository root:
 #   docker build -f mwaa/docker/pack-worker/Dockerfile -t archiveflow/pack-bundle:latest .
 # It runs `python -m {ENTRY_POINT}`, the same entry point the local stack runs in a subprocess,
-# and holds exactly the archiveflow files that entry point imports. Only {", ".join(distributions)} is
-# installed (no Airflow); versions come from the project's constraints.
+# and holds exactly the archiveflow files that entry point imports. Installed (no Airflow):
+# {", ".join(distributions)}; versions from the project's constraints.
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \\
@@ -89,7 +95,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \\
     PYTHONPATH=/app
 
 COPY mwaa/constraints.txt /tmp/constraints.txt
-RUN pip install --no-cache-dir --constraint /tmp/constraints.txt {" ".join(distributions)} \\
+RUN pip install --no-cache-dir --constraint /tmp/constraints.txt {" ".join(shlex.quote(d) for d in distributions)} \\
     && rm /tmp/constraints.txt \\
     && useradd --system --uid 10001 --no-create-home appuser
 

@@ -7,6 +7,7 @@ import pytest
 
 from archiveflow import request_fields
 from archiveflow.deep_archive import request as deep_archive
+from archiveflow.dynamodb_archive import redrive_request as dynamodb_redrive
 from archiveflow.dynamodb_archive import request as dynamodb_archive
 from archiveflow.dynamodb_archive import restore_request as dynamodb_restore
 from archiveflow.github_lakehouse import request as github
@@ -17,7 +18,7 @@ from archiveflow.sensor_data import request as sensor_pipeline
 from archiveflow.stack_check import request as stack_check
 
 RESTORING = [s3_restore, dynamodb_restore]
-ALL = [deep_archive, dynamodb_archive, dynamodb_restore, github, rdbms_archival, s3_restore, sensor_mock,
+ALL = [deep_archive, dynamodb_archive, dynamodb_redrive, dynamodb_restore, github, rdbms_archival, s3_restore, sensor_mock,
        sensor_pipeline, stack_check]
 
 

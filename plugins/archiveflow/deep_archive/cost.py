@@ -88,3 +88,61 @@ def estimate(storage_class: str, files: int, total_bytes: int, bundles: int, par
             + index[f"index_one_off_{index_mode}_usd"], 4),
         **index,
     }
+
+
+# Packing compute: AWS Batch on Fargate bills the worker's vCPU and memory per second
+# (`pack-bundle` in resources.yaml: 1 vCPU, 2 GiB), so a slower deflate level costs its extra CPU
+# seconds once, while a smaller bundle saves storage every month it is kept.
+FARGATE_VCPU_HOUR = 0.04048
+FARGATE_GB_HOUR = 0.004445
+PACK_WORKER_VCPUS, PACK_WORKER_GB = 1, 2
+# Seven years, a common record-keeping period: the retention a request has unless it sets one, and
+# so the one the worker's default deflate level is chosen for.
+DEFAULT_RETENTION_MONTHS = 84
+# What each class bills at the least, however early an object is deleted.
+MIN_STORAGE_MONTHS = {"DEEP_ARCHIVE": 6, "GLACIER": 3, "GLACIER_IR": 3, "STANDARD_IA": 1, "ONEZONE_IA": 1}
+# libdeflate level -> (CPU seconds per GiB of compressible input on one core, output / input), on
+# the text corpus of `benchmarks/deep_archive_pack.py --levels`. Incompressible members are stored
+# at any level, so only compressible bytes weigh here.
+PACK_LEVELS = {
+    1: (19.2, 0.4387), 2: (21.9, 0.4075), 3: (24.1, 0.4060), 4: (25.1, 0.4056), 5: (29.0, 0.4048),
+    6: (31.0, 0.4023), 7: (40.0, 0.3998), 8: (64.9, 0.3985), 9: (86.3, 0.3983),
+}
+# Info-ZIP's `zip -r` (deflate 6) on the same corpus: 70 CPU s/GiB, output 0.428 of the input.
+ZIP_R_CPU_SECONDS_PER_GIB = 70
+# A Batch child has 1 vCPU and must pack at least twice as fast as `zip -r` (issue 31), so the
+# slower levels are never chosen, however long the retention: at 7 years in Deep Archive level 7
+# would cost ~$0.0001 per GiB less in all (0.25%), at 1.75x `zip -r`'s speed.
+MIN_SPEEDUP_PER_CORE = 2
+
+
+def _cpu_second_usd() -> float:
+    return (PACK_WORKER_VCPUS * FARGATE_VCPU_HOUR + PACK_WORKER_GB * FARGATE_GB_HOUR) / 3600
+
+
+def packing_usd(level: int, storage_class: str, retention_months: int, total_bytes: int) -> tuple[float, float]:
+    """(compute once, storage over the retention) of packing ``total_bytes`` at ``level``, as if all compressible."""
+    cpu_seconds, output = PACK_LEVELS[level]
+    months = max(retention_months, MIN_STORAGE_MONTHS.get(storage_class, 0))
+    gib = total_bytes / GB
+    return (gib * cpu_seconds * _cpu_second_usd(),
+            gib * output * STORAGE_PER_GB_MONTH[storage_class] * months)
+
+
+def pack_level(storage_class: str, retention_months: int) -> int:
+    """The deflate level with the lowest compute-once + storage-over-the-retention cost, among those
+    fast enough."""
+    fast_enough = [level for level, (cpu_seconds, _) in PACK_LEVELS.items()
+                   if cpu_seconds * MIN_SPEEDUP_PER_CORE <= ZIP_R_CPU_SECONDS_PER_GIB]
+    return min(fast_enough, key=lambda level: sum(packing_usd(level, storage_class, retention_months, GB)))
+
+
+def packing(storage_class: str, retention_months: int, total_bytes: int) -> dict:
+    """The level chosen and what it costs against the fastest one, for the approval step."""
+    level, fastest = pack_level(storage_class, retention_months), min(PACK_LEVELS)
+    compute, storage = packing_usd(level, storage_class, retention_months, total_bytes)
+    fast_compute, fast_storage = packing_usd(fastest, storage_class, retention_months, total_bytes)
+    return {"storage_class": storage_class, "deflate_level": level, "retention_months": retention_months,
+            "compute_usd": round(compute, 4), "storage_usd": round(storage, 4),
+            "extra_compute_usd": round(compute - fast_compute, 4),
+            "storage_saved_usd": round(fast_storage - storage, 4)}

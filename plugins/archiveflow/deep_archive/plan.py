@@ -139,6 +139,7 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
     archive_index = catalog.reader(dynamodb, index_table)
     units: list[dict] = []
     totals = {"files": 0, "bytes": 0, "indexed": 0, "unreadable_class": 0, "rewritten": 0}
+    zipped_bytes: dict[tuple[str, int], int] = {}  # bundled bytes per (storage class, retention)
 
     def add_unit(request: ArchiveRequest, kind: str, rows: list[dict]) -> None:
         number = len(units)
@@ -157,7 +158,10 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
             if not dry_run:
                 put_jsonl(s3, plan_bucket, manifest, rows)
             units.append({**common, "manifest": manifest,
-                          "archive_key": f"{request.output_prefix}/{plan_id}-{number:06d}-{_digest(rows)}.zip"})
+                          "archive_key": f"{request.output_prefix}/{plan_id}-{number:06d}-{_digest(rows)}.zip",
+                          "deflate_level": cost.pack_level(request.storage_class, request.retention_months)})
+            zipped = (request.storage_class, request.retention_months)
+            zipped_bytes[zipped] = zipped_bytes.get(zipped, 0) + common["bytes"]
         totals["files"] += common["files"]
         totals["bytes"] += common["bytes"]
 
@@ -191,6 +195,8 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
         "requests": [asdict(request) for request in requests],
         "totals": {**totals, "units": len(units), "bundles": sum(u["kind"] == "zip" for u in units)},
         "cost": _cost(requests, units, archive_index.mode),
+        "packing": [cost.packing(storage_class, months, nbytes)
+                    for (storage_class, months), nbytes in sorted(zipped_bytes.items())],
         "array_size": min(len(units), MAX_ARRAY_SIZE),
         "units": units,
     }
@@ -246,8 +252,14 @@ def summary(document: dict) -> str:
         f"${costs.get('monthly_lifecycle_usd', 0):,.2f} if moved one by one (lifecycle), "
         f"${costs.get('monthly_after_usd', 0):,.2f} bundled\n"
         f"- one-off requests: ${costs.get('one_off_after_usd', 0):,.2f} bundled "
-        f"(vs ${costs.get('one_off_lifecycle_usd', 0):,.2f} of lifecycle transitions)\n"
-        f"{_index_summary(document.get('index_mode', 'dynamodb'), costs)}"
+        f"(vs ${costs.get('one_off_lifecycle_usd', 0):,.2f} of lifecycle transitions)"
+        + "".join(
+            f"\n- packing for {p['retention_months']} months in {p['storage_class']}: deflate level "
+            f"{p['deflate_level']}, ${p['compute_usd']:,.4f} of Fargate CPU once and ${p['storage_usd']:,.4f} of "
+            f"storage over the retention (against the fastest level: ${p['extra_compute_usd']:,.4f} more CPU, "
+            f"${p['storage_saved_usd']:,.4f} less storage)"
+            for p in document.get("packing", []))
+        + "\n" + _index_summary(document.get("index_mode", "dynamodb"), costs)
     )
 
 

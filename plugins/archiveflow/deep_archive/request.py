@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from archiveflow.deep_archive.cost import DEFAULT_RETENTION_MONTHS
 from archiveflow.errors import BadRequest
 from archiveflow.request_fields import Field, check_fields
 
@@ -27,6 +28,7 @@ STORAGE_CLASSES = ("DEEP_ARCHIVE", "GLACIER", "GLACIER_IR", "STANDARD_IA", "ONEZ
 MAX_FILE_COUNT = 100_000  # a zip entry costs ~100 bytes of worker memory until the bundle closes
 MAX_ARCHIVE_SIZE_MIB = 102_400  # 100 GiB: ~20 min of upload for one Batch child
 SOURCE_FIELDS = ("project_name", "bucket_name", "prefix")
+MAX_RETENTION_MONTHS = 1200
 
 _BUCKET = {"type": ["string", "null"], "pattern": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"}
 # Key segments of safe characters, none empty, none `.` or `..`; a leading `_` is archiveflow's own
@@ -53,6 +55,11 @@ FIELDS: dict[str, Field] = {
                           "own.", WHAT),
     "storage_class": Field("DEEP_ARCHIVE", {"type": "string", "enum": list(STORAGE_CLASSES)}, "Storage class",
                            "Storage class of the bundles.", DESTINATION),
+    "retention_months": Field(DEFAULT_RETENTION_MONTHS,
+                              {"type": "integer", "minimum": 1, "maximum": MAX_RETENTION_MONTHS},
+                              "Retention (months)", "How long the bundles will be kept. With the storage class it "
+                              "chooses the deflate level: CPU paid once on Fargate against bytes stored every "
+                              "month (the plan shows both).", DESTINATION),
     "archive_bucket": Field(None, _BUCKET, "Archive bucket",
                             "Destination bucket (default: the deployment's archive bucket). Must be one of the "
                             "deployment's archive buckets (the Variable archiveflow_deep_archive_archive_buckets).",
@@ -82,6 +89,7 @@ class ArchiveRequest:
     archive_bucket: str
     output_prefix: str
     storage_class: str = "DEEP_ARCHIVE"
+    retention_months: int = DEFAULT_RETENTION_MONTHS
     account: str | None = None
     region: str | None = None
     delete_source: bool = False
@@ -109,7 +117,8 @@ def parse_request(conf: Mapping[str, Any], archive_bucket: str, *, field_prefix:
         file_count=values["file_count"], archive_size=values["archive_size"],
         archive_bucket=values["archive_bucket"] or archive_bucket,
         output_prefix=(values["output_prefix"] or values["project_name"]).strip("/"),
-        storage_class=values["storage_class"], account=values["account"], region=values["region"],
+        storage_class=values["storage_class"], retention_months=values["retention_months"],
+        account=values["account"], region=values["region"],
         delete_source=values["delete_source"])
 
 

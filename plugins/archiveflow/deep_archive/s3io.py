@@ -7,9 +7,10 @@ import gzip
 import json
 import math
 import threading
-import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+
+import deflate
 
 from archiveflow.deep_archive.zipstream import Member
 from archiveflow.units import MiB
@@ -75,7 +76,7 @@ class MultipartUpload:
     def write(self, data: bytes) -> None:
         self._buffer += data
         self.size += len(data)
-        self.crc32 = zlib.crc32(data, self.crc32)
+        self.crc32 = deflate.crc32(data, self.crc32)
         while len(self._buffer) >= self._part_size:
             with memoryview(self._buffer) as view:
                 part = bytes(view[: self._part_size])  # one copy of the part, not two
@@ -88,7 +89,7 @@ class MultipartUpload:
         self._parts.append(self._pool.submit(self._upload_part, number, body))
 
     def _upload_part(self, number: int, body: bytes) -> dict:
-        checksum = b64_crc32(zlib.crc32(body))
+        checksum = b64_crc32(deflate.crc32(body))
         try:
             response = self._s3.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
                                             PartNumber=number, Body=body, ChecksumCRC32=checksum)

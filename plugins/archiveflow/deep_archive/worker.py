@@ -31,7 +31,7 @@ from datetime import datetime
 import boto3
 from botocore.config import Config
 
-from archiveflow.deep_archive import catalog, index
+from archiveflow.deep_archive import catalog, cost, index
 from archiveflow.deep_archive.names import member_names
 from archiveflow.deep_archive.progress import Progress
 from archiveflow.deep_archive.s3io import (
@@ -52,9 +52,12 @@ from archiveflow.failpoints import failpoint
 log = logging.getLogger("archiveflow.deep_archive.worker")
 READ_THREADS = 16  # S3 GETs of small objects are latency-bound: more threads than cores
 DELETE_BATCH = 1000
-# Deflate level 1 packs ~2x faster than 6 (benchmarks/deep_archive_pack.py) for ~2% more bytes:
-# Batch vCPU time costs more than that much Deep Archive storage.
-DEFLATE_LEVEL = 1
+# The level of a Deep Archive request kept the default 7 years (each plan unit carries its own, from
+# its request's storage class and retention): level 6, because over 84 months its 1.3% smaller
+# output saves ~$0.0004 of storage per GiB for ~$0.0001 more Fargate CPU than level 2 (chosen
+# for a year or less; the cost model is `cost.pack_level`); slower levels would pack at under 2x
+# `zip -r`'s speed per core.
+DEFLATE_LEVEL = cost.pack_level("DEEP_ARCHIVE", cost.DEFAULT_RETENTION_MONTHS)
 
 
 def _pack_zip(s3, unit: dict, plan: dict) -> list[dict]:
@@ -67,7 +70,8 @@ def _pack_zip(s3, unit: dict, plan: dict) -> list[dict]:
     upload = MultipartUpload(s3, unit["archive_bucket"], unit["archive_key"], unit["storage_class"],
                              part_size_for(unit["bytes"]))
     try:
-        entries = pack(members, source, upload.write, threads=READ_THREADS, level=DEFLATE_LEVEL,
+        entries = pack(members, source, upload.write, threads=READ_THREADS,
+                       level=unit.get("deflate_level", DEFLATE_LEVEL),
                        on_member=lambda entry: progress.add(1, entry.size))
         sent = upload.complete()
     except BaseException:

@@ -9,7 +9,12 @@ from typing import Any
 
 from archiveflow.dynamodb_archive.config import TABLE_NAME
 from archiveflow.dynamodb_archive.request import BUCKET_NAME
-from archiveflow.request_fields import SAFETY, SOURCE, WHAT, Field, check_fields
+from archiveflow.request_fields import Field, check_fields
+
+# The trigger form's sections, in the order a person fills it in.
+WHAT = "Records to redrive"
+SOURCE = "Where they were dead-lettered"
+SAFETY = "Safety"
 
 FIELDS: dict[str, Field] = {
     "tables": Field(None, {"type": ["array", "null"], "minItems": 1, "maxItems": 100, "uniqueItems": True,

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from archiveflow.deep_archive import index, worker
+from archiveflow.deep_archive import cost, index, worker
 from archiveflow.deep_archive import plan as planner
 from archiveflow.deep_archive.index import INDEX_SUFFIX
 from archiveflow.deep_archive.request import parse_request
@@ -19,12 +19,14 @@ from archiveflow.errors import SafetyRefusal
 pytestmark = pytest.mark.integration
 
 
-def make_plan(aws, files: dict[str, bytes], prefix: str, *, delete_source: bool = False, file_count: int = 5000):
+def make_plan(aws, files: dict[str, bytes], prefix: str, *, delete_source: bool = False, file_count: int = 5000,
+              **conf):
     project = prefix.rstrip("/")
     aws.upload(files)
     request = parse_request(
         {"project_name": project, "bucket_name": aws.source, "prefix": prefix, "file_count": file_count,
-         "archive_size": 100, "output_prefix": f"tests/{project}", "delete_source": delete_source}, aws.archive)
+         "archive_size": 100, "output_prefix": f"tests/{project}", "delete_source": delete_source, **conf},
+        aws.archive)
     return planner.plan(aws.s3, aws.dynamodb, [request], plan_id=aws.unique(project), plan_bucket=aws.archive,
                         index_table=aws.index.name)
 
@@ -139,3 +141,21 @@ def test_a_rerun_over_the_prefix_packs_only_the_new_files(aws):
         assert sorted(archive.namelist()) == sorted(new)
     items = aws.index_items(prefix.rstrip("/"))
     assert sorted(item["source_key"] for item in items) == sorted(files | new)
+
+
+def test_each_bundle_is_packed_at_the_level_its_retention_chose(aws):
+    prefix = aws.unique("level") + "/"
+    files = {f"{prefix}f{i:03d}.csv": b"".join(b"%d,sensor-%d,%d\n" % (j, j * i % 89, j * 7919 % 10007)
+                                               for j in range(3000)) for i in range(20)}
+    short = make_plan(aws, files, prefix, retention_months=1)
+    long = make_plan(aws, files, prefix, retention_months=120)
+    sizes = {}
+    for document, months in ((short, 1), (long, 120)):
+        (unit,) = document["units"]
+        assert unit["deflate_level"] == cost.pack_level("DEEP_ARCHIVE", months)
+        worker.run_unit(aws.s3, aws.dynamodb, document, unit)
+        with aws.open_bundle(unit["archive_key"]) as archive:
+            assert {name: archive.read(name) for name in archive.namelist()} == files
+        sizes[months] = aws.s3.head_object(Bucket=aws.archive, Key=unit["archive_key"])["ContentLength"]
+    assert short["units"][0]["deflate_level"] < long["units"][0]["deflate_level"]
+    assert sizes[120] < sizes[1]

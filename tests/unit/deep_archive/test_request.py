@@ -30,6 +30,7 @@ def test_the_seed_payload_is_accepted_as_is():
     ("archive_size", 10**6), ("storage_class", "GLACIAL"), ("region", "Mars-1"), ("account", "1234"),
     ("output_prefix", "../escape"), ("output_prefix", "_plans"), ("output_prefix", "_plans/mine"),
     ("output_prefix", "_anything/reserved"), ("output_prefix", "a" * 201), ("storage_class", None), ("delete_source", "false"), ("account", 123456789012),
+    ("retention_months", 0), ("retention_months", 1201), ("retention_months", "84"),
 ])
 def test_a_bad_field_is_named(field, value):
     with pytest.raises(BadRequest) as err:
@@ -47,7 +48,7 @@ def dag():
 
 @pytest.mark.parametrize("conf", [
     {"storage_class": "GLACIAL"}, {"file_count": 0}, {"archive_size": 200_000}, {"prefix": ""},
-    {"account": "1234567890"}, {"dry_run": "yes"},
+    {"account": "1234567890"}, {"dry_run": "yes"}, {"retention_months": 0},
 ])
 def test_the_trigger_form_refuses_what_the_schema_can_express(dag, conf):
     from airflow.sdk.exceptions import ParamValidationError

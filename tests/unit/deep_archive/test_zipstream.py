@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import os
 import random
+import shutil
+import subprocess
 import zipfile
 from datetime import UTC, datetime
 
 import pytest
 
+from archiveflow.deep_archive.worker import DEFLATE_LEVEL
 from archiveflow.deep_archive.zipstream import DEFLATED, STORED, Member, pack
 
 WHEN = datetime(2026, 11, 10, 3, 0, 0, tzinfo=UTC)
@@ -94,3 +97,29 @@ def test_a_failing_read_stops_the_pack():
     members = [Member(n, 1, WHEN) for n in "abc"]
     with pytest.raises(OSError, match="gone"):
         pack(members, Broken({"a": b"1", "c": b"3"}), io.BytesIO().write)
+
+
+def _zip_r_size(files: dict[str, bytes]) -> int:
+    """What Info-ZIP's `zip -r` writes (deflate level 6), as Python's zipfile writes it."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return len(out.getvalue())
+
+
+def test_the_workers_default_level_is_no_bigger_than_zip_r_and_every_unzip_reads_it(tmp_path):
+    rng = random.Random(3)
+    files = {f"t/{i:03d}.csv": b"".join(b"%d,%s,%d\n" % (j, rng.choice((b"ok", b"warn")), rng.randint(0, 10**6))
+                                        for j in range(rng.randint(50, 3000))) for i in range(40)}
+    blob, _, _ = _pack(files, level=DEFLATE_LEVEL)
+    assert len(blob) <= 1.005 * _zip_r_size(files)
+    archive = tmp_path / "bundle.zip"
+    archive.write_bytes(blob)
+    with zipfile.ZipFile(archive) as opened:
+        assert {name: opened.read(name) for name in files} == files
+    readers = [command for command in (["unzip", "-tqq"], ["7z", "t"]) if shutil.which(command[0])]
+    if not readers:
+        pytest.skip("neither unzip nor 7z is installed")
+    for command in readers:
+        subprocess.run([*command, str(archive)], check=True, stdout=subprocess.DEVNULL)
