@@ -35,7 +35,7 @@ def test_the_approval_summary_shows_the_level_and_what_it_costs():
         "packing": [cost.packing("DEEP_ARCHIVE", 84, 10 * GIB)],
     }
     figures = document["packing"][0]
-    line = summary(document).splitlines()[-1]
+    [line] = [line for line in summary(document).splitlines() if line.startswith("- packing for")]
     assert line.startswith(f"- packing for 84 months in DEEP_ARCHIVE: deflate level {figures['deflate_level']}, ")
     assert f"${figures['compute_usd']:,.4f} of Fargate CPU once" in line
     assert f"${figures['storage_saved_usd']:,.4f} less storage" in line

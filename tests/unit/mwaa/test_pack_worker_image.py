@@ -18,7 +18,8 @@ def test_image_has_every_module_the_worker_needs():
     assert {"archiveflow/__init__.py", "archiveflow/deep_archive/worker.py", "archiveflow/units.py",
             "archiveflow/errors.py", "archiveflow/failpoints.py"} <= names
     assert not any(name.startswith(("archiveflow/operators", "archiveflow/hooks")) for name in names)  # no Airflow
-    assert distributions == ["boto3"]
+    # deflate: the compressor; pyiceberg (+ sqlglot, jinja2 of its table definition): the catalog index mode
+    assert distributions == ["boto3", "deflate", "jinja2", "pyiceberg[glue,pyarrow]", "sqlglot"]
 
 
 def test_an_import_the_image_lacks_is_refused(tmp_path, monkeypatch):
