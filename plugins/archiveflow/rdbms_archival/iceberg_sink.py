@@ -75,6 +75,7 @@ _ARCHIVE_FIELDS = ((ROW_DIGEST_COLUMN, LongType(), "digest of the row's values i
                    (RUN_COLUMN, StringType(), "the Airflow run that archived this version"),
                    (VERSION_COLUMN, TimestamptzType(), "version: when the run's source snapshot was taken"))
 _ADDED = 1  # manifest entry status
+STREAM_FILES = 100_000  # file numbers per read stream: streams of one write never share a file name
 DICTIONARY_SAMPLE = 16_384  # rows that decide which columns get dictionary encoding
 
 
@@ -212,7 +213,7 @@ def _s3_client(properties: dict[str, str]):
 
 
 def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, row_group_bytes: int,
-                     write_id: uuid.UUID) -> list[DataFile]:
+                     write_id: uuid.UUID, stream: int = 0) -> list[DataFile]:
     """Write `rows` as Parquet data files of about `file_bytes` of Arrow data each, in row groups
     of about `row_group_bytes`; commits nothing.
 
@@ -221,7 +222,8 @@ def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, 
     only one row group is left to write. Files are written the way pyiceberg's own append writes
     them (`write_file` in the pinned 0.12: same schema projection with field ids, writer, file
     names and statistics); calling it apart lets the commit wait for the source checksums,
-    computed while the rows stream. `write_id` names the files (see `run_write_id`)."""
+    computed while the rows stream. `write_id` names the files (see `run_write_id`), `stream` the
+    reader of the table they come from (its files are numbered from stream * STREAM_FILES)."""
     write_uuid, files = write_id, []
     task_schema = pyarrow_to_schema(rows.schema, name_mapping=table.metadata.schema().name_mapping,
                                     format_version=table.metadata.format_version)
@@ -230,7 +232,7 @@ def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, 
     def write(batches: list[pa.RecordBatch]) -> None:
         nonlocal current
         if current is None:
-            current = _DataFileWriter(table, task_schema, write_uuid, len(files))
+            current = _DataFileWriter(table, task_schema, write_uuid, stream * STREAM_FILES + len(files))
         current.write(batches)
         if current.arrow_bytes >= file_bytes:
             files.append(current.close())
