@@ -27,19 +27,27 @@ def test_streams_read_one_snapshot_and_commit_one_snapshot(pg, local_stack, arch
     conn.execute(sql.SQL("INSERT INTO {} SELECT 2 * g, g / 7.0, repeat(md5(g::text), g %% 5), "
                          "jsonb_build_object('g', g) FROM generate_series(1, %s) g").format(table), (ROWS,))
     inserted = threading.Event()
-    new_versions = archive._new_versions
+    new_versions, key_ranges = archive._new_versions, SnapshotRead.key_ranges
+
+    def commit_rows(first: int) -> None:
+        """From another session: a row in every key range (ids first, first + 4, ...: odd) and past the end."""
+        with psycopg.connect(local_stack.pg_dsn, autocommit=True) as writer:
+            writer.execute(sql.SQL("INSERT INTO {} SELECT g, 1, 'late', '{{}}' FROM generate_series(%s, %s, 4) g")
+                           .format(table), (first, 2 * ROWS + 7))
+
+    def insert_before_the_streams_start(read, *args):
+        ranges = key_ranges(read, *args)  # the snapshot is exported; no stream has begun its COPY
+        commit_rows(1)
+        return ranges
 
     def insert_once_reading(rows, *args):
-        """At the first batch of any stream: commit a row in every key range (odd ids), and one
-        past the end, from another session. Every stream is reading or about to: none may see them."""
-        for batch in new_versions(rows, *args):
+        for batch in new_versions(rows, *args):  # the first batch of any stream: the others read or start
             if not inserted.is_set():
                 inserted.set()
-                with psycopg.connect(local_stack.pg_dsn, autocommit=True) as writer:
-                    writer.execute(sql.SQL("INSERT INTO {} SELECT g, 1, 'late', '{{}}' FROM "
-                                           "generate_series(1, %s, 2) g").format(table), (2 * ROWS + 3,))
+                commit_rows(3)
             yield batch
 
+    monkeypatch.setattr(SnapshotRead, "key_ranges", insert_before_the_streams_start)
     monkeypatch.setattr(archive, "_new_versions", insert_once_reading)
     archived = archive_and_validate("run-parallel", source_table=[{"table_name": "orders"}],
                                     read_streams=STREAMS, parallel_read_min_mb=0)
