@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -326,7 +327,7 @@ class SnapshotRead:
         cuts = sorted({low + (high - low + 1) * i // streams for i in range(1, streams)})
         ranges = [sql.SQL("{k} < {hi}").format(k=ident, hi=sql.Literal(cuts[0]))]
         ranges += [sql.SQL("{k} >= {lo} AND {k} < {hi}").format(k=ident, lo=sql.Literal(lo), hi=sql.Literal(hi))
-                   for lo, hi in zip(cuts, cuts[1:])]
+                   for lo, hi in itertools.pairwise(cuts)]
         return [*ranges, sql.SQL("{k} >= {lo}").format(k=ident, lo=sql.Literal(cuts[-1]))]
 
     def copy_query(self, plan: TablePlan, key_range: sql.Composable | None = None) -> str:
