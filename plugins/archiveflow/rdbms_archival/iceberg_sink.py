@@ -76,6 +76,7 @@ _ARCHIVE_FIELDS = ((ROW_DIGEST_COLUMN, LongType(), "digest of the row's values i
                    (VERSION_COLUMN, TimestamptzType(), "version: when the run's source snapshot was taken"))
 _ADDED = 1  # manifest entry status
 STREAM_FILES = 100_000  # file numbers per read stream: streams of one write never share a file name
+READ_BACK_BYTES = 32 * 1024 * 1024  # data per batch when reading archived rows back (validation)
 DICTIONARY_SAMPLE = 16_384  # rows that decide which columns get dictionary encoding
 
 
@@ -373,8 +374,16 @@ def added_files(table: Table, snapshot_id: int) -> list[str]:
             if e["status"] == _ADDED and e["snapshot_id"] == snapshot_id and e["data_file"]["content"] == 0]
 
 
-def snapshot_batches(table: Table, snapshot_id: int, names: Sequence[str], batch_size: int) -> Iterator[pa.RecordBatch]:
-    """Stream the rows this snapshot added, `names` columns only, one bounded batch at a time."""
+def snapshot_batches(table: Table, snapshot_id: int, names: Sequence[str], batch_size: int,
+                     batch_bytes: int = READ_BACK_BYTES) -> Iterator[pa.RecordBatch]:
+    """Stream the rows this snapshot added, `names` columns only, one bounded batch at a time: at
+    most `batch_size` rows and, by the file's mean row width, about `batch_bytes` of data."""
     for path in added_files(table, snapshot_id):
         with table.io.new_input(path).open() as stream:
-            yield from pq.ParquetFile(stream).iter_batches(batch_size=batch_size, columns=list(names))
+            parquet = pq.ParquetFile(stream)
+            wanted = set(names)
+            data = sum(group.column(i).total_uncompressed_size
+                       for group in map(parquet.metadata.row_group, range(parquet.metadata.num_row_groups))
+                       for i in range(group.num_columns) if group.column(i).path_in_schema.split(".")[0] in wanted)
+            rows = max(1, min(batch_size, batch_bytes * parquet.metadata.num_rows // max(data, 1)))
+            yield from parquet.iter_batches(batch_size=rows, columns=list(names))

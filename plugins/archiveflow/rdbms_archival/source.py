@@ -49,6 +49,7 @@ from archiveflow.rdbms_archival.sql_guard import GuardError, Selection, Table, c
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 10.0
+READ_BATCH_BYTES = 4 * 1024 * 1024  # the driver's batches: ends a batch at the row that passes this
 
 
 class ArchiveDataError(UnarchivableData):
@@ -355,6 +356,8 @@ class SnapshotRead:
         cursor = resources.enter_context(contextlib.closing(connection.cursor()))
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self.snapshot)).as_string(self.conn))
+        # batches by bytes, whatever the row width (a 64 KB bytea row or a 100-byte one)
+        cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(READ_BATCH_BYTES)})
         cursor.execute(query)
         source = cursor.fetch_record_batch()
         names = [c.name for c in plan.columns] + ["row digest"]  # errors name the source's columns
