@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import PurePosixPath
 
-from archiveflow.deep_archive import catalog, cost, index
+from archiveflow.deep_archive import catalog, cost, index, inventory
 from archiveflow.deep_archive.progress import Progress
 from archiveflow.deep_archive.request import ArchiveRequest
 from archiveflow.deep_archive.s3io import part_size_for, put_jsonl
@@ -53,6 +53,8 @@ def check_access(request: ArchiveRequest, s3, *, account: str, region: str, not_
                                            f"buckets ({', '.join(sorted(archive_buckets))})")
     for field in ("bucket_name", "archive_bucket"):
         _check_region(s3, field, getattr(request, field), region)
+    if request.inventory_manifest:
+        inventory.read_manifest(s3, request.inventory_manifest, request.bucket_name)
 
 
 def _check_region(s3, field: str, bucket: str, region: str) -> None:
@@ -70,10 +72,10 @@ def _objects(s3, request: ArchiveRequest, archive_index, counts: dict,
     """The prefix's objects in key order, minus folder markers, unreadable ones, those whose archived
     version is the current one, and those under ``planned_elsewhere`` (prefixes of other sources).
     ``counts`` gets what was skipped and why, and how many were rewritten since their last archive."""
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=request.bucket_name, Prefix=request.prefix)
-    listed = Progress(log, f"listed s3://{request.bucket_name}/{request.prefix}")
-    for page in pages:
-        contents = [o for o in page.get("Contents", []) if not _under(o["Key"], planned_elsewhere)]
+    listed = Progress(log, f"listed s3://{request.bucket_name}/{request.prefix}"
+                           f"{f' from the inventory {request.inventory_manifest}' if request.inventory_manifest else ''}")
+    for page in _pages(s3, request):
+        contents = [o for o in page if not _under(o["Key"], planned_elsewhere)]
         listed.add(len(contents), sum(obj["Size"] for obj in contents))
         archived = archive_index.newest_etags(request.bucket_name, [o["Key"] for o in contents])
         for obj in contents:
@@ -86,6 +88,17 @@ def _objects(s3, request: ArchiveRequest, archive_index, counts: dict,
             yield {"key": obj["Key"], "size": obj["Size"], "etag": obj["ETag"],
                    "last_modified": obj["LastModified"].isoformat()}
     listed.report()
+
+
+def _pages(s3, request: ArchiveRequest) -> Iterator[list[dict]]:
+    """The prefix's objects in key order, a page at a time: from the source's S3 Inventory report
+    when the request names one (the bucket is then never listed), else from ListObjectsV2."""
+    if request.inventory_manifest:
+        manifest = inventory.read_manifest(s3, request.inventory_manifest, request.bucket_name)
+        yield from inventory.pages(s3, manifest, request.prefix)
+        return
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=request.bucket_name, Prefix=request.prefix):
+        yield page.get("Contents", [])
 
 
 def _under(key: str, prefixes: tuple[str, ...]) -> bool:
