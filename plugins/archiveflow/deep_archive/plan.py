@@ -2,9 +2,9 @@
 
 The listing of a prefix can hold millions of keys, so it is streamed: page by page, objects
 whose current version is already archived are dropped (one rewritten since is archived again),
-the rest fill bundles in key order up to the count and size caps, and each bundle's member list
-is written to S3 as soon as it is full. What stays in memory (and goes to the plan object and
-XCom) is one small record per bundle.
+the rest make bundles in key order by the rule of `archiveflow.deep_archive.bundling` (the one
+the SQL plan shares), and each bundle's member list is written to S3 as soon as it is full. What
+stays in memory (and goes to the plan object and XCom) is one small record per bundle.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import PurePosixPath
 
-from archiveflow.deep_archive import catalog, cost, index, inventory
+from archiveflow.deep_archive import bundling, catalog, cost, index, inventory
 from archiveflow.deep_archive.progress import Progress
 from archiveflow.deep_archive.request import ArchiveRequest
 from archiveflow.deep_archive.s3io import part_size_for, put_jsonl
@@ -176,21 +176,10 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
 
     requests = _distinct(requests)
     for request in requests:
-        cap = request.archive_size * MiB
         counts = {"indexed": 0, "unreadable_class": 0, "new": 0, "rewritten": 0}
-        bundle: list[dict] = []
-        bundle_bytes = 0
-        for row in _objects(s3, request, archive_index, counts, _planned_elsewhere(request, requests)):
-            if row["size"] > cap:
-                add_unit(request, "object", [row])
-                continue
-            if bundle and (len(bundle) >= request.file_count or bundle_bytes + row["size"] > cap):
-                add_unit(request, "zip", bundle)
-                bundle, bundle_bytes = [], 0
-            bundle.append(row)
-            bundle_bytes += row["size"]
-        if bundle:
-            add_unit(request, "zip", bundle)
+        rows = _objects(s3, request, archive_index, counts, _planned_elsewhere(request, requests))
+        for kind, unit_rows in bundling.bundles(rows, request.file_count, request.archive_size * MiB):
+            add_unit(request, kind, unit_rows)
         for reason in ("indexed", "unreadable_class", "rewritten"):
             totals[reason] += counts[reason]
         log.info("s3://%s/%s: %s", request.bucket_name, request.prefix, counts)

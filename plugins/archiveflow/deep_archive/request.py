@@ -49,8 +49,8 @@ FIELDS: dict[str, Field] = {
     "file_count": Field(50_000, {"type": "integer", "minimum": 1, "maximum": MAX_FILE_COUNT}, "Files per bundle",
                         "Most files in one bundle.", WHAT),
     "archive_size": Field(500, {"type": "integer", "minimum": 1, "maximum": MAX_ARCHIVE_SIZE_MIB},
-                          "Bundle size cap (MiB)", "Largest bundle, in MiB; bigger objects are archived on their "
-                          "own.", WHAT),
+                          "Bundle size cap (MiB)", "Largest bundle, in MiB; objects over an eighth of it are "
+                          "archived on their own (so bundles can be computed by running sums, in SQL too).", WHAT),
     "storage_class": Field("DEEP_ARCHIVE", {"type": "string", "enum": list(STORAGE_CLASSES)}, "Storage class",
                            "Storage class of the bundles.", DESTINATION),
     "archive_bucket": Field(None, _BUCKET, "Archive bucket",
