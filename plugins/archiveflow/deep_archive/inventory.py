@@ -90,7 +90,7 @@ def read_manifest(s3, uri: str, source_bucket: str) -> Manifest:
     return Manifest(uri, file_format, columns, destination, tuple(f["key"] for f in document["files"]))
 
 
-def _relation(con, manifest: Manifest, folder: Path):
+def relation(con, manifest: Manifest, folder: Path):
     """The report's rows as DuckDB relation `inventory_files`, optional columns filled in."""
     paths = [str(folder / f"{n:06d}") for n in range(len(manifest.keys))]
     if manifest.file_format == "CSV":
@@ -123,7 +123,7 @@ def pages(s3, manifest: Manifest, prefix: str, *, page: int = PAGE) -> Iterator[
             s3.download_file(manifest.bucket, key, str(Path(folder) / f"{number:06d}"))
         con = duckdb.connect(config={"temp_directory": str(Path(folder) / "spill")})
         try:
-            _relation(con, manifest, Path(folder)).create_view("inventory_files")
+            relation(con, manifest, Path(folder)).create_view("inventory_files")
             query = duckdb_sql(load_statement(SQL, {"prefix": prefix,
                                                     "url_encoded": manifest.file_format == "CSV"}))
             result = con.execute(query)
