@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import PurePosixPath
 
-from archiveflow.deep_archive import bundling, catalog, cost, index, inventory
+from archiveflow.deep_archive import bundling, catalog, cost, index, inventory, listing
 from archiveflow.deep_archive.progress import Progress
 from archiveflow.deep_archive.request import ArchiveRequest
 from archiveflow.deep_archive.s3io import part_size_for, put_jsonl
@@ -92,13 +92,13 @@ def _objects(s3, request: ArchiveRequest, archive_index, counts: dict,
 
 def _pages(s3, request: ArchiveRequest) -> Iterator[list[dict]]:
     """The prefix's objects in key order, a page at a time: from the source's S3 Inventory report
-    when the request names one (the bucket is then never listed), else from ListObjectsV2."""
+    when the request names one (the bucket is then never listed), else from ListObjectsV2 fanned
+    out over the sub-prefixes (`archiveflow.deep_archive.listing`)."""
     if request.inventory_manifest:
         manifest = inventory.read_manifest(s3, request.inventory_manifest, request.bucket_name)
         yield from inventory.pages(s3, manifest, request.prefix)
-        return
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=request.bucket_name, Prefix=request.prefix):
-        yield page.get("Contents", [])
+    else:
+        yield from listing.pages(s3, request.bucket_name, request.prefix)
 
 
 def _under(key: str, prefixes: tuple[str, ...]) -> bool:
