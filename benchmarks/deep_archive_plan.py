@@ -89,14 +89,13 @@ def sorted_objects(count: int):
 
 
 def run_way(way: str, folder: Path, count: int, file_count: int, archive_size: int) -> dict:
-    from archiveflow.deep_archive import plan as planner
-    from archiveflow.deep_archive.catalog import CatalogIndex
-    from archiveflow.deep_archive.request import parse_request
-
     import duckdb  # imported before the clock starts, in every way (the inventory way uses it too)
 
     from archiveflow.deep_archive import inventory
+    from archiveflow.deep_archive import plan as planner
     from archiveflow.deep_archive.bundling import SQL, alone_bytes
+    from archiveflow.deep_archive.catalog import CatalogIndex
+    from archiveflow.deep_archive.request import parse_request
     from archiveflow.lakehouse.statements import duckdb_sql, load_statement
 
     start = time.monotonic()

@@ -31,66 +31,83 @@ def _discovered(s3, bucket: str, prefix: str) -> Iterator[tuple[str, object]]:
             yield kind, value
 
 
-def pages(s3, bucket: str, prefix: str, *, workers: int = WORKERS, queued_pages: int = QUEUED_PAGES) -> Iterator[list[dict]]:
+def _put(out: queue.Queue, item, stop: threading.Event) -> bool:
+    """Put unless the reader has gone (then False)."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _list_into(s3, bucket: str, sub_prefix: str, out: queue.Queue, stop: threading.Event) -> None:
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=sub_prefix):
+            if not _put(out, page.get("Contents", []), stop):
+                return
+        _put(out, _DONE, stop)
+    except BaseException as err:  # handed to the reader, which raises it
+        _put(out, err, stop)
+
+
+class _Ahead:
+    """What comes next in key order: pages of loose objects, and queues of sub-prefixes being listed."""
+
+    def __init__(self, s3, bucket: str, prefix: str, pool: ThreadPoolExecutor, stop: threading.Event,
+                 workers: int, queued_pages: int):
+        self.s3, self.bucket, self.pool, self.stop = s3, bucket, pool, stop
+        self.workers, self.queued_pages = workers, queued_pages
+        self.discovered = _discovered(s3, bucket, prefix)
+        self.entries: deque[list[dict] | queue.Queue] = deque()
+        self.prefixes = self.loose = 0
+        self.exhausted = False
+
+    def fill(self) -> None:
+        """Look ahead: at most ``workers`` sub-prefixes being listed, ``queued_pages`` pages of loose objects."""
+        while not self.exhausted and self.prefixes < self.workers and self.loose < self.queued_pages:
+            entry = next(self.discovered, None)
+            if entry is None:
+                self.exhausted = True
+            elif entry[0] == "prefix":
+                out: queue.Queue = queue.Queue(self.queued_pages)
+                self.pool.submit(_list_into, self.s3, self.bucket, entry[1], out, self.stop)
+                self.entries.append(out)
+                self.prefixes += 1
+            else:
+                if not self.entries or not isinstance(self.entries[-1], list) or len(self.entries[-1]) >= PAGE:
+                    self.entries.append([])
+                    self.loose += 1
+                self.entries[-1].append(entry[1])
+
+    def next_pages(self) -> Iterator[list[dict]] | None:
+        self.fill()
+        if not self.entries:
+            return None
+        source = self.entries.popleft()
+        if isinstance(source, list):
+            self.loose -= 1
+            return iter([source])
+        self.prefixes -= 1
+        return _drain(source)
+
+
+def _drain(source: queue.Queue) -> Iterator[list[dict]]:
+    while (page := source.get()) is not _DONE:
+        if isinstance(page, BaseException):
+            raise page
+        yield page
+
+
+def pages(s3, bucket: str, prefix: str, *, workers: int = WORKERS,
+          queued_pages: int = QUEUED_PAGES) -> Iterator[list[dict]]:
     """The objects under ``prefix`` in key order, a listing page at a time."""
     stop = threading.Event()
-
-    def put(out: queue.Queue, item) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def list_into(sub_prefix: str, out: queue.Queue) -> None:
-        try:
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=sub_prefix):
-                if not put(out, page.get("Contents", [])):
-                    return
-            put(out, _DONE)
-        except BaseException as err:  # handed to the reader, which raises it
-            put(out, err)
-
-    discovered = _discovered(s3, bucket, prefix)
-    ahead: deque[list[dict] | queue.Queue] = deque()  # loose objects (one page each) or a sub-prefix's pages
-    counts = {"prefixes": 0, "loose": 0}
-    exhausted = False
-
-    def fill(pool: ThreadPoolExecutor) -> None:
-        """Look ahead: at most ``workers`` sub-prefixes being listed, ``queued_pages`` pages of loose objects."""
-        nonlocal exhausted
-        while not exhausted and counts["prefixes"] < workers and counts["loose"] < queued_pages:
-            entry = next(discovered, None)
-            if entry is None:
-                exhausted = True
-            elif entry[0] == "prefix":
-                out: queue.Queue = queue.Queue(queued_pages)
-                pool.submit(list_into, entry[1], out)
-                ahead.append(out)
-                counts["prefixes"] += 1
-            else:
-                if not ahead or not isinstance(ahead[-1], list) or len(ahead[-1]) >= PAGE:
-                    ahead.append([])
-                    counts["loose"] += 1
-                ahead[-1].append(entry[1])
-
     with ThreadPoolExecutor(workers, thread_name_prefix="list") as pool:
         try:
-            while True:
-                fill(pool)
-                if not ahead:
-                    return
-                source = ahead.popleft()
-                if isinstance(source, list):
-                    counts["loose"] -= 1
-                    yield source
-                    continue
-                counts["prefixes"] -= 1
-                while (page := source.get()) is not _DONE:
-                    if isinstance(page, BaseException):
-                        raise page
-                    yield page
+            ahead = _Ahead(s3, bucket, prefix, pool, stop, workers, queued_pages)
+            while (next_pages := ahead.next_pages()) is not None:
+                yield from next_pages
         finally:
             stop.set()
