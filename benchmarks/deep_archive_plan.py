@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,9 +63,13 @@ class StubS3:
         assert name == "list_objects_v2"
         return self
 
-    def paginate(self, Bucket: str, Prefix: str):  # noqa: N803 - boto3's spelling
+    def paginate(self, Bucket: str, Prefix: str, Delimiter: str | None = None):  # noqa: N803 - boto3's spelling
+        if Delimiter:  # the planner discovers data/00/ ... data/99/, then lists each
+            yield {"CommonPrefixes": [{"Prefix": f"{Prefix}{group:02d}/"} for group in range(100)]}
+            return
+        groups = [int(Prefix.split("/")[1])] if Prefix.count("/") == 2 else range(100)
         page = []
-        for obj in sorted_objects(self.count):
+        for obj in sorted_objects(self.count, groups):
             page.append({"Key": obj["key"], "Size": obj["size"], "ETag": f'"{obj["e_tag"]}"',
                          "LastModified": MODIFIED, "StorageClass": "STANDARD"})
             if len(page) == 1000:
@@ -80,9 +85,9 @@ class StubS3:
         shutil.copy(self.folder / key.replace("/", "_"), target)
 
 
-def sorted_objects(count: int):
-    """The objects in S3's (binary) key order, as a listing returns them, without holding them all."""
-    for group in range(100):
+def sorted_objects(count: int, groups) -> Iterator[dict]:
+    """The objects of ``groups`` in S3's (binary) key order, as a listing returns them, without holding them all."""
+    for group in groups:
         for n in range(group, count, 100):
             yield {"key": f"data/{group:02d}/{n:010d}.bin", "size": 1024 * (1 + (n * 7919) % 1024)
                    if n % 1000 else 400 * 1024 * 1024, "e_tag": f"{n:032x}"}
@@ -99,7 +104,13 @@ def run_way(way: str, folder: Path, count: int, file_count: int, archive_size: i
     from archiveflow.lakehouse.statements import duckdb_sql, load_statement
 
     start = time.monotonic()
-    if way == "sql":
+    if way == "report":
+        from devstack.inventory_report import write_report
+
+        manifest, _files = write_report(folder, BUCKET, REPORTS, objects(count), "Parquet", rows_per_file=250_000)
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        files = bundles = 0
+    elif way == "sql":
         s3 = StubS3(folder, count)
         manifest = inventory.read_manifest(s3, f"s3://{REPORTS}/manifest.json", BUCKET)
         con = duckdb.connect(config={"temp_directory": str(folder / "spill")})
@@ -142,23 +153,22 @@ def main() -> None:
         print(json.dumps(run_way(args.way, Path(args.folder), args.objects, args.file_count, args.archive_size)))
         return
 
-    from devstack.inventory_report import write_report
-
     with tempfile.TemporaryDirectory(prefix="plan-bench-") as folder:
-        start = time.monotonic()
-        manifest, _files = write_report(Path(folder), BUCKET, REPORTS, objects(args.objects), "Parquet",
-                                        rows_per_file=1_000_000)
-        (Path(folder) / "manifest.json").write_text(json.dumps(manifest))
-        print(f"report of {args.objects:,} objects written in {time.monotonic() - start:.1f}s ({load()})", flush=True)
-        results = {}
-        for way in ("listing", "inventory", "sql"):
+        def child(way: str) -> dict:
+            # Each way in its own process: Linux keeps a peak RSS across fork and exec, so the
+            # parent stays small (the report is written by a child too).
             out = subprocess.run([sys.executable, __file__, "--way", way, "--folder", folder, "--objects",
                                   str(args.objects), "--file-count", str(args.file_count), "--archive-size",
                                   str(args.archive_size)], capture_output=True, text=True)
             if out.returncode:
                 sys.exit(out.stderr)
-            out = out.stdout
-            results[way] = json.loads(out.strip().splitlines()[-1])
+            return json.loads(out.stdout.strip().splitlines()[-1])
+
+        report = child("report")
+        print(f"report of {args.objects:,} objects written in {report['seconds']:.1f}s ({load()})", flush=True)
+        results = {}
+        for way in ("listing", "inventory", "sql"):
+            results[way] = child(way)
             print(f"{way:>9}: {results[way]['seconds']:>7.1f}s  peak RSS {results[way]['peak_rss_mib']:>6} MiB  "
                   f"{results[way]['files']:,} files in {results[way]['units']:,} units  ({load()})", flush=True)
         base = results["listing"]["seconds"]
