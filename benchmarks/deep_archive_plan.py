@@ -113,7 +113,7 @@ def run_way(way: str, folder: Path, count: int, file_count: int, archive_size: i
     elif way == "sql":
         s3 = StubS3(folder, count)
         manifest = inventory.read_manifest(s3, f"s3://{REPORTS}/manifest.json", BUCKET)
-        con = duckdb.connect(config={"temp_directory": str(folder / "spill")})
+        con = duckdb.connect(config={**inventory.DUCKDB_CONFIG, "temp_directory": str(folder / "spill")})
         local = folder / "downloaded"
         local.mkdir(exist_ok=True)
         for number, key in enumerate(manifest.keys):  # as `inventory.pages` downloads them

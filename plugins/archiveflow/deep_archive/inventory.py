@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 FIELD = "inventory_manifest"
 FORMATS = ("CSV", "Parquet", "ORC")
 SQL = "deep_archive/inventory_objects.sql"
+# DuckDB spills its sort to disk past this: the planner's memory stays bounded whatever the report.
+DUCKDB_CONFIG = {"memory_limit": "512MB", "threads": 2}
 PAGE = 1000  # objects per page, as a listing page: the index is asked about one page at a time
 # CSV header names (the manifest's fileSchema) → the column names Parquet and ORC reports use.
 CSV_COLUMNS = {"Bucket": "bucket", "Key": "key", "VersionId": "version_id", "IsLatest": "is_latest",
@@ -121,7 +123,7 @@ def pages(s3, manifest: Manifest, prefix: str, *, page: int = PAGE) -> Iterator[
     with tempfile.TemporaryDirectory(prefix="inventory-") as folder:
         for number, key in enumerate(manifest.keys):
             s3.download_file(manifest.bucket, key, str(Path(folder) / f"{number:06d}"))
-        con = duckdb.connect(config={"temp_directory": str(Path(folder) / "spill")})
+        con = duckdb.connect(config={**DUCKDB_CONFIG, "temp_directory": str(Path(folder) / "spill")})
         try:
             relation(con, manifest, Path(folder)).create_view("inventory_files")
             query = duckdb_sql(load_statement(SQL, {"prefix": prefix,
