@@ -31,13 +31,15 @@ billed overhead and a transition request) than packed into a few large `.zip` bu
    Bundles go only to the deployment's archive buckets (the archive bucket plus the Variable
    `archiveflow_deep_archive_archive_buckets`, a JSON list), never a source, warehouse or lakehouse
    bucket; an `output_prefix` starting with `_` is reserved (`_plans/` expires after 30 days).
-2. **plan** — streams the listing of each prefix into bundle manifests in S3 (`_plans/` in the archive
-   bucket), skipping objects whose current version is already archived (asked of the index, through
+2. **plan** — streams each prefix's objects (from its S3 Inventory report when the source names
+   `inventory_manifest`, never listing the bucket; else a listing fanned out over sub-prefixes) into
+   bundle manifests in S3 (`_plans/` in the archive bucket), skipping objects whose current version is already archived (asked of the index, through
    the lakehouse_sql engine in the `catalog` mode) (one rewritten since is
    archived again); overlapping sources (`reports/` and `reports/2026/`) are planned once, the most
    specific entry owning its files; bundles respect `file_count` and `archive_size` (MiB) and keep
-   key order; objects bigger than `archive_size` are archived on their own (under a derived name
-   when their key would pass S3's 1,024 bytes).
+   key order (bundles by running sums, the rule the SQL plan shares); objects bigger than an eighth of
+   `archive_size` are archived on their own (under a derived name when their key would pass S3's
+   1,024 bytes). An object deleted after its inventory is left out when packing and reported.
 3. **approve** — when `require_approval`, shows the plan (files, bytes, bundles, monthly cost before
    and after, one-off request cost, the index's cost in both modes and per look-up); *Reject* ends the run with nothing archived.
 4. **pack** — one AWS Batch array job, one child per bundle, running

@@ -2,9 +2,9 @@
 
 The listing of a prefix can hold millions of keys, so it is streamed: page by page, objects
 whose current version is already archived are dropped (one rewritten since is archived again),
-the rest fill bundles in key order up to the count and size caps, and each bundle's member list
-is written to S3 as soon as it is full. What stays in memory (and goes to the plan object and
-XCom) is one small record per bundle.
+the rest make bundles in key order by the rule of `archiveflow.deep_archive.bundling` (the one
+the SQL plan shares), and each bundle's member list is written to S3 as soon as it is full. What
+stays in memory (and goes to the plan object and XCom) is one small record per bundle.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import PurePosixPath
 
-from archiveflow.deep_archive import catalog, cost, index
+from archiveflow.deep_archive import bundling, catalog, cost, index, inventory, listing
 from archiveflow.deep_archive.progress import Progress
 from archiveflow.deep_archive.request import ArchiveRequest
 from archiveflow.deep_archive.s3io import part_size_for, put_jsonl
@@ -53,6 +53,8 @@ def check_access(request: ArchiveRequest, s3, *, account: str, region: str, not_
                                            f"buckets ({', '.join(sorted(archive_buckets))})")
     for field in ("bucket_name", "archive_bucket"):
         _check_region(s3, field, getattr(request, field), region)
+    if request.inventory_manifest:
+        inventory.read_manifest(s3, request.inventory_manifest, request.bucket_name)
 
 
 def _check_region(s3, field: str, bucket: str, region: str) -> None:
@@ -70,10 +72,10 @@ def _objects(s3, request: ArchiveRequest, archive_index, counts: dict,
     """The prefix's objects in key order, minus folder markers, unreadable ones, those whose archived
     version is the current one, and those under ``planned_elsewhere`` (prefixes of other sources).
     ``counts`` gets what was skipped and why, and how many were rewritten since their last archive."""
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=request.bucket_name, Prefix=request.prefix)
-    listed = Progress(log, f"listed s3://{request.bucket_name}/{request.prefix}")
-    for page in pages:
-        contents = [o for o in page.get("Contents", []) if not _under(o["Key"], planned_elsewhere)]
+    listed = Progress(log, f"listed s3://{request.bucket_name}/{request.prefix}"
+                           f"{f' from the inventory {request.inventory_manifest}' if request.inventory_manifest else ''}")
+    for page in _pages(s3, request):
+        contents = [o for o in page if not _under(o["Key"], planned_elsewhere)]
         listed.add(len(contents), sum(obj["Size"] for obj in contents))
         archived = archive_index.newest_etags(request.bucket_name, [o["Key"] for o in contents])
         for obj in contents:
@@ -86,6 +88,17 @@ def _objects(s3, request: ArchiveRequest, archive_index, counts: dict,
             yield {"key": obj["Key"], "size": obj["Size"], "etag": obj["ETag"],
                    "last_modified": obj["LastModified"].isoformat()}
     listed.report()
+
+
+def _pages(s3, request: ArchiveRequest) -> Iterator[list[dict]]:
+    """The prefix's objects in key order, a page at a time: from the source's S3 Inventory report
+    when the request names one (the bucket is then never listed), else from ListObjectsV2 fanned
+    out over the sub-prefixes (`archiveflow.deep_archive.listing`)."""
+    if request.inventory_manifest:
+        manifest = inventory.read_manifest(s3, request.inventory_manifest, request.bucket_name)
+        yield from inventory.pages(s3, manifest, request.prefix)
+    else:
+        yield from listing.pages(s3, request.bucket_name, request.prefix)
 
 
 def _under(key: str, prefixes: tuple[str, ...]) -> bool:
@@ -167,21 +180,10 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
 
     requests = _distinct(requests)
     for request in requests:
-        cap = request.archive_size * MiB
         counts = {"indexed": 0, "unreadable_class": 0, "new": 0, "rewritten": 0}
-        bundle: list[dict] = []
-        bundle_bytes = 0
-        for row in _objects(s3, request, archive_index, counts, _planned_elsewhere(request, requests)):
-            if row["size"] > cap:
-                add_unit(request, "object", [row])
-                continue
-            if bundle and (len(bundle) >= request.file_count or bundle_bytes + row["size"] > cap):
-                add_unit(request, "zip", bundle)
-                bundle, bundle_bytes = [], 0
-            bundle.append(row)
-            bundle_bytes += row["size"]
-        if bundle:
-            add_unit(request, "zip", bundle)
+        rows = _objects(s3, request, archive_index, counts, _planned_elsewhere(request, requests))
+        for kind, unit_rows in bundling.bundles(rows, request.file_count, request.archive_size * MiB):
+            add_unit(request, kind, unit_rows)
         for reason in ("indexed", "unreadable_class", "rewritten"):
             totals[reason] += counts[reason]
         log.info("s3://%s/%s: %s", request.bucket_name, request.prefix, counts)

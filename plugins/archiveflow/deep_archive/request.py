@@ -48,11 +48,17 @@ FIELDS: dict[str, Field] = {
                      "12-digit AWS account id; must be the connection's (optional).", SOURCE),
     "region": Field(None, {"type": ["string", "null"], "pattern": r"^[a-z]{2}(-[a-z]+)+-[0-9]$"}, "AWS region",
                     "Must be the connection's and the buckets' region (optional).", SOURCE),
+    "inventory_manifest": Field(
+        None, {"type": ["string", "null"], "pattern": r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(.+/)?manifest\.json$"},
+        "S3 Inventory manifest", "s3:// URI of the `manifest.json` of an S3 Inventory report of the source bucket "
+        "(CSV, Parquet or ORC; with Size, LastModifiedDate and ETag): the plan reads it instead of listing the "
+        "bucket. Objects deleted since the report are reported missing when packing; those added since wait "
+        "for the next run (optional).", SOURCE),
     "file_count": Field(50_000, {"type": "integer", "minimum": 1, "maximum": MAX_FILE_COUNT}, "Files per bundle",
                         "Most files in one bundle.", WHAT),
     "archive_size": Field(500, {"type": "integer", "minimum": 1, "maximum": MAX_ARCHIVE_SIZE_MIB},
-                          "Bundle size cap (MiB)", "Largest bundle, in MiB; bigger objects are archived on their "
-                          "own.", WHAT),
+                          "Bundle size cap (MiB)", "Largest bundle, in MiB; objects over an eighth of it are "
+                          "archived on their own (so bundles can be computed by running sums, in SQL too).", WHAT),
     "storage_class": Field("DEEP_ARCHIVE", {"type": "string", "enum": list(STORAGE_CLASSES)}, "Storage class",
                            "Storage class of the bundles.", DESTINATION),
     "retention_months": Field(DEFAULT_RETENTION_MONTHS,
@@ -93,6 +99,7 @@ class ArchiveRequest:
     account: str | None = None
     region: str | None = None
     delete_source: bool = False
+    inventory_manifest: str | None = None  # s3:// URI of an S3 Inventory report's manifest.json
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,7 @@ def parse_request(conf: Mapping[str, Any], archive_bucket: str, *, field_prefix:
         output_prefix=(values["output_prefix"] or values["project_name"]).strip("/"),
         storage_class=values["storage_class"], retention_months=values["retention_months"],
         account=values["account"], region=values["region"],
-        delete_source=values["delete_source"])
+        delete_source=values["delete_source"], inventory_manifest=values["inventory_manifest"])
 
 
 def parse_options(conf: Mapping[str, Any]) -> RunOptions:

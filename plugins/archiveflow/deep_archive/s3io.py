@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import deflate
 
-from archiveflow.deep_archive.zipstream import Member
+from archiveflow.deep_archive.zipstream import Member, MemberMissing
 from archiveflow.units import MiB
 
 MIN_PART = 16 * MiB
@@ -39,7 +39,10 @@ class S3Source:
 
     def _get(self, member: Member):
         key = member.source_key
-        return self._s3.get_object(Bucket=self._bucket, Key=key, IfMatch=self._etags[key])["Body"]
+        try:
+            return self._s3.get_object(Bucket=self._bucket, Key=key, IfMatch=self._etags[key])["Body"]
+        except self._s3.exceptions.NoSuchKey as err:
+            raise MemberMissing(key) from err
 
     def read(self, member: Member) -> bytes:
         return self._get(member).read()

@@ -52,6 +52,7 @@ from archiveflow.failpoints import failpoint
 log = logging.getLogger("archiveflow.deep_archive.worker")
 READ_THREADS = 16  # S3 GETs of small objects are latency-bound: more threads than cores
 DELETE_BATCH = 1000
+MISSING_CODES = frozenset({"404", "NoSuchKey"})  # a managed copy HEADs its source first: a bare 404
 # The level of a Deep Archive request kept the default 7 years (each plan unit carries its own, from
 # its request's storage class and retention): level 6, because over 84 months its 1.3% smaller
 # output saves ~$0.0004 of storage per GiB for ~$0.0001 more Fargate CPU than level 2 (chosen
@@ -60,7 +61,8 @@ DELETE_BATCH = 1000
 DEFLATE_LEVEL = cost.pack_level("DEEP_ARCHIVE", cost.DEFAULT_RETENTION_MONTHS)
 
 
-def _pack_zip(s3, unit: dict, plan: dict) -> list[dict]:
+def _pack_zip(s3, unit: dict, plan: dict) -> tuple[list[dict], list[str]]:
+    """The bundle's index items, and the keys of members gone since the plan (left out)."""
     rows = get_jsonl(s3, plan["plan_bucket"], unit["manifest"])
     names = member_names([row["key"] for row in rows])
     members = [Member(name, row["size"], datetime.fromisoformat(row["last_modified"]), row["key"])
@@ -69,10 +71,12 @@ def _pack_zip(s3, unit: dict, plan: dict) -> list[dict]:
     progress = Progress(log, f"unit {unit['unit']} packed", unit["files"], unit["bytes"])
     upload = MultipartUpload(s3, unit["archive_bucket"], unit["archive_key"], unit["storage_class"],
                              part_size_for(unit["bytes"]))
+    missing: list[str] = []
     try:
         entries = pack(members, source, upload.write, threads=READ_THREADS,
                        level=unit.get("deflate_level", DEFLATE_LEVEL),
-                       on_member=lambda entry: progress.add(1, entry.size))
+                       on_member=lambda entry: progress.add(1, entry.size),
+                       on_missing=lambda member: missing.append(member.source_key))
         sent = upload.complete()
     except BaseException:
         log.warning("unit %s failed: aborting multipart upload of %s", unit["unit"], unit["archive_key"])
@@ -83,20 +87,27 @@ def _pack_zip(s3, unit: dict, plan: dict) -> list[dict]:
     log.info("unit %s: %s bytes of zip in %s parts (%.0f%% of the sources)", unit["unit"], f"{sent['size']:,}",
              sent["parts"], 100 * sent["size"] / max(unit["bytes"], 1))
     archived_at = index.now_iso()
-    return [index.member_item(unit, row, entry, archived_at) for row, entry in zip(rows, entries, strict=True)]
+    gone = set(missing)
+    packed = [row for row in rows if row["key"] not in gone]
+    return [index.member_item(unit, row, entry, archived_at) for row, entry in zip(packed, entries, strict=True)], missing
 
 
-def _copy_object(s3, unit: dict) -> list[dict]:
+def _copy_object(s3, unit: dict) -> tuple[list[dict], list[str]]:
     row = unit["object"]
     log.info("unit %s: copying %s (%s bytes) on its own", unit["unit"], row["key"], f"{row['size']:,}")
-    s3.copy(
-        CopySource={"Bucket": unit["source_bucket"], "Key": row["key"]}, Bucket=unit["archive_bucket"],
-        Key=unit["archive_key"],
-        ExtraArgs={"StorageClass": unit["storage_class"], "CopySourceIfMatch": row["etag"],
-                   "ChecksumAlgorithm": "CRC32"},
-    )
+    try:
+        s3.copy(
+            CopySource={"Bucket": unit["source_bucket"], "Key": row["key"]}, Bucket=unit["archive_bucket"],
+            Key=unit["archive_key"],
+            ExtraArgs={"StorageClass": unit["storage_class"], "CopySourceIfMatch": row["etag"],
+                       "ChecksumAlgorithm": "CRC32"},
+        )
+    except s3.exceptions.ClientError as err:
+        if err.response["Error"]["Code"] not in MISSING_CODES:
+            raise
+        return [], [row["key"]]
     _check_stored(s3, unit, row["size"], None)
-    return [index.item(unit, row, index.now_iso())]
+    return [index.item(unit, row, index.now_iso())], []
 
 
 def _check_stored(s3, unit: dict, size: int, crc32: str | None) -> None:
@@ -158,11 +169,15 @@ def run_unit(s3, store, plan: dict, unit: dict) -> None:
         stale = abort_stale_uploads(s3, unit["archive_bucket"], unit["archive_key"])
         if stale:
             log.info("unit %s: aborted %s upload(s) left by an earlier attempt", unit["unit"], stale)
-        items = _pack_zip(s3, unit, plan) if unit["kind"] == "zip" else _copy_object(s3, unit)
+        items, missing = _pack_zip(s3, unit, plan) if unit["kind"] == "zip" else _copy_object(s3, unit)
+        if missing:
+            log.warning("unit %s: %s source objects are gone since the plan (deleted after the inventory?), "
+                        "left out: %s", unit["unit"], len(missing), missing[:10])
         failpoint("deep_archive.uploaded")
-        _write_index(store, plan, items)
+        if items:
+            _write_index(store, plan, items)
         header = {"archive_bucket": unit["archive_bucket"], "archive_key": unit["archive_key"],
-                  "plan_id": plan["plan_id"], "files": len(items), "kind": unit["kind"]}
+                  "plan_id": plan["plan_id"], "files": len(items), "kind": unit["kind"], "missing": missing}
         put_jsonl(s3, unit["archive_bucket"], index_key, [header, *items])
         log.info("unit %s: indexed %s files of s3://%s/%s", unit["unit"], len(items), unit["archive_bucket"],
                  unit["archive_key"])

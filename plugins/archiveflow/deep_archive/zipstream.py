@@ -73,8 +73,12 @@ class Entry:
     method: int
 
 
+class MemberMissing(Exception):
+    """A source raises it for a member that no longer exists: `pack` leaves that member out."""
+
+
 class Source(Protocol):
-    """Where member bytes come from (S3 or local disk)."""
+    """Where member bytes come from (S3 or local disk); a member gone raises `MemberMissing`."""
 
     def read(self, member: Member) -> bytes: ...
 
@@ -211,11 +215,13 @@ def pack(
     buffer_limit: int = 8 * MiB,
     inflight_bytes: int = 64 * MiB,
     on_member: Callable[[Entry], None] = lambda entry: None,
+    on_missing: Callable[[Member], None] | None = None,
 ) -> list[Entry]:
     """Write ``members`` (in order) as a zip to ``out``; returns the entries written.
 
     Members up to ``buffer_limit`` bytes are read and compressed ahead in ``threads`` threads,
-    at most ``inflight_bytes`` of them at a time; bigger ones are streamed in turn.
+    at most ``inflight_bytes`` of them at a time; bigger ones are streamed in turn. A member the
+    source says is missing is left out and handed to ``on_missing`` (without it, the error stands).
     """
     writer = ZipWriter(out)
 
@@ -229,11 +235,17 @@ def pack(
     def write_oldest() -> None:
         nonlocal inflight
         member, future = pending.popleft()
-        if future is None:
-            on_member(writer.add_stream(member, source.chunks(member), level))
+        try:
+            if future is None:  # the source is asked before any byte of the member is written
+                on_member(writer.add_stream(member, source.chunks(member), level))
+                return
+            inflight -= member.size
+            crc, method, payload, size = future.result()
+        except MemberMissing:
+            if on_missing is None:
+                raise
+            on_missing(member)
             return
-        crc, method, payload, size = future.result()
-        inflight -= member.size
         on_member(writer.add(member, crc, method, payload, size))
 
     pool = ThreadPoolExecutor(threads, thread_name_prefix="pack")

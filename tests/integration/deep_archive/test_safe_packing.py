@@ -122,7 +122,8 @@ def test_a_failed_unit_does_not_stop_the_other_units_of_its_child(aws):
     # one child packs all three (as when a plan has more units than Batch's 10,000 children)
     aws.s3.put_object(Bucket=aws.archive, Key=planner.plan_key(document["plan_id"]),
                       Body=json.dumps({**document, "array_size": 1}).encode())
-    aws.s3.delete_object(Bucket=aws.source, Key=f"{prefix}f04.txt")  # gone between plan and pack
+    # rewritten between plan and pack: refused (If-Match); an object gone is only left out (test_inventory_plan.py)
+    aws.s3.put_object(Bucket=aws.source, Key=f"{prefix}f04.txt", Body=b"rewritten since the plan")
     process = start_worker(aws, document)
     output, _ = process.communicate(timeout=300)
     assert process.returncode != 0, output
