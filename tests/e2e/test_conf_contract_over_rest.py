@@ -79,8 +79,11 @@ PROBES = (None, "", "x" * 300, -1, 0, 1, 100, 10**6, 2**31, 1.5, -0.5, True, Fal
           ["2026-12-01", "2026-12-01"], [1, 2], {}, {"k": 1})
 
 
-def probe_confs(fields) -> list[dict]:
-    return [{}, *({name: value} for name in fields for value in PROBES)]
+def probe_confs(fields, companions: dict[str, dict] | None = None) -> list[dict]:
+    """Each field alone with each probe value. A field that a cross-field rule of the request module
+    ties to another (no Param schema can say so: the first task refuses it) gets that companion."""
+    companions = companions or {}
+    return [{}, *({name: value, **companions.get(name, {})} for name in fields for value in PROBES)]
 
 
 GENERATED = [
@@ -93,7 +96,10 @@ GENERATED = [
     ("github_gold", github_request.GOLD_FIELDS, github_request.parse_gold_request),
 ]
 
-CASES = [*((dag_id, probe_confs(fields), parse) for dag_id, fields, parse in GENERATED),
+# github_gold: recompute_event_time needs days (unit-tested in tests/unit/github_lakehouse).
+COMPANIONS = {"github_gold": {"recompute_event_time": {"days": ["2024-01-15"]}}}
+
+CASES = [*((dag_id, probe_confs(fields, COMPANIONS.get(dag_id)), parse) for dag_id, fields, parse in GENERATED),
          ("rdbms_archival", ARCHIVAL_CONFS, parse_archival),
          ("s3_deep_archive", DEEP_ARCHIVE_CONFS, lambda conf: check_fields(DEEP_ARCHIVE_FIELDS, conf)),
          ("s3_restore", RESTORE_CONFS, lambda conf: check_fields(RESTORE_FIELDS, conf)),

@@ -19,6 +19,7 @@ from archiveflow.deep_archive import plan as planner
 from archiveflow.deep_archive.request import parse_request
 from archiveflow.errors import BadRequest
 from archiveflow.restore import lookup
+from devstack import template as cfn
 
 pytestmark = pytest.mark.integration
 
@@ -176,15 +177,10 @@ def test_migration_both_ways_keeps_the_same_bucket_key_version_rows(aws, catalog
     expected = catalog_rows(catalog_index.table(), project_name=project)
     assert len(expected) == 4
     table = aws.unique("migrated-index")
-    declared = resources.declared()["dynamodb_tables"]["archive-index"]["global_indexes"]
+    declared = cfn.raw()["Resources"]["ArchiveIndexTable"]["Properties"]  # the index as the template creates it
     aws.dynamodb.meta.client.create_table(
-        TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
-                              for a in {"pk", *(a for key in declared.values() for a in key)}],
-        GlobalSecondaryIndexes=[{"IndexName": name, "Projection": {"ProjectionType": "ALL"},
-                                 "KeySchema": [{"AttributeName": a, "KeyType": kind}
-                                               for a, kind in zip(key, ("HASH", "RANGE"), strict=True)]}
-                                for name, key in declared.items()])
+        TableName=table, BillingMode="PAY_PER_REQUEST", KeySchema=declared["KeySchema"],
+        AttributeDefinitions=declared["AttributeDefinitions"], GlobalSecondaryIndexes=declared["GlobalSecondaryIndexes"])
     out = migrate(aws, "--to", "dynamodb", "--table", table, "--prefix", f"tests/{project}/")
     assert "4 files indexed in the dynamodb mode" in out
     assert dynamodb_rows(aws, table, project) == expected

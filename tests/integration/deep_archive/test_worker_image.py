@@ -10,11 +10,11 @@ import subprocess
 import pytest
 from tests.integration.deep_archive.test_worker import make_plan
 
-from archiveflow import resources
 from archiveflow.deep_archive import plan as planner
 from archiveflow.deep_archive.index import INDEX_SUFFIX
 from deploy.constraints import CONSTRAINTS
 from deploy.pack_worker import PLUGINS, worker_image
+from devstack import template as cfn
 from devstack.stack import VENV_BIN
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ def test_the_job_command_packs_a_bundle_in_the_image(image, aws):
     files = {f"{prefix}f{i}.txt": b"x" * i for i in range(1, 6)}
     document = make_plan(aws, files, prefix)
     (unit,) = document["units"]
-    command = resources.declared()["batch"]["job_definitions"]["pack-bundle"]["command"]
+    command = cfn.raw()["Resources"]["PackBundleJobDefinition"]["Properties"]["ContainerProperties"]["Command"]
     assert command[0] == "python"
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(app),  # the Dockerfile's ENV
            "AWS_ENDPOINT_URL": aws.endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",

@@ -10,7 +10,11 @@ import pytest
 from archiveflow.errors import BadRequest
 from archiveflow.github_lakehouse.bronze import COLUMNS, GhHour
 from archiveflow.github_lakehouse.catalog import bronze_ddl, bronze_table_input
-from archiveflow.github_lakehouse.request import parse_events_api_request, parse_ingestion_request
+from archiveflow.github_lakehouse.request import (
+    parse_events_api_request,
+    parse_gold_request,
+    parse_ingestion_request,
+)
 from archiveflow.triggers.http_object import HttpObjectPublishedTrigger
 
 
@@ -62,3 +66,10 @@ def test_trigger_serializes_and_times_out():
     event = asyncio.run(first_event())
     assert event.payload == {"status": "timeout", "endpoint": "2024-01-15-5.json.gz",
                              "message": "ClientConnectorError: refused"}
+
+
+def test_recompute_event_time_needs_the_days_written_before():
+    with pytest.raises(BadRequest) as error:
+        parse_gold_request({"recompute_event_time": True})
+    assert error.value.field == "days"
+    assert parse_gold_request({"recompute_event_time": True, "days": ["2024-01-15"]}).recompute_event_time
