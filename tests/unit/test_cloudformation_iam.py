@@ -26,7 +26,7 @@ ROLES = {"execution": "MwaaExecutionRole", "batch-job": "BatchJobRole"}
 DATA_ACCESS_ACTIONS = {
     "s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:ListBucket", "s3:ListBucketVersions", "s3:GetObject",
     "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObject",
-    "dynamodb:DescribeTable", "dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords",
+    "dynamodb:DescribeTable", "dynamodb:ListStreams", "dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords",
     "dynamodb:Query", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem", "dynamodb:UpdateTable", "dynamodb:ConditionCheckItem",
     "kinesis:DescribeStreamSummary", "kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords",
