@@ -8,7 +8,6 @@ mwaa/cloudformation/aws-calls.json) and compared here with the roles' statements
 from __future__ import annotations
 
 import copy
-import re
 from fnmatch import fnmatchcase
 
 import pytest
@@ -40,7 +39,7 @@ NOT_RECORDABLE = {
     "AthenaWritesLakehouseTables": "what Athena's Iceberg writes need beyond the recorded calls (same reason)",
     "IcebergFilesThroughPyArrow": "pyiceberg reads and writes table files through pyarrow's S3 filesystem, not botocore",
 }
-OURS = re.compile(r"((:::|/|:)" + resources.DEFAULT_PREFIX + r"[-_]|:catalog$)")  # the stack's, or Glue's catalog
+OURS = aws_calls.OURS
 
 
 def calls() -> set[tuple[str, str, str]]:
@@ -72,9 +71,9 @@ def not_allowed(template: dict) -> list[str]:
     missing = []
     granted = {role: statements(template, role) for role in ROLES}
     for role, action, resource in sorted(calls()):
-        if resource != "*" and not OURS.search(resource):
+        if resource == aws_calls.CONF_NAMED:
             if action not in DATA_ACCESS_ACTIONS:
-                missing.append(f"{role}: {action} on a conf-named {resource}")
+                missing.append(f"{role}: {action} on a conf-named resource")
             continue
         if not any(allowed(s, action, resource) for s in granted[role]):
             missing.append(f"{role}: {action} on {resource}")
@@ -94,6 +93,13 @@ def never_called(template: dict) -> list[str]:
                                for a, r in recorded):
                         unused.append(f"{role} {statement['Sid']}: {action} on {resource}")
     return unused
+
+
+def test_the_recording_knows_the_stacks_names():
+    assert aws_calls.STACK_PREFIX == resources.DEFAULT_PREFIX
+    assert aws_calls.generalised("execution", "s3:GetObject", "arn:aws:s3:::it-src-1a2b3c4d/*")[2] == aws_calls.CONF_NAMED
+    assert aws_calls.generalised("execution", "s3:GetObject", "arn:aws:s3:::archiveflow-archive/*")[2] != \
+        aws_calls.CONF_NAMED
 
 
 def test_the_roles_allow_every_call_the_code_makes():
