@@ -138,14 +138,18 @@ def get_jsonl(s3, bucket: str, key: str) -> list[dict]:
     return [json.loads(line) for line in body.splitlines()]
 
 
-def exists(s3, bucket: str, key: str) -> bool:
+def head(s3, bucket: str, key: str) -> dict | None:
+    """The object's HEAD answer, or None when there is no such object (any other error is raised)."""
     try:
-        s3.head_object(Bucket=bucket, Key=key)
+        return s3.head_object(Bucket=bucket, Key=key)
     except s3.exceptions.ClientError as err:
         if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-            return False
+            return None
         raise
-    return True
+
+
+def exists(s3, bucket: str, key: str) -> bool:
+    return head(s3, bucket, key) is not None
 
 
 def parse_uri(uri: str) -> tuple[str, str]:

@@ -15,8 +15,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from archiveflow.deep_archive.s3io import head
 from archiveflow.dynamodb_archive.archive import (
     DEAD_LETTER_PREFIX,
     DEAD_LETTER_SOURCE,
@@ -38,14 +37,6 @@ def dead_letter_keys(s3, bucket: str, tables: Sequence[str] | None) -> Iterator[
             yield from (o["Key"] for o in page.get("Contents", []))
 
 
-def _exists(s3, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        return s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as err:
-        if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
-
 
 class Redriver:
     def __init__(self, s3, bucket: str):
@@ -56,7 +47,7 @@ class Redriver:
         "already_archived" when its key's current version is that record."""
         held = json.loads(self.s3.get_object(Bucket=self.bucket, Key=held_key)["Body"].read())
         key, document = held["objectKey"], held["record"]
-        current = _exists(self.s3, self.bucket, key)
+        current = head(self.s3, self.bucket, key)
         if current and current.get("Metadata", {}).get(EVENT_ID_METADATA) == document["eventID"]:
             result = "already_archived"
         else:
@@ -91,7 +82,7 @@ def settle_messages(sqs, queue_url: str, s3) -> int:
             except json.JSONDecodeError:
                 pointer = None
             settled = (isinstance(pointer, dict) and pointer.get("source") == DEAD_LETTER_SOURCE
-                       and _exists(s3, pointer["bucket"], pointer["deadLetterKey"]) is None)
+                       and head(s3, pointer["bucket"], pointer["deadLetterKey"]) is None)
             if settled:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 deleted += 1

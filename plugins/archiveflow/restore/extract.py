@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from archiveflow.deep_archive.s3io import MultipartUpload, b64_crc32, part_size_for
+from archiveflow.deep_archive.s3io import MultipartUpload, b64_crc32, head, part_size_for
 from archiveflow.errors import BadRequest, SafetyRefusal
 from archiveflow.restore.lookup import ArchivedFile
 from archiveflow.units import MiB
@@ -150,14 +150,6 @@ def restored_tag(f: ArchivedFile) -> str:
     return hashlib.sha256(f"{f.source}\n{f.version}".encode()).hexdigest()[:32]
 
 
-def _head(s3, bucket: str, key: str) -> dict | None:
-    try:
-        return s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as err:
-        if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
-
 
 def _write_member(s3, f: ArchivedFile, bucket: str, key: str, counter: ReadCounter, overwrite: bool) -> None:
     """Stream one member into `bucket`: one PUT up to a part's size, a multipart upload above (any
@@ -191,9 +183,9 @@ def restore_file(s3, f: ArchivedFile, bucket: str, prefix: str, counter: ReadCou
     `overwrite` (the write is conditional, so one appearing meanwhile is not replaced either)."""
     key = destination_key(f, prefix)
     outcome = {"source": f.source, "version": f.version, "bucket": bucket, "key": key, "size": f.size}
-    head = _head(s3, bucket, key)
-    if head is not None:
-        if head.get("Metadata", {}).get(RESTORED_TAG) == restored_tag(f) and head["ContentLength"] == f.size:
+    existing = head(s3, bucket, key)
+    if existing is not None:
+        if existing.get("Metadata", {}).get(RESTORED_TAG) == restored_tag(f) and existing["ContentLength"] == f.size:
             return {**outcome, "already_restored": True}
         if not overwrite:
             raise SafetyRefusal(f"{f.source}: s3://{bucket}/{key} already holds another object; not overwritten "
