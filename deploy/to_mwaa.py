@@ -59,6 +59,10 @@ class Report:
                 + [f"change: {change}" for change in self.changes] + [self.outcome])
 
 
+def _outputs(stack: dict) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -75,7 +79,7 @@ class Deployment:
         return self.cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
 
     def bucket(self, stack: dict) -> str:
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        outputs = _outputs(stack)
         if BUCKET_OUTPUT not in outputs:
             raise DeployError(f"stack {self.stack_name} has no output {BUCKET_OUTPUT}")
         bucket = outputs[BUCKET_OUTPUT]
@@ -85,7 +89,7 @@ class Deployment:
 
     def packs_wheels(self, stack: dict) -> bool:
         """The stack's `PythonPackageSource` output: `plugins-zip-wheels` means no PyPI on the web server."""
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        outputs = _outputs(stack)
         return outputs.get(PACKAGE_SOURCE_OUTPUT) == "plugins-zip-wheels"
 
     def environment_name(self) -> str:
