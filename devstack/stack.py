@@ -21,6 +21,7 @@ VENV_BIN = Path(sys.executable).parent
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 GITHUB_SOURCES = ("gharchive", "github-api")
 REGION = "us-east-1"
+USERS = {"admin": "admin", "viewer": "viewer"}  # user -> role (SimpleAuthManager); each one's password is its name
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "8",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        # `viewer` sees everything and changes nothing (the archive page's browser test logs in as both).
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{user}:{role}" for user, role in USERS.items()),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json.generated"),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{config.api_url}/execution/",
         "AIRFLOW__CORE__FERNET_KEY": _persistent_secret(config, "fernet_key", fernet=True),
@@ -120,6 +122,8 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(config.home / "logs" / "tasks"),
         "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(config.home / "logs" / "dag-processor"),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        # The emulator restores at once: the archive page's restores check every few seconds, not 10 minutes.
+        "AIRFLOW__ARCHIVEFLOW__ARCHIVE_PAGE_POLL_INTERVAL": "3",
         "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
     }
 
@@ -189,7 +193,7 @@ def start_airflow(config: StackConfig) -> None:
     env = full_env(config, base_env())
     home = config.airflow_home
     home.mkdir(parents=True, exist_ok=True)
-    (home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps({"admin": "admin"}))
+    (home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps({user: user for user in USERS}))
     if all(config.process(c).pid() is None for c in AIRFLOW_COMPONENTS):
         ensure_port_free(config.api_port, "the Airflow api-server")
         migrate_airflow_db(config)
@@ -286,7 +290,7 @@ def down(config: StackConfig) -> list[str]:
 
 
 def status(config: StackConfig) -> list[tuple[str, int | None, str]]:
-    where = {"moto": config.aws_endpoint, "api-server": f"{config.api_url} (admin / admin)"}
+    where = {"moto": config.aws_endpoint, "api-server": f"{config.api_url} (admin / admin, viewer / viewer)"}
     rows = [("postgresql", None if not postgres.is_up() else 0, f"{postgres.PG_HOST}:{postgres.PG_PORT}")]
     for name in ("moto", *GITHUB_SOURCES, *AIRFLOW_COMPONENTS):
         rows.append((name, config.process(name).pid(), where.get(name, str(config.process(name).log_file))))

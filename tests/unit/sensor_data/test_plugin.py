@@ -25,8 +25,7 @@ print(sorted(m for m in sys.modules if m == "fastapi" or m.startswith("airflow.a
 def test_the_api_server_gets_the_sensors_app_at_its_prefix():
     from archiveflow_plugin import ArchiveflowPlugin
 
-    (app,) = ArchiveflowPlugin().fastapi_apps
-    assert app["url_prefix"] == "/sensors"
+    app = next(a for a in ArchiveflowPlugin().fastapi_apps if a["url_prefix"] == "/sensors")
     routes = {route.path: route for route in app["app"].routes}
     assert "/{sensor_id}/average-temperature" in routes
     assert routes["/{sensor_id}/average-temperature"].dependencies  # the auth manager's check
