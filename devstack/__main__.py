@@ -68,7 +68,44 @@ def demo(config: stack.StackConfig) -> int:
     print(f"UI: {config.api_url}/dags/{DEMO_DAG}/runs/{run_id}  (login admin / admin)")
     print(f"logs: {config.home / 'logs'}   stop everything: make down")
     lakehouse_ok = _demo_lakehouse(api, config)
-    return 0 if run["state"] == "success" and lakehouse_ok else 1
+    archive_ok = _demo_archive_page(api, config)
+    return 0 if run["state"] == "success" and lakehouse_ok and archive_ok else 1
+
+
+DEMO_PROJECT = "demo-project"
+
+
+def _demo_archive_page(api: AirflowApi, config: stack.StackConfig) -> bool:
+    """A small project packed by s3_deep_archive into the archive catalog (the Variable set to the
+    `catalog` index mode on this stack), so the archive page has files to show; prints its address."""
+    import boto3
+
+    from archiveflow import resources
+    from archiveflow.hooks.archive_catalog import INDEX_MODE_VARIABLE
+
+    variables = f"{api.base_url}/api/v2/variables"
+    api.session.delete(f"{variables}/{INDEX_MODE_VARIABLE}", timeout=30)
+    api.session.post(variables, json={"key": INDEX_MODE_VARIABLE, "value": "catalog"}, timeout=30).raise_for_status()
+    s3 = boto3.client("s3", **config.boto_args())
+    source = resources.bucket("source")
+    for month in range(1, 7):
+        for store in ("north", "south", "east"):
+            key = f"{DEMO_PROJECT}/sales/2026-{month:02d}/{store}.csv"
+            rows = "".join(f"2026-{month:02d}-{day:02d},{store},{(month * 37 + day * 11) % 500}\n" for day in range(1, 29))
+            s3.put_object(Bucket=source, Key=key, Body=f"date,store,total\n{rows}".encode())
+    s3.put_object(Bucket=source, Key=f"{DEMO_PROJECT}/contracts/README.txt", Body=b"Signed contracts, 2026.\n")
+    conf = {"project_name": DEMO_PROJECT, "bucket_name": source, "prefix": f"{DEMO_PROJECT}/", "file_count": 8,
+            "archive_size": 10, "output_prefix": DEMO_PROJECT, "storage_class": "DEEP_ARCHIVE",
+            "require_approval": False}
+    run_id = f"demo__{time.strftime('%Y%m%dT%H%M%S')}"
+    api.wait_for_dag("s3_deep_archive")
+    api.trigger("s3_deep_archive", conf, run_id=run_id).raise_for_status()
+    print(f"\ntriggered s3_deep_archive run {run_id}: packing {DEMO_PROJECT} (19 files) into the archive catalog; waiting…")
+    run = api.wait_for_run("s3_deep_archive", run_id)
+    print(f"s3_deep_archive run {run_id}: {run['state']}")
+    print(f"Archive page: {config.api_url}/plugin/archive  (in the Airflow UI's nav as \"Archive\"; "
+          f"on its own: {config.api_url}/archive/?prefix={DEMO_PROJECT}/ ; admin / admin, or viewer / viewer)")
+    return run["state"] == "success"
 
 
 def _demo_lakehouse(api: AirflowApi, config: stack.StackConfig) -> bool:
