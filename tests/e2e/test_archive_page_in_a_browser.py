@@ -1,6 +1,7 @@
 """The archive page in a real browser (Playwright driving Debian's chromium) on real Airflow: log in,
 search a prefix, select two files, restore them with the Standard tier, see the status reach
-"extracted", download one and compare its bytes; find the page in the Airflow UI's nav; a viewer
+"extracted", download one and compare its bytes; find the page in the Airflow UI's nav and restore
+and download a file there too (the UI's frame forbids downloads of its own); a viewer
 sees the catalog but cannot restore. A screenshot of each state is kept under
 `.stack/test[_N]/artifacts/archive-page/`."""
 
@@ -58,6 +59,7 @@ def log_in(browser, base: str, user: str):
 
 
 def search(page, prefix: str, expected: int) -> None:
+    """``page``: a page, or the frame the Airflow UI shows it in."""
     from playwright.sync_api import expect
 
     page.get_by_label("Key prefix").fill(prefix)
@@ -110,6 +112,14 @@ def test_log_in_search_restore_download_and_a_read_only_viewer(airflow_stack, lo
     page.wait_for_url(f"{base}/plugin/archive")
     framed = page.frame_locator("iframe[title=Archive]")
     expect(framed.locator("h1")).to_have_text("Archive")
+    search(framed, f"{project}/reports/2026-11", 1)
+    framed.get_by_label(f"Select {project}/reports/2026-11.csv").check()
+    expect(framed.get_by_role("radio", name="Standard")).to_be_checked()
+    framed.get_by_role("button", name="Restore", exact=True).click()
+    expect(framed.locator(".progress[data-status=extracted]")).to_be_visible(timeout=RESTORE_TIMEOUT_MS)
+    with page.expect_download() as download:  # the frame has no allow-downloads: started from the top window
+        framed.get_by_role("link", name="Download 2026-11.csv").click()
+    assert download.value.path().read_bytes() == files[f"{project}/reports/2026-11.csv"]
     page.screenshot(path=artifacts / "4-in-the-airflow-ui.png")
 
     viewer = log_in(browser, base, "viewer")

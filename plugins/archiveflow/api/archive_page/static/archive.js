@@ -46,7 +46,12 @@ const bytes = (n) => {
   while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
   return `${value.toFixed(unit && value < 10 ? 1 : 0)} ${units[unit]}`;
 };
-const usd = (n) => `$${Number(n).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: Number(n) < 1 ? 4 : 2 })}`;
+const usd = (n) => {
+  const value = Number(n);
+  if (value > 0 && value < 0.01) return `$${value.toPrecision(2)}`;  // fractions of a cent stay visible
+  return `$${value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+};
+const shortBundle = (bundle) => bundle.split("/").pop();
 const count = (n) => Number(n).toLocaleString("en-US");
 const day = (iso) => (iso ? iso.slice(0, 16).replace("T", " ") + " UTC" : "");
 const fileName = (f) => `${f.bucket}/${f.key}`;
@@ -131,9 +136,9 @@ function showFiles(files) {
       el("td", {}, box),
       el("td", { class: "key", title: name }, file.key, el("div", { class: "muted" }, `${file.bucket} · ${file.project_name}`)),
       el("td", { class: "num" }, bytes(newest.size)),
-      el("td", {}, day(newest.archived_at)),
+      el("td", { class: "when" }, day(newest.archived_at)),
       el("td", {}, newest.storage_class),
-      el("td", { class: "bundle" }, newest.bundle),
+      el("td", { class: "bundle", title: newest.bundle }, shortBundle(newest.bundle)),
       el("td", {}, el("span", { class: "badge", "data-bundle": newest.bundle }, "…")),
       el("td", {}, toggle)));
     body.append(el("tr", { class: "versions", id: versionsId, hidden: true },
