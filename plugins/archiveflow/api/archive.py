@@ -156,19 +156,16 @@ def failed_task_error(session, run_id: str) -> str | None:
 
 @functools.cache
 def create_app():
-    from fastapi import FastAPI, Request
-    from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+    from fastapi import Request
+    from fastapi.responses import FileResponse, RedirectResponse
     from fastapi.staticfiles import StaticFiles
 
-    from archiveflow.errors import BadRequest
+    from archiveflow.api import new_app
+    from archiveflow.archive_page.search import QUERY_PARAMETERS
 
-    app = FastAPI(title="archiveflow archive", version="1",
-                  description="Search the archive catalog, see what archiving saved, restore archived files.")
-
-    @app.exception_handler(BadRequest)
-    def bad_request(_request, error: BadRequest) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": [{"loc": ["body", error.field], "msg": error.reason}],
-                                                      "field": error.field, "message": str(error)})
+    app = new_app("archiveflow archive",
+                  "Search the archive catalog, see what archiving saved, restore archived files.",
+                  lambda field: "query" if field in QUERY_PARAMETERS else "body")
 
     app.mount("/static", StaticFiles(directory=PAGE_DIR / "static"), name="static")
 

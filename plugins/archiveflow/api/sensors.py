@@ -34,19 +34,15 @@ def aggregates_table():
 @functools.cache
 def create_app():
     from airflow.api_fastapi.core_api.security import requires_access_dag
-    from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
-    from fastapi.responses import JSONResponse
+    from fastapi import Depends, HTTPException, Path, Query, Request
 
+    from archiveflow.api import new_app
     from archiveflow.errors import BadRequest
     from archiveflow.sensor_data.averages import average_temperature, check_sensor_id, parse_bound
 
-    app = FastAPI(title="archiveflow sensors", version="1",
-                  description="Average temperature per sensor, from the sensor_pipeline aggregates (whole hours).")
-
-    @app.exception_handler(BadRequest)
-    def bad_request(_request, error: BadRequest) -> JSONResponse:
-        where = "path" if error.field == "sensor_id" else "query"
-        return JSONResponse(status_code=422, content={"detail": [{"loc": [where, error.field], "msg": error.reason}]})
+    app = new_app("archiveflow sensors",
+                  "Average temperature per sensor, from the sensor_pipeline aggregates (whole hours).",
+                  lambda field: "path" if field == "sensor_id" else "query")
 
     def only_known_parameters(request: Request) -> None:
         """A misspelt parameter (`form=`) would otherwise answer for every hour, silently."""
