@@ -69,6 +69,20 @@ class CatalogReader:
             self._exists = self.hook()._iceberg.catalog.table_exists(catalog_identifier())
         return self._exists
 
+    def warm(self) -> None:
+        """Open the local engine before the first search asks (DuckDB loads its extensions and reads the
+        table's metadata: seconds on a busy machine); nothing on Athena, where a query is billed."""
+        import logging
+
+        from archiveflow.archive_page import search
+
+        try:
+            with self.lock:
+                if self.hook().engine == "duckdb" and self.exists():
+                    self.hook().select(search.SQL, search.parse_search({"page_size": "1"}).parameters())
+        except Exception:  # the first search will say what is wrong
+            logging.getLogger(__name__).warning("archive page: warming the catalog engine failed", exc_info=True)
+
     def select(self, sql_file: str, parameters: dict[str, Any]) -> list[dict]:
         from fastapi import HTTPException
 
@@ -175,7 +189,9 @@ def create_app():
             return RedirectResponse(url=f"{request.url.path}/", status_code=307)
         return FileResponse(PAGE_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
-    add_catalog_routes(app, CatalogReader())
+    reader = CatalogReader()
+    threading.Thread(target=reader.warm, name="archive-page-warm", daemon=True).start()
+    add_catalog_routes(app, reader)
     add_restore_routes(app)
     return app
 
