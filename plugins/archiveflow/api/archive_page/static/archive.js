@@ -68,7 +68,8 @@ async function loadMe() {
   try {
     state.me = await api("api/me");
   } catch (error) {
-    $("#who").textContent = `Not signed in to Airflow (${error.message}).`;
+    const login = `../auth/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`;
+    $("#who").replaceChildren(`Not signed in to Airflow (${error.message}). `, el("a", { href: login }, "Sign in"));
     return;
   }
   const role = state.me.can_restore ? "may search and restore" : "may search (read only)";
