@@ -15,3 +15,25 @@ def test_the_archive_page_is_mounted_in_the_nav_and_each_api_route_is_authorized
     for path, route in api.items():
         names = {d.call.__name__ for d in route.dependant.dependencies if d.call}
         assert names & {"inner", "get_user"}, f"{path} asks nobody who the user is"
+
+
+def test_without_a_catalog_the_page_says_how_to_make_one():
+    """The `dynamodb` index mode with no catalog yet: 409 naming the migration, and no query is run."""
+    from types import SimpleNamespace
+
+    import pytest
+    from fastapi import HTTPException
+
+    from archiveflow.api.archive import MIGRATE_HINT, CatalogReader
+
+    queries = []
+    hook = SimpleNamespace(_iceberg=SimpleNamespace(catalog=SimpleNamespace(table_exists=lambda identifier: False)),
+                           select=lambda *args: queries.append(args), engine="duckdb")
+    reader = CatalogReader()
+    reader._hook = hook
+    with pytest.raises(HTTPException) as refused:
+        reader.select("deep_archive/catalog_search.sql", {})
+    assert refused.value.status_code == 409 and refused.value.detail == MIGRATE_HINT
+    assert "migrate_index --to catalog" in MIGRATE_HINT
+    reader.warm()  # nothing to open either
+    assert queries == []
