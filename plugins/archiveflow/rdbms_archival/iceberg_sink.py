@@ -75,6 +75,8 @@ _ARCHIVE_FIELDS = ((ROW_DIGEST_COLUMN, LongType(), "digest of the row's values i
                    (RUN_COLUMN, StringType(), "the Airflow run that archived this version"),
                    (VERSION_COLUMN, TimestamptzType(), "version: when the run's source snapshot was taken"))
 _ADDED = 1  # manifest entry status
+STREAM_FILES = 100_000  # file numbers per read stream: streams of one write never share a file name
+READ_BACK_BYTES = 32 * 1024 * 1024  # data per batch when reading archived rows back (validation)
 DICTIONARY_SAMPLE = 16_384  # rows that decide which columns get dictionary encoding
 
 
@@ -212,7 +214,7 @@ def _s3_client(properties: dict[str, str]):
 
 
 def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, row_group_bytes: int,
-                     write_id: uuid.UUID) -> list[DataFile]:
+                     write_id: uuid.UUID, stream: int = 0) -> list[DataFile]:
     """Write `rows` as Parquet data files of about `file_bytes` of Arrow data each, in row groups
     of about `row_group_bytes`; commits nothing.
 
@@ -221,7 +223,8 @@ def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, 
     only one row group is left to write. Files are written the way pyiceberg's own append writes
     them (`write_file` in the pinned 0.12: same schema projection with field ids, writer, file
     names and statistics); calling it apart lets the commit wait for the source checksums,
-    computed while the rows stream. `write_id` names the files (see `run_write_id`)."""
+    computed while the rows stream. `write_id` names the files (see `run_write_id`), `stream` the
+    reader of the table they come from (its files are numbered from stream * STREAM_FILES)."""
     write_uuid, files = write_id, []
     task_schema = pyarrow_to_schema(rows.schema, name_mapping=table.metadata.schema().name_mapping,
                                     format_version=table.metadata.format_version)
@@ -230,7 +233,7 @@ def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, 
     def write(batches: list[pa.RecordBatch]) -> None:
         nonlocal current
         if current is None:
-            current = _DataFileWriter(table, task_schema, write_uuid, len(files))
+            current = _DataFileWriter(table, task_schema, write_uuid, stream * STREAM_FILES + len(files))
         current.write(batches)
         if current.arrow_bytes >= file_bytes:
             files.append(current.close())
@@ -371,8 +374,16 @@ def added_files(table: Table, snapshot_id: int) -> list[str]:
             if e["status"] == _ADDED and e["snapshot_id"] == snapshot_id and e["data_file"]["content"] == 0]
 
 
-def snapshot_batches(table: Table, snapshot_id: int, names: Sequence[str], batch_size: int) -> Iterator[pa.RecordBatch]:
-    """Stream the rows this snapshot added, `names` columns only, one bounded batch at a time."""
+def snapshot_batches(table: Table, snapshot_id: int, names: Sequence[str], batch_size: int,
+                     batch_bytes: int = READ_BACK_BYTES) -> Iterator[pa.RecordBatch]:
+    """Stream the rows this snapshot added, `names` columns only, one bounded batch at a time: at
+    most `batch_size` rows and, by the file's mean row width, about `batch_bytes` of data."""
     for path in added_files(table, snapshot_id):
         with table.io.new_input(path).open() as stream:
-            yield from pq.ParquetFile(stream).iter_batches(batch_size=batch_size, columns=list(names))
+            parquet = pq.ParquetFile(stream)
+            wanted = set(names)
+            data = sum(group.column(i).total_uncompressed_size
+                       for group in map(parquet.metadata.row_group, range(parquet.metadata.num_row_groups))
+                       for i in range(group.num_columns) if group.column(i).path_in_schema.split(".")[0] in wanted)
+            rows = max(1, min(batch_size, batch_bytes * parquet.metadata.num_rows // max(data, 1)))
+            yield from parquet.iter_batches(batch_size=rows, columns=list(names))
