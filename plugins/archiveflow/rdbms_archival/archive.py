@@ -25,6 +25,7 @@ from archiveflow.rdbms_archival.iceberg_sink import (
     ROW_DIGEST_COLUMN,
     RUN_COLUMN,
     VERSION_COLUMN,
+    abort_open_uploads,
     arrow_schema,
     commit_once,
     discard_uncommitted,
@@ -192,8 +193,14 @@ def _append(conn: psycopg.Connection, adbc, adbc_uri: str, pool: ThreadPoolExecu
                 data_files, skipped = stream.write(0, queries[0])
             else:
                 data_files, skipped = stream.write_all(queries)
+        except BaseException:
+            _discard_failed_write(table, write_id, plan.label)
+            raise
         finally:
             wait([figures])  # it runs inside the snapshot's transaction: let it end before that closes
+        # every writer has closed its files: an upload still open is one none of them will complete
+        if aborted := abort_open_uploads(table, write_id):
+            log.warning("%s: aborted %d upload(s) the S3 client had opened again after a timeout", plan.label, aborted)
         log.info("%s: %d rows match (count and checksums)", plan.label, figures.result()["row_count"])
         return commit_once(table, data_files, run_id, plan.label, figures.result(), skipped.figures())
 
@@ -225,22 +232,24 @@ class _Stream:
     def write_all(self, queries: list[str]) -> tuple[list, FiguresSum]:
         with ThreadPoolExecutor(len(queries), thread_name_prefix="archive-stream") as streams:
             futures = [streams.submit(self.write, number, query) for number, query in enumerate(queries)]
-            wait(futures, return_when=FIRST_EXCEPTION)
-            if any(f.done() and f.exception() for f in futures):
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+            finally:  # a stream failed, or this thread was interrupted: the others stop at their next batch
                 self.stop.set()
-            wait(futures)
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
-            failed = next((e for e in errors if not isinstance(e, StreamStopped)), errors[0])
-            try:  # the streams that finished wrote files no snapshot will reference
-                discard_uncommitted(self.table, self.write_id)
-            except Exception as e:  # noqa: BLE001 - the retry's discard_uncommitted is the backstop
-                log.warning("%s: could not delete the other streams' files (%s); a retry deletes them",
-                            self.plan.label, e)
-            raise failed
+            raise next((e for e in errors if not isinstance(e, StreamStopped)), errors[0])
         data_files, skipped = [], FiguresSum(self.plan.columns)
         for future in futures:
             files, stream_skipped = future.result()
             data_files += files
             skipped.absorb(stream_skipped)
         return data_files, skipped
+
+
+def _discard_failed_write(table, write_id, label: str) -> None:
+    """After a failed write (any stream's): abort its uploads, delete its files, as a retry would."""
+    try:
+        discard_uncommitted(table, write_id)
+    except Exception as e:  # noqa: BLE001 - the retry's discard_uncommitted is the backstop
+        log.warning("%s: could not discard the failed write's files (%s); a retry deletes them", label, e)

@@ -6,8 +6,10 @@ before reporting finds the snapshot and reuses it (and the source figures record
 retry after a crash before the commit finds nothing and appends. An attempt's data files are
 named with a write id derived from the run and the source table (`run_write_id`), so that retry
 first removes what a killed attempt left of its uncommitted write: the open multipart uploads
-and the data files no snapshot references (`discard_uncommitted`). The warehouse bucket's
-abort-incomplete-multipart-upload rule (resources.yaml) is the backstop for a run never retried.
+and the data files no snapshot references (`discard_uncommitted`); a failed attempt does the same
+before it ends, and a successful one aborts the uploads a client retry opened twice
+(`abort_open_uploads`). The warehouse bucket's abort-incomplete-multipart-upload rule
+(resources.yaml) is the backstop for a run never retried.
 
 History: a table is a history of row versions (see naming.py for the three columns archiveflow
 adds). A run appends only rows whose key has no archived version yet or whose newest archived
@@ -32,7 +34,6 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from botocore.exceptions import ClientError
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import NotNull
@@ -179,14 +180,28 @@ def discard_uncommitted(table: Table, write_id: uuid.UUID) -> dict[str, int]:
     """Abort the multipart uploads and delete the data files named with `write_id` (call it only
     while no snapshot of that write exists: then none of them is referenced)."""
     (bucket, prefix), mark, s3 = _bucket_and_prefix(table), str(write_id), _s3_client(table.io.properties)
+    aborted = _abort_uploads(s3, bucket, prefix, mark)
+    files = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+             for o in page.get("Contents", []) if mark in o["Key"]]
+    _delete_keys(s3, bucket, files)
+    return {"uploads_aborted": aborted, "files_deleted": len(files)}
+
+
+def abort_open_uploads(table: Table, write_id: uuid.UUID) -> int:
+    """Abort the multipart uploads named with `write_id` still open once every writer of that write
+    has closed its files. The S3 client sends a CreateMultipartUpload again when the first gets no
+    answer in time; a server that was slow, not gone, then opens every one of them, and the writer
+    completes only the one it heard of (seen with the emulator frozen mid-write)."""
+    (bucket, prefix), s3 = _bucket_and_prefix(table), _s3_client(table.io.properties)
+    return _abort_uploads(s3, bucket, prefix, str(write_id))
+
+
+def _abort_uploads(s3, bucket: str, prefix: str, mark: str) -> int:
     uploads = [u for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
                for u in page.get("Uploads", []) if mark in u["Key"]]
     for upload in uploads:
         s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-    files = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-             for o in page.get("Contents", []) if mark in o["Key"]]
-    _delete_keys(s3, bucket, files)
-    return {"uploads_aborted": len(uploads), "files_deleted": len(files)}
+    return len(uploads)
 
 
 def _bucket_and_prefix(table: Table) -> tuple[str, str]:
@@ -224,7 +239,8 @@ def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, 
     them (`write_file` in the pinned 0.12: same schema projection with field ids, writer, file
     names and statistics); calling it apart lets the commit wait for the source checksums,
     computed while the rows stream. `write_id` names the files (see `run_write_id`), `stream` the
-    reader of the table they come from (its files are numbered from stream * STREAM_FILES)."""
+    reader of the table they come from (its files are numbered from stream * STREAM_FILES). On a
+    failure the files written so far stay: the caller discards the whole write (every stream's)."""
     write_uuid, files = write_id, []
     task_schema = pyarrow_to_schema(rows.schema, name_mapping=table.metadata.schema().name_mapping,
                                     format_version=table.metadata.format_version)
@@ -251,27 +267,16 @@ def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, 
         if current is not None:
             files.append(current.close())
     except BaseException:
-        # A process holding an unclosed S3 upload stream hangs at exit (pyarrow 26): close it,
-        # and leave no file behind (discard_uncommitted is the backstop when this fails too).
-        _delete_written(table, current, [f.file_path for f in files])
+        # A process holding an unclosed S3 upload stream hangs at exit (pyarrow 26, which cannot
+        # abort one): close it; the caller discards the write's files (discard_uncommitted).
+        if current is not None and current.writer is not None:
+            try:
+                with current.stream:
+                    current.writer.close()
+            except (OSError, pa.ArrowException) as e:
+                log.warning("%s: could not close %s after the failure (%s)", table.name(), current.path, e)
         raise
     return files
-
-
-def _delete_written(table: Table, current: _DataFileWriter | None, paths: list[str]) -> None:
-    if current is not None and current.writer is not None:
-        paths.append(current.path)
-        try:
-            with current.stream:
-                current.writer.close()
-        except (OSError, pa.ArrowException) as e:
-            log.warning("%s: could not close %s after the failure (%s)", table.name(), current.path, e)
-    # boto3, not table.io: pyarrow's delete leaves a "data/" directory marker behind
-    s3, bucket = _s3_client(table.io.properties), _bucket_and_prefix(table)[0]
-    try:
-        _delete_keys(s3, bucket, [path.split("/", 3)[3] for path in paths])
-    except (ClientError, RuntimeError) as e:
-        log.warning("%s: could not delete %s after the failure (%s); a retry deletes them", table.name(), paths, e)
 
 
 class _DataFileWriter:
