@@ -193,6 +193,7 @@ def _append(conn: psycopg.Connection, adbc, adbc_uri: str, pool: ThreadPoolExecu
                 data_files, skipped = stream.write(0, queries[0])
             else:
                 data_files, skipped = stream.write_all(queries)
+            source_figures = figures.result()  # the checksums' error (a data error is not retried) fails the write
         except BaseException:
             _discard_failed_write(table, write_id, plan.label)
             raise
@@ -201,8 +202,8 @@ def _append(conn: psycopg.Connection, adbc, adbc_uri: str, pool: ThreadPoolExecu
         # every writer has closed its files: an upload still open is one none of them will complete
         if aborted := abort_open_uploads(table, write_id):
             log.warning("%s: aborted %d upload(s) the S3 client had opened again after a timeout", plan.label, aborted)
-        log.info("%s: %d rows match (count and checksums)", plan.label, figures.result()["row_count"])
-        return commit_once(table, data_files, run_id, plan.label, figures.result(), skipped.figures())
+        log.info("%s: %d rows match (count and checksums)", plan.label, source_figures["row_count"])
+        return commit_once(table, data_files, run_id, plan.label, source_figures, skipped.figures())
 
 
 class _Stream:
