@@ -1,4 +1,4 @@
-"""rdbms_archival's per-table tasks as a killable process: `python rdbms_task.py DSN SCHEMA RUN_ID archive|purge`.
+"""rdbms_archival's per-table tasks as a killable process: `python rdbms_task.py DSN SCHEMA RUN_ID archive|purge [STREAMS]`.
 
 `archive` is the archive_table task; `purge` is validate_table then purge_table (the archive of
 the run is found committed, as their retries find it). Progress is logged at every batch, so the
@@ -37,9 +37,10 @@ def slow_source(decoded):
     return paused
 
 
-def run(conn: psycopg.Connection, dsn: str, catalog, schema: str, run_id: str, action: str) -> dict:
+def run(conn: psycopg.Connection, dsn: str, catalog, schema: str, run_id: str, action: str, streams: int = 1) -> dict:
+    """`streams`: read_streams (the table is read by that many connections whatever its size)."""
     request = parse_request({"source_schema": schema, "source_table": [{"table_name": "big"}], "purge": True,
-                             "batch_size": BATCH_SIZE})
+                             "batch_size": BATCH_SIZE, "read_streams": streams, "parallel_read_min_mb": 0})
     plan = source.plan_table(conn, request, 0, resources.glue_database("archive"))
     result = archive_table(conn, dsn, catalog, plan, request, run_id)
     if action == "purge":
@@ -54,6 +55,7 @@ if __name__ == "__main__":
     source._decoded = slow_source(source._decoded)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     dsn, schema, run_id, action = sys.argv[1:5]
+    streams = int(sys.argv[5]) if len(sys.argv) > 5 else 1
     with psycopg.connect(dsn, autocommit=True) as connection:
-        outcome = run(connection, dsn, IcebergCatalogHook().get_catalog(), schema, run_id, action)
+        outcome = run(connection, dsn, IcebergCatalogHook().get_catalog(), schema, run_id, action, streams)
     print("RESULT " + json.dumps(outcome, default=str), flush=True)

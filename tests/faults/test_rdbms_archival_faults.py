@@ -20,7 +20,7 @@ from iceberg_leftovers import leftovers
 from psycopg import sql
 
 from archiveflow import resources
-from archiveflow.rdbms_archival.iceberg_sink import RUN_TAG
+from archiveflow.rdbms_archival.iceberg_sink import RUN_TAG, STREAM_FILES
 
 pytestmark = pytest.mark.integration
 ROWS = 150_000
@@ -41,8 +41,8 @@ def source_ids(conn, schema: str) -> set[int]:
     return {r[0] for r in conn.execute(sql.SQL("SELECT id FROM {}").format(sql.Identifier(schema, "big")))}
 
 
-def start(local_stack, schema: str, run_id: str, action: str, failpoint: str | None = None):
-    return start_child([TASK, local_stack.pg_dsn, schema, run_id, action], failpoint=failpoint)
+def start(local_stack, schema: str, run_id: str, action: str, failpoint: str | None = None, streams: int = 1):
+    return start_child([TASK, local_stack.pg_dsn, schema, run_id, action, str(streams)], failpoint=failpoint)
 
 
 def check_archived_once(catalog, schema: str, run_id: str, rows: int = ROWS) -> tuple[object, str]:
@@ -59,28 +59,35 @@ def check_archived_once(catalog, schema: str, run_id: str, rows: int = ROWS) -> 
     return table, f"{rows} rows, {files} data file(s), 0 uploads"
 
 
+def uploading_streams(left: dict) -> set[int]:
+    """The read streams with an open upload (their files are numbered from stream * STREAM_FILES)."""
+    return {int(re.search(r"/00000-(\d+)-", key).group(1)) // STREAM_FILES for key in left["open_uploads"]}
+
+
 def iceberg_table(catalog, schema: str):
     (identifier,) = [t for t in catalog.list_tables(resources.glue_database("archive")) if schema in ".".join(t)]
     return catalog.load_table(identifier)
 
 
-def test_kill_during_the_row_stream_and_parquet_upload(pg, local_stack, catalog, fault_table):
+@pytest.mark.parametrize("streams", [1, 2])  # 2: the table read by two connections, each writing its files
+def test_kill_during_the_row_stream_and_parquet_upload(pg, local_stack, catalog, fault_table, streams):
     conn, schema = pg
     make_source(conn, schema)
-    task = start(local_stack, schema, "run-kill-stream", "archive")
+    task = start(local_stack, schema, "run-kill-stream", "archive", streams=streams)
     task.wait_for("rows read")  # the table exists, rows stream; the commit is still ahead
     table = iceberg_table(catalog, schema)
     deadline = time.monotonic() + 60
-    while not leftovers(table)["open_uploads"]:  # a Parquet file is being uploaded
+    while uploading_streams(leftovers(table)) != set(range(streams)):  # every stream uploads a Parquet file
         assert task.process.poll() is None and time.monotonic() < deadline, task.output[-3000:]
         time.sleep(0.05)
     assert task.kill() < 0
     left = leftovers(table)
-    assert left["open_uploads"]  # what the killed write leaves: the retry must clean it
-    retried = rdbms_task.run(conn, local_stack.pg_dsn, catalog, schema, "run-kill-stream", "archive")
+    assert uploading_streams(left) == set(range(streams))  # what the killed write leaves: the retry must clean it
+    retried = rdbms_task.run(conn, local_stack.pg_dsn, catalog, schema, "run-kill-stream", "archive", streams)
     assert retried["appended"] and retried["rows_archived"] == ROWS
     _, checked = check_archived_once(catalog, schema, "run-kill-stream")
-    fault_table("SIGKILL", "rdbms_archival: archive_table mid row stream, Parquet upload open",
+    fault_table("SIGKILL", f"rdbms_archival: archive_table mid row stream ({streams} read stream(s)), "
+                "Parquet upload open",
                 f"retry aborted {len(left['open_uploads'])} upload(s), deleted {len(left['unreferenced_files'])} "
                 "file(s), appended once", checked)
 
@@ -134,20 +141,26 @@ def test_terminated_backend_during_the_row_stream(pg, local_stack, catalog, faul
                 "task failed naming the lost connection; retry appended once", checked)
 
 
-def test_frozen_aws_emulator_during_the_row_stream(pg, local_stack, catalog, fault_table):
+@pytest.mark.parametrize("streams", [1, 2])
+def test_frozen_aws_emulator_during_the_row_stream(pg, local_stack, catalog, fault_table, streams):
     conn, schema = pg
     make_source(conn, schema)
-    task = start(local_stack, schema, "run-frozen", "archive")
+    task = start(local_stack, schema, "run-frozen", "archive", streams=streams)
     task.wait_for("rows read")
     with frozen(local_stack.config.process("moto").pid(), FREEZE_S):
         pass
     code = task.finish()
+    # the S3 client resends a request unanswered in time: the emulator opens every copy of a
+    # CreateMultipartUpload once it runs again, and the task must abort those its writers never heard of
+    reopened = sum(int(n) for n in re.findall(r"aborted (\d+) upload\(s\) the S3 client had opened again",
+                                              task.output))
     if code == 0:
-        outcome = "task rode out the freeze (client retries)"
+        outcome = f"task rode out the freeze (client retries), aborted {reopened} re-sent upload(s)"
     else:
         assert re.search(r"timeout|timed out|curl|connect", task.output, re.I), task.output[-3000:]
         outcome = "task failed naming the S3 timeout; retry appended once"
-        retried = rdbms_task.run(conn, local_stack.pg_dsn, catalog, schema, "run-frozen", "archive")
+        retried = rdbms_task.run(conn, local_stack.pg_dsn, catalog, schema, "run-frozen", "archive", streams)
         assert retried["appended"] and retried["rows_archived"] == ROWS
     _, checked = check_archived_once(catalog, schema, "run-frozen")
-    fault_table(f"SIGSTOP moto {FREEZE_S} s", "rdbms_archival: archive_table mid row stream", outcome, checked)
+    fault_table(f"SIGSTOP moto {FREEZE_S} s", f"rdbms_archival: archive_table mid row stream ({streams} read "
+                "stream(s))", outcome, checked)

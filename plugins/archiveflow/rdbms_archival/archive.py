@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import numpy as np
 import psycopg
@@ -24,6 +25,7 @@ from archiveflow.rdbms_archival.iceberg_sink import (
     ROW_DIGEST_COLUMN,
     RUN_COLUMN,
     VERSION_COLUMN,
+    abort_open_uploads,
     arrow_schema,
     commit_once,
     discard_uncommitted,
@@ -90,11 +92,13 @@ class UnchangedRows:
 
 
 def _new_versions(rows: pa.RecordBatchReader, unchanged: UnchangedRows, skipped: FiguresSum, run_id: str,
-                  taken_at: dt.datetime, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+                  taken_at: dt.datetime, schema: pa.Schema, stop: threading.Event) -> Iterator[pa.RecordBatch]:
     """The rows to append, with the run's columns; counts and checksums the skipped ones."""
     run = pa.scalar(run_id, schema.field(RUN_COLUMN).type)
     version = pa.scalar(taken_at, schema.field(VERSION_COLUMN).type)
     for batch in rows:
+        if stop.is_set():
+            raise StreamStopped("another read stream of this table failed")
         mask = unchanged.mask(batch)
         if mask.any():
             skipped.add(batch.filter(pa.array(mask)))
@@ -117,7 +121,7 @@ def archive_table(conn: psycopg.Connection, adbc_uri: str, catalog: Catalog, pla
         set_properties(table, {**table_properties(plan, request, conn.info.dbname), **hold_properties})
         snapshot = find_run_snapshot(table, run_id, plan.label)
         if snapshot is None:
-            snapshot = _append(conn, adbc.result(), pool, table, plan, run_id)
+            snapshot = _append(conn, adbc.result(), adbc_uri, pool, table, plan, request, run_id)
             failpoint("rdbms_archival.committed")
     if not snapshot.appended:
         log.info("%s: this run already committed snapshot %d; not appending again", plan.label, snapshot.snapshot_id)
@@ -143,33 +147,110 @@ def archive_table(conn: psycopg.Connection, adbc_uri: str, catalog: Catalog, pla
     }
 
 
-def _append(conn: psycopg.Connection, adbc, pool: ThreadPoolExecutor, table, plan: TablePlan, run_id: str):
+def _read_streams(conn: psycopg.Connection, plan: TablePlan, request: ArchivalRequest) -> int:
+    """How many connections read the table: `read_streams` once its heap reaches `parallel_read_min_mb`."""
+    if request.read_streams <= 1:
+        return 1
+    size = conn.execute("SELECT pg_catalog.pg_relation_size(%s::oid)", [plan.source.oid]).fetchone()[0]
+    if size < request.parallel_read_min_mb * MiB:
+        log.info("%s: read by one connection: its heap (%.0f MB) is under parallel_read_min_mb (%d MB)",
+                 plan.label, size / MiB, request.parallel_read_min_mb)
+        return 1
+    return request.read_streams
+
+
+class StreamStopped(Exception):
+    """Another stream of the same table failed: this one stops too (its error is the one raised)."""
+
+
+def _append(conn: psycopg.Connection, adbc, adbc_uri: str, pool: ThreadPoolExecutor, table, plan: TablePlan,
+            request: ArchivalRequest, run_id: str):
     # without its whole key among the selected columns a row has no identity: nothing is skipped
     key = plan.source.primary_key if set(plan.source.primary_key) <= set(plan.selection.columns) else ()
-    unchanged = UnchangedRows(latest_versions(table, key), [iceberg_name(k) for k in key],
-                              arrow_schema(table, plan.columns, (ROW_DIGEST_COLUMN,)))
+    read_schema = arrow_schema(table, plan.columns, (ROW_DIGEST_COLUMN,))
+    unchanged = UnchangedRows(latest_versions(table, key), [iceberg_name(k) for k in key], read_schema)
     if len(unchanged.digests):
         log.info("%s: %d keys already archived; rows identical to their newest version are skipped",
                  plan.label, len(unchanged.digests))
-    skipped = FiguresSum(plan.columns)
     write_id = run_write_id(run_id, plan.label)
     left = discard_uncommitted(table, write_id)
     if any(left.values()):
         log.warning("%s: an earlier attempt of this run left %d open upload(s) and %d data file(s) it never "
                     "committed: aborted and deleted", plan.label, left["uploads_aborted"], left["files_deleted"])
+    streams = _read_streams(conn, plan, request)
     # Count and checksums run on the psycopg connection while ADBC streams the rows (same
-    # snapshot, two server processes); the commit waits for both.
+    # snapshot, several server processes); the commit waits for all.
     with SnapshotRead(conn, adbc) as read:
-        query = read.copy_query(plan)  # before the connection is busy in the other thread
+        ranges = read.key_ranges(plan, streams)
+        queries = [read.copy_query(plan, r) for r in ranges]  # before the connection is busy in the other thread
+        if len(queries) > 1:
+            log.info("%s: read by %d connections in one snapshot, by primary-key ranges", plan.label, len(queries))
         figures = pool.submit(read.figures, plan)
         try:
-            rows = read.rows(plan, query, arrow_schema(table, plan.columns, (ROW_DIGEST_COLUMN,)), figures)
-            target = arrow_schema(table, plan.columns, (ROW_DIGEST_COLUMN, RUN_COLUMN, VERSION_COLUMN))
-            data_files = write_data_files(
-                table, pa.RecordBatchReader.from_batches(
-                    target, _new_versions(rows, unchanged, skipped, run_id, read.taken_at, target)),
-                FILE_BYTES, ROW_GROUP_BYTES, write_id)
+            stream = _Stream(read, table, plan, read_schema, unchanged, run_id, write_id, figures, adbc_uri,
+                             len(queries))
+            if len(queries) == 1:
+                data_files, skipped = stream.write(0, queries[0])
+            else:
+                data_files, skipped = stream.write_all(queries)
+            source_figures = figures.result()  # the checksums' error (a data error is not retried) fails the write
+        except BaseException:
+            _discard_failed_write(table, write_id, plan.label)
+            raise
         finally:
             wait([figures])  # it runs inside the snapshot's transaction: let it end before that closes
-        log.info("%s: %d rows match (count and checksums)", plan.label, figures.result()["row_count"])
-        return commit_once(table, data_files, run_id, plan.label, figures.result(), skipped.figures())
+        # every writer has closed its files: an upload still open is one none of them will complete
+        if aborted := abort_open_uploads(table, write_id):
+            log.warning("%s: aborted %d upload(s) the S3 client had opened again after a timeout", plan.label, aborted)
+        log.info("%s: %d rows match (count and checksums)", plan.label, source_figures["row_count"])
+        return commit_once(table, data_files, run_id, plan.label, source_figures, skipped.figures())
+
+
+class _Stream:
+    """Reads one key range of the table on its own ADBC connection (stream 0: the read's own) and
+    writes its rows as its own data files; `write_all` runs one per query, in threads."""
+
+    def __init__(self, read: SnapshotRead, table, plan: TablePlan, read_schema: pa.Schema, unchanged: UnchangedRows,
+                 run_id: str, write_id, figures, adbc_uri: str, count: int):
+        self.read, self.table, self.plan, self.read_schema, self.unchanged = read, table, plan, read_schema, unchanged
+        self.run_id, self.write_id, self.figures, self.adbc_uri, self.count = run_id, write_id, figures, adbc_uri, count
+        self.target = arrow_schema(table, plan.columns, (ROW_DIGEST_COLUMN, RUN_COLUMN, VERSION_COLUMN))
+        self.stop = threading.Event()
+
+    def write(self, number: int, query: str) -> tuple[list, FiguresSum]:
+        skipped = FiguresSum(self.plan.columns)
+        label = self.plan.label if self.count == 1 else f"{self.plan.label} (stream {number + 1}/{self.count})"
+        with contextlib.ExitStack() as own:
+            connection = own.enter_context(contextlib.closing(connect_adbc(self.adbc_uri))) if number else None
+            rows = self.read.rows(self.plan, query, self.read_schema, self.figures, connection, label,
+                                  own if number else None)
+            batches = _new_versions(rows, self.unchanged, skipped, self.run_id, self.read.taken_at, self.target,
+                                    self.stop)
+            files = write_data_files(self.table, pa.RecordBatchReader.from_batches(self.target, batches),
+                                     FILE_BYTES, ROW_GROUP_BYTES, self.write_id, number)
+        return files, skipped
+
+    def write_all(self, queries: list[str]) -> tuple[list, FiguresSum]:
+        with ThreadPoolExecutor(len(queries), thread_name_prefix="archive-stream") as streams:
+            futures = [streams.submit(self.write, number, query) for number, query in enumerate(queries)]
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+            finally:  # a stream failed, or this thread was interrupted: the others stop at their next batch
+                self.stop.set()
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise next((e for e in errors if not isinstance(e, StreamStopped)), errors[0])
+        data_files, skipped = [], FiguresSum(self.plan.columns)
+        for future in futures:
+            files, stream_skipped = future.result()
+            data_files += files
+            skipped.absorb(stream_skipped)
+        return data_files, skipped
+
+
+def _discard_failed_write(table, write_id, label: str) -> None:
+    """After a failed write (any stream's): abort its uploads, delete its files, as a retry would."""
+    try:
+        discard_uncommitted(table, write_id)
+    except Exception as e:  # noqa: BLE001 - the retry's discard_uncommitted is the backstop
+        log.warning("%s: could not discard the failed write's files (%s); a retry deletes them", label, e)

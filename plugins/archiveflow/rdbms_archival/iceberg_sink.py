@@ -6,8 +6,10 @@ before reporting finds the snapshot and reuses it (and the source figures record
 retry after a crash before the commit finds nothing and appends. An attempt's data files are
 named with a write id derived from the run and the source table (`run_write_id`), so that retry
 first removes what a killed attempt left of its uncommitted write: the open multipart uploads
-and the data files no snapshot references (`discard_uncommitted`). The warehouse bucket's
-abort-incomplete-multipart-upload rule (resources.yaml) is the backstop for a run never retried.
+and the data files no snapshot references (`discard_uncommitted`); a failed attempt does the same
+before it ends, and a successful one aborts the uploads a client retry opened twice
+(`abort_open_uploads`). The warehouse bucket's abort-incomplete-multipart-upload rule
+(resources.yaml) is the backstop for a run never retried.
 
 History: a table is a history of row versions (see naming.py for the three columns archiveflow
 adds). A run appends only rows whose key has no archived version yet or whose newest archived
@@ -22,6 +24,7 @@ are added, as optional. A source column that drops NOT NULL later is made option
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -32,12 +35,16 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from botocore.exceptions import ClientError
+from pyarrow.fs import S3FileSystem
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import NotNull
+from pyiceberg.io import FileIO
 from pyiceberg.io.fileformat import FileFormatFactory
 from pyiceberg.io.pyarrow import (
+    BUFFER_SIZE,
+    ONE_MEGABYTE,
+    PyArrowFileIO,
     compute_statistics_plan,
     data_file_statistics_from_parquet_metadata,
     parquet_path_to_id_mapping,
@@ -75,6 +82,8 @@ _ARCHIVE_FIELDS = ((ROW_DIGEST_COLUMN, LongType(), "digest of the row's values i
                    (RUN_COLUMN, StringType(), "the Airflow run that archived this version"),
                    (VERSION_COLUMN, TimestamptzType(), "version: when the run's source snapshot was taken"))
 _ADDED = 1  # manifest entry status
+STREAM_FILES = 100_000  # file numbers per read stream: streams of one write never share a file name
+READ_BACK_BYTES = 32 * 1024 * 1024  # data per batch when reading archived rows back (validation)
 DICTIONARY_SAMPLE = 16_384  # rows that decide which columns get dictionary encoding
 
 
@@ -177,14 +186,28 @@ def discard_uncommitted(table: Table, write_id: uuid.UUID) -> dict[str, int]:
     """Abort the multipart uploads and delete the data files named with `write_id` (call it only
     while no snapshot of that write exists: then none of them is referenced)."""
     (bucket, prefix), mark, s3 = _bucket_and_prefix(table), str(write_id), _s3_client(table.io.properties)
+    aborted = _abort_uploads(s3, bucket, prefix, mark)
+    files = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+             for o in page.get("Contents", []) if mark in o["Key"]]
+    _delete_keys(s3, bucket, files)
+    return {"uploads_aborted": aborted, "files_deleted": len(files)}
+
+
+def abort_open_uploads(table: Table, write_id: uuid.UUID) -> int:
+    """Abort the multipart uploads named with `write_id` still open once every writer of that write
+    has closed its files. The S3 client sends a CreateMultipartUpload again when the first gets no
+    answer in time; a server that was slow, not gone, then opens every one of them, and the writer
+    completes only the one it heard of (seen with the emulator frozen mid-write)."""
+    (bucket, prefix), s3 = _bucket_and_prefix(table), _s3_client(table.io.properties)
+    return _abort_uploads(s3, bucket, prefix, str(write_id))
+
+
+def _abort_uploads(s3, bucket: str, prefix: str, mark: str) -> int:
     uploads = [u for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
                for u in page.get("Uploads", []) if mark in u["Key"]]
     for upload in uploads:
         s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-    files = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-             for o in page.get("Contents", []) if mark in o["Key"]]
-    _delete_keys(s3, bucket, files)
-    return {"uploads_aborted": len(uploads), "files_deleted": len(files)}
+    return len(uploads)
 
 
 def _bucket_and_prefix(table: Table) -> tuple[str, str]:
@@ -202,17 +225,23 @@ def _delete_keys(s3, bucket: str, keys: list[str]) -> None:
 
 
 def _s3_client(properties: dict[str, str]):
-    """A boto3 S3 client on the same endpoint and credentials as the table's FileIO."""
+    """A boto3 S3 client on the same endpoint and credentials as the table's FileIO (one per
+    distinct settings: creating one costs ~0.2 s of CPU, paid per table otherwise)."""
+    keys = ("s3.endpoint", "s3.region", "s3.access-key-id", "s3.secret-access-key", "s3.session-token")
+    return _s3_client_for(*(properties.get(k) for k in keys))
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_client_for(endpoint: str | None, region: str | None, key_id: str | None, secret: str | None,
+                   token: str | None):
     import boto3
 
-    return boto3.client("s3", endpoint_url=properties.get("s3.endpoint"), region_name=properties.get("s3.region"),
-                        aws_access_key_id=properties.get("s3.access-key-id"),
-                        aws_secret_access_key=properties.get("s3.secret-access-key"),
-                        aws_session_token=properties.get("s3.session-token"))
+    return boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=key_id,
+                        aws_secret_access_key=secret, aws_session_token=token)
 
 
 def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, row_group_bytes: int,
-                     write_id: uuid.UUID) -> list[DataFile]:
+                     write_id: uuid.UUID, stream: int = 0) -> list[DataFile]:
     """Write `rows` as Parquet data files of about `file_bytes` of Arrow data each, in row groups
     of about `row_group_bytes`; commits nothing.
 
@@ -221,7 +250,9 @@ def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, 
     only one row group is left to write. Files are written the way pyiceberg's own append writes
     them (`write_file` in the pinned 0.12: same schema projection with field ids, writer, file
     names and statistics); calling it apart lets the commit wait for the source checksums,
-    computed while the rows stream. `write_id` names the files (see `run_write_id`)."""
+    computed while the rows stream. `write_id` names the files (see `run_write_id`), `stream` the
+    reader of the table they come from (its files are numbered from stream * STREAM_FILES). On a
+    failure the files written so far stay: the caller discards the whole write (every stream's)."""
     write_uuid, files = write_id, []
     task_schema = pyarrow_to_schema(rows.schema, name_mapping=table.metadata.schema().name_mapping,
                                     format_version=table.metadata.format_version)
@@ -230,7 +261,7 @@ def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, 
     def write(batches: list[pa.RecordBatch]) -> None:
         nonlocal current
         if current is None:
-            current = _DataFileWriter(table, task_schema, write_uuid, len(files))
+            current = _DataFileWriter(table, task_schema, write_uuid, stream * STREAM_FILES + len(files))
         current.write(batches)
         if current.arrow_bytes >= file_bytes:
             files.append(current.close())
@@ -248,27 +279,16 @@ def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, 
         if current is not None:
             files.append(current.close())
     except BaseException:
-        # A process holding an unclosed S3 upload stream hangs at exit (pyarrow 26): close it,
-        # and leave no file behind (discard_uncommitted is the backstop when this fails too).
-        _delete_written(table, current, [f.file_path for f in files])
+        # A process holding an unclosed S3 upload stream hangs at exit (pyarrow 26, which cannot
+        # abort one): close it; the caller discards the write's files (discard_uncommitted).
+        if current is not None and current.writer is not None:
+            try:
+                with current.stream:
+                    current.writer.close()
+            except (OSError, pa.ArrowException) as e:
+                log.warning("%s: could not close %s after the failure (%s)", table.name(), current.path, e)
         raise
     return files
-
-
-def _delete_written(table: Table, current: _DataFileWriter | None, paths: list[str]) -> None:
-    if current is not None and current.writer is not None:
-        paths.append(current.path)
-        try:
-            with current.stream:
-                current.writer.close()
-        except (OSError, pa.ArrowException) as e:
-            log.warning("%s: could not close %s after the failure (%s)", table.name(), current.path, e)
-    # boto3, not table.io: pyarrow's delete leaves a "data/" directory marker behind
-    s3, bucket = _s3_client(table.io.properties), _bucket_and_prefix(table)[0]
-    try:
-        _delete_keys(s3, bucket, [path.split("/", 3)[3] for path in paths])
-    except (ClientError, RuntimeError) as e:
-        log.warning("%s: could not delete %s after the failure (%s); a retry deletes them", table.name(), paths, e)
 
 
 class _DataFileWriter:
@@ -289,7 +309,7 @@ class _DataFileWriter:
         task = WriteTask(write_uuid=write_uuid, task_id=task_id, record_batches=[], schema=task_schema)
         self.path = load_location_provider(metadata.location, self.properties).new_data_location(
             data_file_name=task.generate_data_file_filename(self.format_model.file_extension()))
-        self.output = table.io.new_output(self.path)
+        self.io = table.io
         self.stream = None
         self.writer: pq.ParquetWriter | None = None
         self.arrow_bytes = 0
@@ -298,7 +318,7 @@ class _DataFileWriter:
         projected = pa.Table.from_batches(
             [project_batch(self.file_schema, self.task_schema, b, self.format_model) for b in batches])
         if self.writer is None:
-            self.stream = self.output.create(overwrite=True)
+            self.stream = _upload_stream(self.io, self.path)
             self.writer = pq.ParquetWriter(self.stream, schema=projected.schema, store_decimal_as_integer=True,
                                            use_dictionary=_dictionary_columns(projected),
                                            **parquet_writer_options(self.properties))
@@ -308,14 +328,30 @@ class _DataFileWriter:
     def close(self) -> DataFile:
         with self.stream:
             self.writer.close()
+            size = self.stream.tell()
         statistics = data_file_statistics_from_parquet_metadata(
             parquet_metadata=self.writer.writer.metadata,
             stats_columns=compute_statistics_plan(self.file_schema, self.properties),
             parquet_column_mapping=parquet_path_to_id_mapping(self.file_schema))
         return DataFile.from_args(content=DataFileContent.DATA, file_path=self.path, file_format=self.file_format,
-                                  partition=Record(), file_size_in_bytes=len(self.output), sort_order_id=None,
+                                  partition=Record(), file_size_in_bytes=size, sort_order_id=None,
                                   spec_id=self.spec_id, equality_ids=None, key_metadata=None,
                                   **statistics.to_serialized_dict())
+
+
+def _upload_stream(io: FileIO, path: str):
+    """A new file's output stream, each S3 part uploaded by the writing thread. pyarrow's S3
+    default, background writes, queues a file's parts in memory until they are uploaded: up to
+    the whole file when the upload is the slower (a 64 MB file: +76 MB RSS on the emulator,
+    +8 MB without). Same file system otherwise (the pickled options of the table's own)."""
+    if not isinstance(io, PyArrowFileIO):
+        return io.new_output(path).create(overwrite=True)
+    scheme, netloc, fs_path = io.parse_location(path, io.properties)
+    filesystem = io.fs_by_scheme(scheme, netloc)
+    if isinstance(filesystem, S3FileSystem):
+        rebuild, (options,) = filesystem.__reduce__()
+        filesystem = rebuild({**options, "background_writes": False})
+    return filesystem.open_output_stream(fs_path, buffer_size=int(io.properties.get(BUFFER_SIZE, ONE_MEGABYTE)))
 
 
 def _dictionary_columns(first: pa.Table) -> list[str]:
@@ -371,8 +407,16 @@ def added_files(table: Table, snapshot_id: int) -> list[str]:
             if e["status"] == _ADDED and e["snapshot_id"] == snapshot_id and e["data_file"]["content"] == 0]
 
 
-def snapshot_batches(table: Table, snapshot_id: int, names: Sequence[str], batch_size: int) -> Iterator[pa.RecordBatch]:
-    """Stream the rows this snapshot added, `names` columns only, one bounded batch at a time."""
+def snapshot_batches(table: Table, snapshot_id: int, names: Sequence[str], batch_size: int,
+                     batch_bytes: int = READ_BACK_BYTES) -> Iterator[pa.RecordBatch]:
+    """Stream the rows this snapshot added, `names` columns only, one bounded batch at a time: at
+    most `batch_size` rows and, by the file's mean row width, about `batch_bytes` of data."""
     for path in added_files(table, snapshot_id):
         with table.io.new_input(path).open() as stream:
-            yield from pq.ParquetFile(stream).iter_batches(batch_size=batch_size, columns=list(names))
+            parquet = pq.ParquetFile(stream)
+            wanted = set(names)
+            data = sum(group.column(i).total_uncompressed_size
+                       for group in map(parquet.metadata.row_group, range(parquet.metadata.num_row_groups))
+                       for i in range(group.num_columns) if group.column(i).path_in_schema.split(".")[0] in wanted)
+            rows = max(1, min(batch_size, batch_bytes * parquet.metadata.num_rows // max(data, 1)))
+            yield from parquet.iter_batches(batch_size=rows, columns=list(names))

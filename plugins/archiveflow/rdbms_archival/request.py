@@ -69,6 +69,15 @@ FIELDS: dict[str, Field] = {
     "batch_size": Field(50_000, {"type": "integer", "minimum": 1_000, "maximum": 1_000_000}, "Batch size",
                         "Rows per purge transaction, and per batch when reading archived rows back "
                         "(validation, purge).", SAFETY),
+    "read_streams": Field(1, {"type": "integer", "minimum": 1, "maximum": 8}, "Read connections per table",
+                          "Connections reading one table at once, all in one snapshot, split by primary-key ranges "
+                          "(a single integer key; other tables are read by one). Each is a backend on the source "
+                          "database: keep it at 1 unless the table is large and the server has cores to spare.",
+                          SOURCE),
+    "parallel_read_min_mb": Field(1024, {"type": "integer", "minimum": 0, "maximum": 10_000_000},
+                                  "Parallel read from (MB)",
+                                  "With read_streams above 1: only tables whose heap is at least this size are "
+                                  "read by several connections (smaller ones gain nothing from it).", SOURCE),
     "triggered_by": Field("unknown", {"type": "string", "minLength": 1, "maxLength": 200}, "Requested by",
                           "Who asked for this run.", WHO),
     "triggered_by_email": Field("unknown@example.com",
@@ -100,6 +109,8 @@ class ArchivalRequest:
     dry_run: bool
     target_glue_database: str | None
     batch_size: int
+    read_streams: int
+    parallel_read_min_mb: int
 
     def as_conf(self) -> dict[str, Any]:
         conf = {name: getattr(self, name) for name in FIELDS if name != "glue_connection"}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -48,6 +49,7 @@ from archiveflow.rdbms_archival.sql_guard import GuardError, Selection, Table, c
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 10.0
+READ_BATCH_BYTES = 4 * 1024 * 1024  # the driver's batches: ends a batch at the row that passes this
 
 
 class ArchiveDataError(UnarchivableData):
@@ -308,28 +310,59 @@ class SnapshotRead:
                         return column.name
         return None
 
-    def copy_query(self, plan: TablePlan) -> str:
+    def key_ranges(self, plan: TablePlan, streams: int) -> list[sql.Composable | None]:
+        """`streams` conditions that split the table between as many readers, by ranges of its
+        single integer primary key (min and max from the index, in this snapshot): together they
+        cover every key once, whatever the keys' spread. [None] (one reader, the whole table)
+        when there is one stream, no such key, or no row."""
+        key = plan.source.primary_key
+        column = next((c for c in plan.source.columns if len(key) == 1 and c.name == key[0]), None)
+        if streams <= 1 or column is None or column.family.name not in ("int32", "int64"):
+            return [None]
+        ident = sql.Identifier(column.name)
+        with self.conn.transaction():
+            low, high = self.conn.execute(sql.SQL("SELECT min({k}), max({k}) FROM {t}").format(
+                k=ident, t=plan.source.scope)).fetchone()
+        if low is None:
+            return [None]
+        cuts = sorted({low + (high - low + 1) * i // streams for i in range(1, streams)})
+        ranges = [sql.SQL("{k} < {hi}").format(k=ident, hi=sql.Literal(cuts[0]))]
+        ranges += [sql.SQL("{k} >= {lo} AND {k} < {hi}").format(k=ident, lo=sql.Literal(lo), hi=sql.Literal(hi))
+                   for lo, hi in itertools.pairwise(cuts)]
+        return [*ranges, sql.SQL("{k} >= {lo}").format(k=ident, lo=sql.Literal(cuts[-1]))]
+
+    def copy_query(self, plan: TablePlan, key_range: sql.Composable | None = None) -> str:
         """The SELECT that COPY runs, parameters bound client-side (COPY takes none): the
-        selected columns, then the row digest (see row_digest.py)."""
+        selected columns, then the row digest (see row_digest.py); only `key_range`'s rows if given."""
+        where = plan.selection.where if key_range is None else sql.SQL("({}) AND ({})").format(
+            plan.selection.where, key_range)
         select = sql_files.load("select_rows").format(
             columns=sql.SQL(", ").join(sql.SQL(c.family.select).format(c=sql.Identifier(c.name))
                                        for c in plan.columns),
-            digest=row_digest_sql(plan.columns), table=plan.source.scope, where=plan.selection.where)
+            digest=row_digest_sql(plan.columns), table=plan.source.scope, where=where)
         return psycopg.ClientCursor(self.conn).mogrify(select, plan.selection.params)
 
-    def rows(self, plan: TablePlan, query: str, target: pa.Schema, figures: Future | None = None) -> pa.RecordBatchReader:
+    def rows(self, plan: TablePlan, query: str, target: pa.Schema, figures: Future | None = None,
+             adbc=None, label: str | None = None,
+             resources: contextlib.ExitStack | None = None) -> pa.RecordBatchReader:
         """`copy_query`'s rows as Arrow batches in `target`'s types, logging progress every
-        PROGRESS_EVERY_S (with an ETA once `figures`, the pending count, is known)."""
-        connection = self.adbc
+        PROGRESS_EVERY_S (with an ETA once `figures`, the pending count, is known). Another stream
+        of the same snapshot passes its own open `adbc` connection and the `resources` that close
+        its cursor before that connection (default: the read's own, closed at its exit)."""
+        connection = self.adbc if adbc is None else adbc
+        resources = self._resources if resources is None else resources
         if isinstance(connection, str):
-            connection = self._resources.enter_context(contextlib.closing(connect_adbc(connection)))
-        cursor = self._resources.enter_context(contextlib.closing(connection.cursor()))
+            connection = resources.enter_context(contextlib.closing(connect_adbc(connection)))
+        cursor = resources.enter_context(contextlib.closing(connection.cursor()))
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self.snapshot)).as_string(self.conn))
+        # batches by bytes, whatever the row width (a 64 KB bytea row or a 100-byte one)
+        cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(READ_BATCH_BYTES)})
         cursor.execute(query)
         source = cursor.fetch_record_batch()
         names = [c.name for c in plan.columns] + ["row digest"]  # errors name the source's columns
-        return pa.RecordBatchReader.from_batches(target, _converted(source, target, plan.label, names, figures))
+        return pa.RecordBatchReader.from_batches(target, _converted(source, target, label or plan.label, names,
+                                                                    figures))
 
 
 def connect_adbc(uri: str):

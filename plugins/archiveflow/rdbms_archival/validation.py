@@ -47,6 +47,15 @@ class FiguresSum:
                 self.counts[i] += count
                 self.digests[i] += digest
 
+    def absorb(self, other: FiguresSum) -> None:
+        """Add another stream's sums of the same columns."""
+        self.rows += other.rows
+        with localcontext() as exact:
+            exact.prec = EXACT_DIGITS
+            for i in range(len(self.columns)):
+                self.counts[i] += other.counts[i]
+                self.digests[i] += other.digests[i]
+
     def figures(self) -> dict:
         return {"row_count": self.rows, "columns": {c.name: {"count": str(self.counts[i]),
                                                              "digest": canonical(self.digests[i])}

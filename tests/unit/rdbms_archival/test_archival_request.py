@@ -37,6 +37,9 @@ def test_the_seed_payload_is_accepted_with_safe_defaults():
     ({"retention_policy": "6"}, "retention_policy"),
     ({"legal_hold": "no"}, "legal_hold"),
     ({"batch_size": 10}, "batch_size"),
+    ({"read_streams": 9}, "read_streams"),  # capped: each stream is a backend on the source database
+    ({"read_streams": 0}, "read_streams"),
+    ({"parallel_read_min_mb": -1}, "parallel_read_min_mb"),
     ({"source_schema": "x; DROP SCHEMA y"}, "source_schema"),
     ({"source_database": "a b"}, "source_database"),
     ({"glue_connection": "../../etc"}, "glue_connection"),
