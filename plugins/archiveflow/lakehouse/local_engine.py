@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from archiveflow.lakehouse.commit_conflicts import MERGE_ATTEMPTS, backoff_seconds, conflict_message
+from archiveflow.lakehouse.commit_conflicts import NO_BLIND_RETRIES, until_committed
 from archiveflow.lakehouse.statements import (
     MergePlan,
     UnsupportedStatement,
@@ -40,11 +40,6 @@ from archiveflow.lakehouse.statements import (
 
 log = logging.getLogger(__name__)
 
-CONFLICT_BACKOFF_SECONDS = 0.1   # the first wait after a lost commit race (then doubled, jittered)
-# pyiceberg re-applies a commit that lost a race on the winner's snapshot by itself: right for a
-# blind append, wrong for a MERGE, whose rows were computed from the older snapshot (the shared
-# event ids would be inserted twice). The engine recomputes instead, so pyiceberg must not retry.
-NO_BLIND_RETRIES = {"commit.retry.num-retries": "0"}
 DUCKDB_MEMORY_LIMIT = "384MB"
 ROW_GROUP_BYTES = "32MB"          # Parquet row groups written locally: small enough to stay under the limit
 # The longest JSON line read. DuckDB's JSON reader holds buffers of twice this size per thread: a
@@ -161,23 +156,15 @@ class LocalLakehouse:
 
     def _until_committed(self, name: str, attempt: Callable[[Any], LocalResult]) -> LocalResult:
         """`attempt(table)` on the table's current snapshot, again after each commit that lost a race."""
-        from pyiceberg.exceptions import CommitFailedException
-
         identifier = f"{self.database}.{name}"
-        for number in range(1, MERGE_ATTEMPTS + 1):
+
+        def on_current_snapshot() -> LocalResult:
             table = self.catalog.load_table(identifier)
             if any(table.properties.get(k) != v for k, v in NO_BLIND_RETRIES.items()):
                 table = table.transaction().set_properties(NO_BLIND_RETRIES).commit_transaction()
-            try:
-                return attempt(table)
-            except CommitFailedException as err:
-                lost = err
-                if number < MERGE_ATTEMPTS:
-                    wait = backoff_seconds(number, CONFLICT_BACKOFF_SECONDS)
-                    log.warning("commit to %s lost a race with another writer (attempt %s of %s): %s; recomputing "
-                                "in %.2f s", identifier, number, MERGE_ATTEMPTS, err, wait)
-                    time.sleep(wait)
-        raise CommitFailedException(conflict_message(identifier)) from lost
+            return attempt(table)
+
+        return until_committed(identifier, on_current_snapshot)
 
     def _merge_once(self, tree: exp.Merge, table, plan: MergePlan, snapshot_properties: dict[str, str]) -> LocalResult:
         con = self._connection(tree, {plan.target: table.metadata_location})
