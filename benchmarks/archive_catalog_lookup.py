@@ -6,11 +6,17 @@ moto server started here (stopped by pid at the end).
 
 The table is filled as the packing worker fills it: one pyiceberg commit per bundle, each bundle a
 contiguous range of keys (the planner bundles in key order) spread over 10 top-level prefixes.
-Then it prints, with the load average: rows, data bytes, seconds and bytes read over HTTP (DuckDB's
-HTTP log: the Content-Length of every response, its file cache off) for one key on a fresh connection
-(and what opening a connection alone takes), another key on the same connection, the planner's check
-of a 1,000-key page, and a bare-name look-up (which neither partition nor bounds narrow) as the
-baseline the key look-up is compared with.
+Then it prints, with the load average:
+
+- **the cold look-up**: one key looked up as `s3_restore`'s look-up task does it, in a new Python
+  process (`archive_index` in the `catalog` mode, then `restore.lookup.locate`), timed after the
+  process's imports (printed apart): its DuckDB connection, extensions, Glue client and first query
+  are all new. Three processes, the median is the figure;
+- in this process: rows, data bytes, seconds and bytes read over HTTP (DuckDB's HTTP log: the
+  Content-Length of every response, its file cache off) for one key on a new connection (and what
+  opening a connection alone takes), another key on the same connection (warm), the planner's check
+  of a 1,000-key page, and a bare-name look-up (which neither partition nor bounds narrow) as the
+  baseline the key look-up is compared with.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -90,6 +98,39 @@ def fill(table, total: int, per_bundle: int) -> None:
                   flush=True)
 
 
+def cold_lookup(key: str) -> dict:
+    """In a new process (run with --cold-lookup): the restore task's look-up of one key, timed after the
+    imports; then another look-up on the same index (warm)."""
+    began = time.monotonic()
+    from archiveflow.hooks.archive_catalog import archive_index
+    from archiveflow.restore import lookup
+
+    imported = time.monotonic()
+    with archive_index() as (store, _):
+        found = lookup.locate(store, "unused-in-the-catalog-mode", [f"source-bucket/{key}"], ["files[0]"],
+                              project_name=None, version=None)
+        cold = time.monotonic()
+        lookup.locate(store, "unused-in-the-catalog-mode", [f"source-bucket/{key}"], ["files[0]"],
+                      project_name=None, version=None)
+        warm = time.monotonic()
+    assert [f.source_key for f in found] == [key], found
+    return {"imports": imported - began, "cold": cold - imported, "warm": warm - cold}
+
+
+def cold_lookups(key: str, runs: int = 3) -> None:
+    env = {**os.environ, "AIRFLOW_VAR_ARCHIVEFLOW_ARCHIVE_INDEX_MODE": "catalog"}
+    figures = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, __file__, "--cold-lookup", key], env=env, capture_output=True,
+                              text=True, timeout=600, check=True)
+        figures.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"  new process: imports {figures[-1]['imports']:.2f} s, then the look-up {figures[-1]['cold']:.2f} s "
+              f"(the next one on the same index {figures[-1]['warm']:.2f} s) ({load()})", flush=True)
+    print(f"COLD look-up of one key, as s3_restore's look-up task makes it (new process, after its imports): "
+          f"median {statistics.median(f['cold'] for f in figures):.2f} s of {runs} "
+          f"(warm, the next key on the same index: {statistics.median(f['warm'] for f in figures):.2f} s) ({load()})")
+
+
 def data_bytes(table) -> tuple[int, int]:
     files = list(table.scan().plan_files())
     return len(files), sum(f.file.file_size_in_bytes for f in files)
@@ -99,7 +140,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--bundle-rows", type=int, default=50_000)
+    parser.add_argument("--cold-lookup", metavar="KEY", help=argparse.SUPPRESS)  # the child process's part
     args = parser.parse_args()
+    if args.cold_lookup:
+        print(json.dumps(cold_lookup(args.cold_lookup)))
+        return 0
     process, endpoint = start_moto()
     try:
         os.environ.update(connection_env(endpoint))
@@ -151,11 +196,12 @@ def main() -> int:
                   f"{sum(len(v) for v in found.values())} row(s) ({load()})")
             return seconds, nbytes
 
+        cold_lookups(wanted)
         began = time.monotonic()
         hook.duckdb_connection().close()
         print(f"opening a DuckDB connection alone (extensions loaded, S3 secret set): "
               f"{time.monotonic() - began:.2f} s ({load()})")
-        measure(f"key look-up, fresh connection ({wanted})", lambda: index.files([f"source-bucket/{wanted}"], False))
+        measure(f"key look-up, new connection in this process ({wanted})", lambda: index.files([f"source-bucket/{wanted}"], False))
         key_seconds, key_bytes = measure(f"key look-up, warm ({other})",
                                          lambda: index.files([f"source-bucket/{other}"], False))
         measure("planner check of a 1,000-key page", lambda: {"page": list(index.newest_etags(

@@ -4,11 +4,11 @@ the events the generator wrote."""
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 
 import pytest
+from tests.integration.github_lakehouse.lakehouse_tables import unique_day
 
 from archiveflow.github_lakehouse.bronze import GhHour
 from devstack.gharchive import generate_hour, read_record
@@ -36,8 +36,7 @@ def test_silver_asset_event_runs_gold_for_its_day(airflow_stack, local_stack, gi
 
     from archiveflow.hooks.iceberg import IcebergCatalogHook
 
-    rng = random.SystemRandom()
-    hour = GhHour.parse(f"{rng.randint(2015, 2022)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}-9")
+    hour = GhHour.parse(f"{unique_day()}-9")
     generate_hour(github_sources, hour, events=1500)
     expected = read_record(github_sources)[hour.name]["events"]   # its repeats' hour is never ingested
     airflow_stack.wait_for_dag("github_ingestion")

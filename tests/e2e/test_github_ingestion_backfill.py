@@ -12,12 +12,11 @@ and the second backfill changes no count in any layer."""
 from __future__ import annotations
 
 import datetime as dt
-import random
 import subprocess
 import time
 
 import pytest
-from tests.integration.github_lakehouse.lakehouse_tables import scan
+from tests.integration.github_lakehouse.lakehouse_tables import scan, unique_day
 
 from archiveflow import resources
 from archiveflow.github_lakehouse.bronze import GhHour, partition_prefix
@@ -102,8 +101,7 @@ def table_figures(day: str) -> dict[str, int]:
 
 def test_six_hour_backfill_over_cli_then_rest(airflow_stack, local_stack, github_sources):
     config = local_stack.config
-    day = f"{random.SystemRandom().randint(2015, 2022)}-{random.SystemRandom().randint(1, 12):02d}-" \
-          f"{random.SystemRandom().randint(1, 28):02d}"
+    day = unique_day()
     hours = [GhHour.parse(f"{day}-{h}") for h in range(6)]
     for hour in hours:
         generate_hour(config.gharchive_dir, hour, events=1500)

@@ -5,7 +5,8 @@ the columns are `include/sql/deep_archive/archive_catalog_table.sql`'s).
 - **Written** by the packing worker with pyiceberg, one commit per bundle (`append_bundle`). A retry
   first looks for the bundle's rows (the partitions of its keys, then its ``archive_key``) and appends
   nothing if they are there, so a retried unit never adds a row twice; a commit that loses a race with
-  another child is redone after that look.
+  another child is redone after that look (never re-applied by pyiceberg on its own: a unit running
+  twice at once would then add its rows twice).
 - **Read** through the `lakehouse_sql` engine (Athena on AWS, DuckDB locally) from the SQL files of
   `include/sql/deep_archive/` (`CatalogIndex`): the planner's "already archived?" check and the
   restore look-ups. `reader` hands the same questions to the DynamoDB index in the `dynamodb` mode.
@@ -25,6 +26,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from archiveflow.deep_archive import index
+from archiveflow.lakehouse.commit_conflicts import NO_BLIND_RETRIES, until_committed
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,6 @@ MODES = ("dynamodb", "catalog")
 TABLE = "archive_catalog"
 TABLE_SQL = "deep_archive/archive_catalog_table.sql"
 KEY_PREFIX_CHARS = 8
-COMMIT_ATTEMPTS = 8
 # Athena takes at most 256 KB of query text: keys are sent in chunks well under it.
 QUERY_KEYS_BYTES = 64 * 1024
 TABLE_PROPERTIES = {
@@ -44,6 +45,7 @@ TABLE_PROPERTIES = {
     # snapshot: appends merge small manifests so a look-up reads a few, however many bundles.
     "commit.manifest-merge.enabled": "true",
     "commit.manifest.min-count-to-merge": "8",
+    **NO_BLIND_RETRIES,
 }
 # What a look-up returns, in both modes (`archiveflow.restore.lookup` builds an ArchivedFile of it).
 FILE_COLUMNS = ("source_bucket", "source_key", "version", "source_etag", "size", "project_name", "archive_bucket",
@@ -127,24 +129,22 @@ def bundle_rows(table, source_bucket: str, keys: Iterable[str], archive_bucket: 
 
 def append_bundle(table, rows: Sequence[dict]) -> bool:
     """Commit one bundle's rows (all of one source bucket and one bundle) unless they are there; True
-    if this call committed them."""
-    from pyiceberg.exceptions import CommitFailedException
-
+    if this call committed them. The look and the commit are on one snapshot: a commit that lost a
+    race looks again on the new one."""
     first = rows[0]
     bundle = f"s3://{first['archive_bucket']}/{first['archive_key']}"
     data = _arrow(table, rows)
-    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+
+    def attempt() -> bool:
         table.refresh()
         if bundle_rows(table, first["source_bucket"], [r["source_key"] for r in rows], first["archive_bucket"],
                        first["archive_key"]):
             log.info("%s: its %s catalog rows are already committed", bundle, len(rows))
             return False
-        try:
-            table.append(data, snapshot_properties={"archiveflow.bundle": bundle})
-            return True
-        except CommitFailedException as err:  # another child committed first: look again, then retry
-            log.warning("%s: catalog commit lost a race (attempt %s): %s", bundle, attempt, err)
-    raise CommitFailedException(f"{bundle}: {COMMIT_ATTEMPTS} catalog commits in a row lost a race")
+        table.append(data, snapshot_properties={"archiveflow.bundle": bundle})
+        return True
+
+    return until_committed(f"{'.'.join(table.name())} ({bundle})", attempt)
 
 
 def _arrow(table, rows: Sequence[dict]):

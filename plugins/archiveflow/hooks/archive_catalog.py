@@ -50,10 +50,12 @@ def warehouse() -> str:
 
 
 @contextmanager
-def archive_index(aws_conn_id: str = "aws_default",
-                  lakehouse_sql_conn_id: str = "lakehouse_sql") -> Iterator[tuple[Any, Callable[[], dict]]]:
+def archive_index(aws_conn_id: str = "aws_default", lakehouse_sql_conn_id: str = "lakehouse_sql", *,
+                  writing: bool = False) -> Iterator[tuple[Any, Callable[[], dict]]]:
     """(the index to hand the planner, the worker's plan and the restore look-up, a function giving
-    what its queries cost so far). In the `catalog` mode the table is created if missing."""
+    what its queries cost so far). In the `catalog` mode, `writing` (the planner, whose workers append
+    to it) creates the table if missing; a reader (the restore look-up) never touches pyiceberg, and
+    finds nothing archived where the table does not exist yet."""
     from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
 
     if index_mode() == "dynamodb":
@@ -61,7 +63,8 @@ def archive_index(aws_conn_id: str = "aws_default",
         return
     hook = ArchiveCatalogHook(lakehouse_sql_conn_id)
     try:
-        hook.ensure_table()
+        if writing:
+            hook.ensure_table()
         yield hook.index(), hook.usage
     finally:
         hook.close()
@@ -101,7 +104,12 @@ class ArchiveCatalogHook(LakehouseSqlHook):
 
         tree = load_statement(sql_file, parameters)
         started = time.monotonic()
-        rows, scanned = self._athena(tree) if self.engine == "athena" else self._duckdb(tree)
+        try:
+            rows, scanned = self._athena(tree) if self.engine == "athena" else self._duckdb(tree)
+        except Exception:
+            if self._table_exists():
+                raise
+            rows, scanned = [], 0  # nothing was archived in the catalog mode yet (the first plan creates it)
         self.queries.append({"sql": sql_file, "engine": self.engine, "rows": len(rows), "bytes_scanned": scanned,
                              "seconds": round(time.monotonic() - started, 3)})
         return rows
@@ -115,6 +123,15 @@ class ArchiveCatalogHook(LakehouseSqlHook):
                 "bytes_scanned": sum(q["bytes_scanned"] or 0 for q in athena),
                 "usd": round(sum(athena_query_usd(q["bytes_scanned"] or 0) for q in athena), 6)}
 
+    def _table_exists(self) -> bool:
+        glue = self._iceberg.get_conn()
+        database, table = catalog_identifier().split(".")
+        try:
+            glue.get_table(DatabaseName=database, Name=table)
+        except glue.exceptions.EntityNotFoundException:
+            return False
+        return True
+
     def close(self) -> None:
         if self._local is not None:
             self._local.close()
@@ -124,7 +141,7 @@ class ArchiveCatalogHook(LakehouseSqlHook):
         from archiveflow.lakehouse.local_engine import LocalLakehouse
 
         if self._local is None:
-            self._local = LocalLakehouse(self.duckdb_connection, self._iceberg.catalog, self._iceberg.get_conn(),
+            self._local = LocalLakehouse(self.duckdb_connection, self._iceberg.get_catalog, self._iceberg.get_conn,
                                          resources.glue_database("archive"))
         result = self._local.run(tree)
         return [dict(zip(result.columns, row, strict=True)) for row in result.rows], None

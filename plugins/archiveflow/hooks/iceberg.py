@@ -8,13 +8,15 @@ the tables are the same Glue + S3 Iceberg tables Athena reads.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-from pyiceberg.catalog.glue import GlueCatalog
 
 from archiveflow import resources
 from archiveflow.hooks.client_settings import AwsClientSettings
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.glue import GlueCatalog
 
 
 class IcebergCatalogHook(AwsBaseHook):
@@ -35,6 +37,10 @@ class IcebergCatalogHook(AwsBaseHook):
 
     @cached_property
     def catalog(self) -> GlueCatalog:
+        # Imported here: pyiceberg (and pyarrow, which it loads) is seconds of a cold process, and a
+        # reader through DuckDB needs only the hook's Glue client.
+        from pyiceberg.catalog.glue import GlueCatalog
+
         # The hook's Glue client carries the connection's endpoint, region, credentials and
         # botocore config (retries, timeouts), exactly like every other provider hook.
         return GlueCatalog("archiveflow", client=self.get_conn(), **self.catalog_properties())

@@ -1,6 +1,9 @@
 """The local engine of lakehouse SQL: DuckDB computes and writes, pyiceberg commits. Plain Python: the caller
-hands in a DuckDB connection factory (extensions loaded, S3 secret set), the pyiceberg catalog and a
-Glue client, all configured from the same connection Athena would use.
+hands in factories of a DuckDB connection (extensions loaded, S3 secret set), of the pyiceberg catalog and
+of a Glue client, all configured from the same connection Athena would use. The DuckDB connection is
+opened in a thread of its own as soon as the engine is made (loading the extensions is most of a cold
+look-up: DuckDB checks their signatures), while this thread makes the Glue client and asks Glue; the
+pyiceberg catalog is made only by a statement that commits (a SELECT never imports it).
 
 Every table a statement names is a view in DuckDB: an Iceberg table over `iceberg_scan` of its
 current metadata (the MERGE target over exactly the metadata the commit builds on), a Glue JSON
@@ -24,12 +27,14 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlglot import exp
 
-from archiveflow.lakehouse.commit_conflicts import MERGE_ATTEMPTS, backoff_seconds, conflict_message
+from archiveflow.lakehouse.commit_conflicts import NO_BLIND_RETRIES, until_committed
 from archiveflow.lakehouse.statements import (
     MergePlan,
     UnsupportedStatement,
@@ -40,11 +45,6 @@ from archiveflow.lakehouse.statements import (
 
 log = logging.getLogger(__name__)
 
-CONFLICT_BACKOFF_SECONDS = 0.1   # the first wait after a lost commit race (then doubled, jittered)
-# pyiceberg re-applies a commit that lost a race on the winner's snapshot by itself: right for a
-# blind append, wrong for a MERGE, whose rows were computed from the older snapshot (the shared
-# event ids would be inserted twice). The engine recomputes instead, so pyiceberg must not retry.
-NO_BLIND_RETRIES = {"commit.retry.num-retries": "0"}
 DUCKDB_MEMORY_LIMIT = "384MB"
 ROW_GROUP_BYTES = "32MB"          # Parquet row groups written locally: small enough to stay under the limit
 # The longest JSON line read. DuckDB's JSON reader holds buffers of twice this size per thread: a
@@ -83,14 +83,33 @@ def _quote(text: str) -> str:
 
 
 class LocalLakehouse:
-    """One DuckDB connection for all the statements run through it (`close()` it when done)."""
+    """One DuckDB connection for all the statements run through it (`close()` it when done).
 
-    def __init__(self, connect: Callable[[], Any], catalog, glue, database: str) -> None:
-        self.connect, self.catalog, self.glue, self.database = connect, catalog, glue, database
+    `connect`, `open_catalog` and `open_glue` make the DuckDB connection, the pyiceberg catalog and the
+    Glue client, each once, when first needed (the connection at once, in a thread)."""
+
+    def __init__(self, connect: Callable[[], Any], open_catalog: Callable[[], Any], open_glue: Callable[[], Any],
+                 database: str) -> None:
+        self.open_catalog, self.open_glue, self.database = open_catalog, open_glue, database
+        opener = ThreadPoolExecutor(1, thread_name_prefix="duckdb-connect")
+        self._opening: Future | None = opener.submit(connect)
+        opener.shutdown(wait=False)  # its thread ends once the connection is open
         self._con = None
         self._spill = ""
 
+    @cached_property
+    def catalog(self):
+        return self.open_catalog()
+
+    @cached_property
+    def glue(self):
+        return self.open_glue()
+
     def close(self) -> None:
+        if self._opening is not None:
+            opening, self._opening = self._opening, None
+            if opening.exception() is None and opening.result() is not None:
+                opening.result().close()
         if self._con is not None:
             self._con.close()
             self._con = None
@@ -161,23 +180,15 @@ class LocalLakehouse:
 
     def _until_committed(self, name: str, attempt: Callable[[Any], LocalResult]) -> LocalResult:
         """`attempt(table)` on the table's current snapshot, again after each commit that lost a race."""
-        from pyiceberg.exceptions import CommitFailedException
-
         identifier = f"{self.database}.{name}"
-        for number in range(1, MERGE_ATTEMPTS + 1):
+
+        def on_current_snapshot() -> LocalResult:
             table = self.catalog.load_table(identifier)
             if any(table.properties.get(k) != v for k, v in NO_BLIND_RETRIES.items()):
                 table = table.transaction().set_properties(NO_BLIND_RETRIES).commit_transaction()
-            try:
-                return attempt(table)
-            except CommitFailedException as err:
-                lost = err
-                if number < MERGE_ATTEMPTS:
-                    wait = backoff_seconds(number, CONFLICT_BACKOFF_SECONDS)
-                    log.warning("commit to %s lost a race with another writer (attempt %s of %s): %s; recomputing "
-                                "in %.2f s", identifier, number, MERGE_ATTEMPTS, err, wait)
-                    time.sleep(wait)
-        raise CommitFailedException(conflict_message(identifier)) from lost
+            return attempt(table)
+
+        return until_committed(identifier, on_current_snapshot)
 
     def _merge_once(self, tree: exp.Merge, table, plan: MergePlan, snapshot_properties: dict[str, str]) -> LocalResult:
         con = self._connection(tree, {plan.target: table.metadata_location})
@@ -213,8 +224,11 @@ class LocalLakehouse:
     # --- DuckDB views of the catalog tables ---------------------------------------------------
 
     def _connection(self, tree: exp.Expression, metadata_locations: dict[str, str]):
+        # Glue is asked while the connection is still being opened.
+        views = {name: self._view_query(name, metadata_locations.get(name)) for name in referenced_tables(tree)}
         if self._con is None:
-            self._con = self.connect()
+            opening, self._opening = self._opening, None
+            self._con = opening.result()
             self._con.execute("SET TimeZone = 'UTC'")  # Athena's timestamps are UTC wall-clock times
             self._con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")  # spills beyond, keeps the task small
             self._con.execute("SET preserve_insertion_order = false")  # an Iceberg write has no row order to keep
@@ -223,8 +237,7 @@ class LocalLakehouse:
             # S3 writes go up in 5 MiB parts (part size = this / 10,000 parts) as they are written,
             # instead of buffering up to 80 MiB per file in memory first.
             self._con.execute("SET s3_uploader_max_filesize = '50GB'")
-        for name in referenced_tables(tree):
-            query = self._view_query(name, metadata_locations.get(name))
+        for name, query in views.items():
             self._con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {query}')
         return self._con
 

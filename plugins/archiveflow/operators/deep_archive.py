@@ -128,7 +128,7 @@ class PlanBundlesOperator(_DeepArchiveOperator):
         plan_id = f"{run_after:%Y%m%dT%H%M%S}-{hashlib.sha256(context['run_id'].encode()).hexdigest()[:8]}"
         # Checked again: a retry, or an approval, may come days after the sources were resolved.
         requests = self.checked_requests(self.sources)
-        with archive_index(self.aws_conn_id) as (store, index_usage):
+        with archive_index(self.aws_conn_id, writing=True) as (store, index_usage):
             document = plan(S3Hook(aws_conn_id=self.aws_conn_id).conn, store, requests, plan_id=plan_id,
                             plan_bucket=resources.bucket("archive"),
                             index_table=resources.dynamodb_table("archive-index"), dry_run=options.dry_run)

@@ -42,7 +42,7 @@ def local_engine(hook):
     from archiveflow.lakehouse.local_engine import LocalLakehouse
 
     catalog_hook = IcebergCatalogHook(hook.aws_conn_id)   # its client is the Glue client
-    return LocalLakehouse(hook.duckdb_connection, catalog_hook.catalog, catalog_hook.get_conn(),
+    return LocalLakehouse(hook.duckdb_connection, catalog_hook.get_catalog, catalog_hook.get_conn,
                           resources.glue_database("lakehouse"))
 
 

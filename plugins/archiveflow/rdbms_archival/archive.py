@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 
 from archiveflow.failpoints import failpoint
+from archiveflow.lakehouse.commit_conflicts import NO_BLIND_RETRIES, until_committed
 from archiveflow.rdbms_archival.iceberg_sink import (
     LEGAL_HOLD,
     LEGAL_HOLD_RELEASED_BY,
@@ -50,7 +51,7 @@ ROW_GROUP_BYTES = 8 * 1024 * 1024  # Arrow data per row group: written while the
 def table_properties(plan: TablePlan, request: ArchivalRequest, database: str) -> dict[str, str]:
     """Recorded on the Iceberg table; retention is that of the latest run (the legal hold: `legal_hold`)."""
     return {"archiveflow.source": f"postgresql:///{database}/{plan.label}",
-            "archiveflow.retention-months": str(request.retention_policy)}
+            "archiveflow.retention-months": str(request.retention_policy), **NO_BLIND_RETRIES}
 
 
 def legal_hold(existing: dict[str, str], request: ArchivalRequest, run_id: str) -> tuple[dict[str, str], dict]:
@@ -121,7 +122,11 @@ def archive_table(conn: psycopg.Connection, adbc_uri: str, catalog: Catalog, pla
         set_properties(table, {**table_properties(plan, request, conn.info.dbname), **hold_properties})
         snapshot = find_run_snapshot(table, run_id, plan.label)
         if snapshot is None:
-            snapshot = _append(conn, adbc.result(), adbc_uri, pool, table, plan, request, run_id)
+            # The first attempt reads on the connection opened ahead; a recomputation (an ADBC
+            # connection's snapshot is set once) on a connection of its own, closed after it.
+            ahead = [adbc.result()]
+            snapshot = until_committed(plan.iceberg_table, lambda: _append_on_current_snapshot(
+                conn, ahead.pop() if ahead else adbc_uri, adbc_uri, pool, table, plan, request, run_id))
             failpoint("rdbms_archival.committed")
     if not snapshot.appended:
         log.info("%s: this run already committed snapshot %d; not appending again", plan.label, snapshot.snapshot_id)
@@ -161,6 +166,15 @@ def _read_streams(conn: psycopg.Connection, plan: TablePlan, request: ArchivalRe
 
 class StreamStopped(Exception):
     """Another stream of the same table failed: this one stops too (its error is the one raised)."""
+
+
+def _append_on_current_snapshot(conn: psycopg.Connection, adbc, adbc_uri: str, pool: ThreadPoolExecutor, table,
+                                plan: TablePlan, request: ArchivalRequest, run_id: str):
+    """The rows not archived unchanged as of the table's current snapshot, committed on that snapshot:
+    after a lost race with another run, they are computed again from the source (never re-applied)."""
+    table.refresh()
+    return (find_run_snapshot(table, run_id, plan.label)
+            or _append(conn, adbc, adbc_uri, pool, table, plan, request, run_id))
 
 
 def _append(conn: psycopg.Connection, adbc, adbc_uri: str, pool: ThreadPoolExecutor, table, plan: TablePlan,

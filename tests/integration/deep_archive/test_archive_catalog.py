@@ -141,6 +141,35 @@ def test_a_retried_unit_adds_no_catalog_row_twice(aws, catalog_index):
     assert scanned.num_rows == 3
 
 
+def test_a_unit_committing_twice_at_once_adds_its_rows_once(aws, catalog_index, monkeypatch):
+    """Two attempts of one unit at once (a job retried while its first attempt still runs): the first
+    looks for the bundle's rows and finds none, the second commits them, then the first commits. Its
+    commit is refused (the table changed since its look) and it looks again, instead of pyiceberg
+    re-applying its append on the new snapshot (the rows twice)."""
+    project = aws.unique("twice")
+    moment = "2026-01-01T00:00:00+00:00"
+    rows = [catalog.row({"source_bucket": aws.source, "source_key": f"{project}/f{i}.txt",
+                         "version": f"{moment}#e{i}", "source_etag": f"e{i}", "source_last_modified": moment,
+                         "size": 1, "project_name": project, "plan_id": project, "archive_bucket": aws.archive,
+                         "archive_key": f"tests/{project}/bundle.zip", "archive_format": "zip",
+                         "storage_class": "STANDARD_IA", "archived_at": moment}) for i in range(3)]
+    first, second = (catalog_index.open_catalog().load_table(catalog_index.identifier) for _ in range(2))
+    look, overtaken = catalog.bundle_rows, []
+
+    def look_then_overtaken(table, *args):
+        found = look(table, *args)
+        if table is first and not overtaken:  # the other attempt commits between this look and its commit
+            overtaken.append(catalog.append_bundle(second, rows))
+        return found
+
+    monkeypatch.setattr(catalog, "bundle_rows", look_then_overtaken)
+    assert catalog.append_bundle(first, rows) is False
+    assert overtaken == [True]
+    assert catalog_rows(catalog_index.table(), project_name=project) == {
+        (aws.source, f"{project}/f{i}.txt", f"{moment}#e{i}") for i in range(3)}
+    assert catalog_index.table().refresh().scan(row_filter=f"project_name = '{project}'").to_arrow().num_rows == 3
+
+
 def migrate(aws, *args: str) -> str:
     env = {**os.environ, "AWS_ENDPOINT_URL": aws.endpoint, "AWS_ACCESS_KEY_ID": "test",
            "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": os.pathsep.join(sys.path)}

@@ -6,12 +6,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import random
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
+from tests.integration.github_lakehouse.lakehouse_tables import unique_day
 
 from archiveflow import resources
 
@@ -38,11 +38,7 @@ class Lake:
         self.runs = local_stack.resource("dynamodb").Table(resources.dynamodb_table("runs"))
         self.bucket = resources.bucket("lakehouse")
 
-    @staticmethod
-    def unique_day() -> str:
-        """A day no other test uses: each test's hours and Bronze partition are its own."""
-        rng = random.SystemRandom()
-        return f"{rng.randint(2015, 2022)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    unique_day = staticmethod(unique_day)
 
     def keys(self, prefix: str) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)

@@ -9,7 +9,7 @@ import datetime as dt
 from types import SimpleNamespace
 
 import pytest
-from tests.integration.github_lakehouse.lakehouse_tables import load_dag, scan, task_result
+from tests.integration.github_lakehouse.lakehouse_tables import load_dag, scan, task_result, unique_day
 
 from archiveflow.github_lakehouse.bronze import GhHour
 from devstack.gharchive import generate_hour, read_record
@@ -86,11 +86,15 @@ def test_example_queries_run_locally_on_gold(ingested):
     assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
 
 
-def test_hours_merged_at_the_same_time_still_hold_each_event_once(lake, airflow_db):
-    """A backfill runs hours in parallel: two Silver MERGEs sharing event ids race to commit; the
-    loser recomputes on the winner's snapshot instead of inserting the shared ids again."""
+def test_hours_merged_at_the_same_time_still_hold_each_event_once(lake, airflow_db, monkeypatch):
+    """A backfill runs hours in parallel: two Silver MERGEs sharing event ids race to commit. The race
+    is forced: hour 5's MERGE computes its rows, then hour 6's (which repeats 40 of hour 5's events)
+    merges and commits first. Hour 5's commit must be refused, its rows having been computed on the
+    older snapshot, and recomputed on the winner's: the shared ids are inserted once."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
+    from archiveflow.lakehouse import local_engine
     from archiveflow.operators.github_lakehouse import (
         IngestHourOperator,
         RegisterBronzeTableOperator,
@@ -115,7 +119,33 @@ def test_hours_merged_at_the_same_time_still_hold_each_event_once(lake, airflow_
                                     parameters=silver_parameters(hour.ingest_dt, f"s3://{lake.bucket}/{hour.bronze_key}"))
         return task.execute({"run_id": f"race_{hour.name}"})[0]["rows_written"]
 
-    with ThreadPoolExecutor(2) as pool:
-        written = list(pool.map(merge, hours))
+    commit, commits = local_engine._commit, []
+    computed, overtaken = threading.Event(), threading.Event()
+
+    def commit_once_overtaken(*args, **kwargs):
+        commits.append(threading.get_ident())
+        if len(commits) == 1:  # hour 5's rows are computed: hour 6 merges and commits now
+            computed.set()
+            assert overtaken.wait(600)
+        return commit(*args, **kwargs)
+
+    monkeypatch.setattr(local_engine, "_commit", commit_once_overtaken)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(merge, hours[0])
+        assert computed.wait(600)
+        try:
+            second = merge(hours[1])
+        finally:
+            overtaken.set()
+        written = [first.result(timeout=600), second]
     ids = scan("github_events_silver", [day], "id").column("id").to_pylist()
     assert len(ids) == len(set(ids)) == sum(written) == expected
+    assert len(commits) == 3 and commits[0] == commits[2] != commits[1]  # hour 5 lost once and recomputed
+
+
+def test_no_two_tests_get_the_same_day_or_a_neighbouring_one():
+    """The tests share the Silver and Gold tables and count a day's rows, and a test's events may fall
+    on its day's neighbours: the race test above once counted the 400 events another test's
+    midnight hour filed under the day after its own (1,040 rows for its 640 events)."""
+    days = sorted(dt.date.fromisoformat(unique_day()) for _ in range(200))
+    assert all((later - earlier).days >= 3 for earlier, later in zip(days, days[1:], strict=False))

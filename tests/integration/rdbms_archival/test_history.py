@@ -61,6 +61,40 @@ def test_reruns_without_purge_add_only_changed_rows_as_new_versions(pg, local_st
     assert sorted(schema_.identifier_field_names()) == sorted(["id", VERSION_COLUMN])
 
 
+def test_two_runs_at_once_archive_each_row_version_once(pg, local_stack, catalog, archive_and_validate, monkeypatch):
+    """run-a finds which rows are not archived yet and writes them; before it commits, run-b archives
+    the same rows and commits first. run-a's commit is refused (the table changed since it looked)
+    and its rows computed again from the new snapshot (all archived unchanged now), never re-applied
+    by pyiceberg on run-b's snapshot (every row twice)."""
+    import psycopg
+
+    from archiveflow.rdbms_archival import archive
+
+    conn, schema = pg
+    conn.execute(sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, status text)").format(sql.Identifier(schema, "orders")))
+    conn.execute(sql.SQL("INSERT INTO {} SELECT g, 'open' FROM generate_series(1, 100) g").format(
+        sql.Identifier(schema, "orders")))
+    tables = [{"table_name": "orders"}]
+    commit, commits = archive.commit_once, []
+
+    def overtaken(table, data_files, run_id, *args):
+        commits.append(run_id)
+        if len(commits) == 1:  # run-b, on a connection of its own, archives and commits first
+            with psycopg.connect(local_stack.pg_dsn, autocommit=True) as other:
+                request = parse_request({"source_schema": schema, "source_table": tables})
+                plan = plan_table(other, request, 0, resources.glue_database("archive"))
+                archive.archive_table(other, local_stack.pg_dsn, catalog, plan, request, "run-b")
+        return commit(table, data_files, run_id, *args)
+
+    monkeypatch.setattr(archive, "commit_once", overtaken)
+    run_a = archive_and_validate("run-a", source_table=tables)
+    assert commits == ["run-a", "run-b", "run-a"]
+    assert (run_a.result["rows_archived"], run_a.result["rows_skipped"]) == (0, 100)
+    assert run_a.validated["passed"]
+    data = catalog.load_table(run_a.plan.iceberg_table).scan().to_arrow()
+    assert data.num_rows == 100 and pc.unique(data[RUN_COLUMN]).to_pylist() == ["run-b"]
+
+
 def test_a_legal_hold_sticks_until_released_explicitly(pg, local_stack, catalog, archive_and_validate):
     conn, schema = pg
     conn.execute(sql.SQL("CREATE TABLE {} (id integer PRIMARY KEY)").format(sql.Identifier(schema, "cases")))

@@ -134,6 +134,35 @@ def test_on_athena_a_look_up_runs_in_the_archive_database_and_records_the_bytes_
                             "usd": round(cost.athena_query_usd(123), 6)}
 
 
+def test_a_look_up_before_the_catalog_table_exists_finds_nothing_archived(monkeypatch):
+    """A restore reads without creating the table (no pyiceberg on its path): where no plan has made it
+    yet, nothing is archived in the catalog mode; where it exists, a failing query still fails."""
+    from types import SimpleNamespace
+
+    from archiveflow.hooks.archive_catalog import ArchiveCatalogHook
+    from archiveflow.lakehouse.statements import UnsupportedStatement
+
+    tables: dict[str, dict] = {}
+
+    class Glue:
+        exceptions = SimpleNamespace(EntityNotFoundException=KeyError)
+
+        def get_table(self, DatabaseName, Name):  # noqa: N803 (boto3's spelling)
+            return {"Table": tables[f"{DatabaseName}.{Name}"]}
+
+    def no_table(tree):
+        raise UnsupportedStatement("table archiveflow_archive.archive_catalog does not exist")
+
+    monkeypatch.setattr(ArchiveCatalogHook, "extra", property(lambda self: {"engine": "duckdb"}))
+    hook = ArchiveCatalogHook()
+    hook.__dict__["_iceberg"] = SimpleNamespace(get_conn=Glue)
+    monkeypatch.setattr(hook, "_duckdb", no_table)
+    assert hook.index().files(["src/a/b.csv"], with_versions=False) == {}
+    tables["archiveflow_archive.archive_catalog"] = {}
+    with pytest.raises(UnsupportedStatement, match="does not exist"):
+        hook.index().files(["src/a/b.csv"], with_versions=False)
+
+
 def test_the_approval_step_says_what_the_already_archived_check_cost():
     assert "read DynamoDB items" in planner.index_usage_summary({"index_mode": "dynamodb"})
     line = planner.index_usage_summary({"index_mode": "catalog", "engine": "athena", "queries": 1200,

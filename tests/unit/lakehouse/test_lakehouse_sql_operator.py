@@ -225,7 +225,7 @@ def test_the_local_engine_recomputes_a_merge_that_lost_up_to_seven_races(monkeyp
                             spec=lambda: SimpleNamespace(fields=[]), schema=lambda: None)
     loads, waits = [], []
     catalog = SimpleNamespace(load_table=lambda identifier: loads.append(identifier) or table)
-    engine = local_engine.LocalLakehouse(lambda: None, catalog, glue=None, database="lake")
+    engine = local_engine.LocalLakehouse(lambda: None, lambda: catalog, lambda: None, database="lake")
 
     def merge_once(tree, loaded, plan, properties):
         if len(loads) <= lost_races:
