@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import math
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import deflate
 
@@ -136,6 +138,18 @@ def put_jsonl(s3, bucket: str, key: str, rows: Iterable[dict]) -> None:
 def get_jsonl(s3, bucket: str, key: str) -> list[dict]:
     body = gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     return [json.loads(line) for line in body.splitlines()]
+
+
+def get_parquet(s3, bucket: str, key: str) -> list[dict]:
+    """The rows of a Parquet object (the SQL plan's manifests, written by the engine)."""
+    import pyarrow.parquet
+
+    return pyarrow.parquet.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())).to_pylist()
+
+
+def utc_iso(moment: datetime) -> str:
+    """A time in ISO form with its UTC offset (a naive time is UTC, as engines give them)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def head(s3, bucket: str, key: str) -> dict | None:

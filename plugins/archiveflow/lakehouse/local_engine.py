@@ -32,6 +32,7 @@ from sqlglot import exp
 from archiveflow.lakehouse.commit_conflicts import MERGE_ATTEMPTS, backoff_seconds, conflict_message
 from archiveflow.lakehouse.statements import (
     MergePlan,
+    Unload,
     UnsupportedStatement,
     duckdb_sql,
     iceberg_table_def,
@@ -89,6 +90,7 @@ class LocalLakehouse:
         self.connect, self.catalog, self.glue, self.database = connect, catalog, glue, database
         self._con = None
         self._spill = ""
+        self._defined: set[str] = set()  # views the caller defined (not catalog tables)
 
     def close(self) -> None:
         if self._con is not None:
@@ -96,9 +98,17 @@ class LocalLakehouse:
             self._con = None
             shutil.rmtree(self._spill, ignore_errors=True)
 
-    def run(self, tree: exp.Expression, snapshot_properties: dict[str, str] | None = None) -> LocalResult:
+    def define_view(self, name: str, define: Callable[[Any], None]) -> None:
+        """A table the statements read that is no catalog table (a source's S3 Inventory report, which
+        Athena reads as a table): ``define(con)`` creates the view ``name`` on the engine's connection."""
+        define(self._connection(exp.select("1"), {}))
+        self._defined.add(name)
+
+    def run(self, tree: exp.Expression | Unload, snapshot_properties: dict[str, str] | None = None) -> LocalResult:
         started = time.monotonic()
-        if isinstance(tree, exp.Create):
+        if isinstance(tree, Unload):
+            result = self._unload(tree)
+        elif isinstance(tree, exp.Create):
             result = self._create(tree)
         elif isinstance(tree, exp.Merge):
             result = self._merge(tree, snapshot_properties or {})
@@ -131,6 +141,12 @@ class LocalLakehouse:
     def _select(self, tree: exp.Expression) -> LocalResult:
         cursor = self._connection(tree, {}).execute(duckdb_sql(tree))
         return LocalResult("SELECT", rows=cursor.fetchall(), columns=[d[0] for d in cursor.description])
+
+    def _unload(self, tree: Unload) -> LocalResult:
+        """DuckDB's COPY streams the rows to S3 as they are computed (spilling its sorts and windows):
+        none passes through Python."""
+        (written,) = self._connection(tree.query, {}).execute(duckdb_sql(tree)).fetchone()
+        return LocalResult("UNLOAD", rows_written=written)
 
     def _merge(self, tree: exp.Merge, snapshot_properties: dict[str, str]) -> LocalResult:
         def attempt(table) -> LocalResult:
@@ -224,6 +240,8 @@ class LocalLakehouse:
             # instead of buffering up to 80 MiB per file in memory first.
             self._con.execute("SET s3_uploader_max_filesize = '50GB'")
         for name in referenced_tables(tree):
+            if name in self._defined:
+                continue
             query = self._view_query(name, metadata_locations.get(name))
             self._con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {query}')
         return self._con

@@ -1,0 +1,131 @@
+"""The plan in SQL: a source with an S3 Inventory report, in the `catalog` index mode, is planned by the
+`lakehouse_sql` engine (Athena on AWS, DuckDB locally), never by the Airflow worker row by row. Plain Python.
+
+Used when the request names `inventory_manifest` and the deployment's index mode is `catalog`: the two
+inputs are then tables the engine joins (the report, and the Iceberg `archive_catalog`). In the
+`dynamodb` mode there is no table to join (the index is DynamoDB items): the Python planner streams the
+same report against batched DynamoDB reads. Without a report the source must be listed, which the Python
+planner does (fanned out over sub-prefixes).
+
+Two statements of `include/sql/deep_archive/`, over the same inputs:
+
+- `plan_units.sql`: what the plan object needs, one row per bundle, per object archived alone and per
+  reason objects were skipped (new or rewritten since the catalog's newest version: `plan_candidates.sql`;
+  bundles by the shared rule: `plan_bundles.sql`);
+- `plan_manifests.sql`: the bundles' rows, written by the engine to S3 (`UNLOAD`; DuckDB's `COPY`
+  locally), one folder of Parquet files per bundle (``bundle=N/``) under a location unique to this
+  attempt (UNLOAD wants an empty one). The folder is then listed (the plan bucket, never the source)
+  to name each unit's files; the packing worker reads them and checks them against the unit's counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from archiveflow.deep_archive import bundling
+from archiveflow.deep_archive.catalog import KEY_PREFIX_CHARS
+from archiveflow.deep_archive.inventory import Manifest
+from archiveflow.deep_archive.request import ArchiveRequest
+from archiveflow.deep_archive.s3io import utc_iso
+from archiveflow.units import MiB
+
+UNITS_SQL = "deep_archive/plan_units.sql"
+MANIFESTS_SQL = "deep_archive/plan_manifests.sql"
+_BUNDLE_FOLDER = re.compile(r"/bundle=(\d+)/[^/]+$")
+
+
+class PlanEngine(Protocol):
+    """What the SQL plan asks of the `lakehouse_sql` engine (`archiveflow.hooks.archive_catalog.ArchiveCatalogHook`)."""
+
+    def inventory_table(self, s3, manifest: Manifest, name: str):
+        """A context manager: the report readable as the table ``name`` while it is open."""
+
+    def select(self, sql_file: str, parameters: dict, variables: dict | None = None) -> list[dict]: ...
+
+    def unload(self, sql_file: str, parameters: dict, variables: dict | None = None) -> None: ...
+
+
+@dataclass
+class SqlUnit:
+    kind: str           # "zip" or "object"
+    files: int
+    bytes: int
+    rewritten: int
+    row: dict           # "object": the object's manifest row; "zip": its first key
+    manifests: list[str]
+    digest: str = ""    # "zip": names the bundle by what it holds
+
+
+def used_for(request: ArchiveRequest, archive_index) -> bool:
+    """Whether ``request`` is planned in SQL: it names a report and the index is the catalog, read
+    through an engine (`archiveflow.deep_archive.catalog.CatalogIndex` with its ``engine``)."""
+    return bool(request.inventory_manifest) and getattr(archive_index, "engine", None) is not None
+
+
+def elsewhere_pattern(prefixes: tuple[str, ...]) -> str:
+    """A regular expression (RE2 and Java alike: ``\\Q...\\E`` quotes) matching keys under ``prefixes``; '' for none."""
+    if not prefixes:
+        return ""
+    return "^(" + "|".join(r"\Q" + p.replace(r"\E", r"\E\\E\Q") + r"\E" for p in prefixes) + ")"
+
+
+def parameters(request: ArchiveRequest, manifest: Manifest, elsewhere: tuple[str, ...], location: str = "") -> dict:
+    cap = request.archive_size * MiB
+    alone = bundling.alone_bytes(cap)
+    return {"bucket": request.bucket_name, "prefix": request.prefix, "partition_prefix": request.prefix[:KEY_PREFIX_CHARS],
+            "url_encoded": manifest.file_format == "CSV", "elsewhere": elsewhere_pattern(elsewhere),
+            "alone_bytes": alone, "window_bytes": cap - alone, "file_count": request.file_count, "location": location}
+
+
+def plan_source(engine: PlanEngine, s3, request: ArchiveRequest, manifest: Manifest, *, plan_bucket: str,
+                plan_id: str, elsewhere: tuple[str, ...], dry_run: bool) -> tuple[dict, list[SqlUnit]]:
+    """(counts of skipped objects by reason, the units in key order of their first object). Unless
+    ``dry_run``, the engine has written every bundle's manifest."""
+    folder = f"_plans/{plan_id}/manifests/{uuid.uuid4().hex[:12]}/"
+    table = f"inventory_{plan_id.replace('-', '_').lower()}_{uuid.uuid4().hex[:8]}"
+    with engine.inventory_table(s3, manifest, table):
+        values = parameters(request, manifest, elsewhere, f"s3://{plan_bucket}/{folder}")
+        variables = {"inventory": table}
+        rows = engine.select(UNITS_SQL, values, variables)
+        if not dry_run and any(row["bundle"] is not None and row["bundle"] >= 0 for row in rows):
+            engine.unload(MANIFESTS_SQL, values, variables)
+    manifests = {} if dry_run else _manifests(s3, plan_bucket, folder)
+    skipped = {row["skipped"]: row["files"] for row in rows if row["skipped"] is not None}
+    units = sorted((_unit(row, manifests, dry_run) for row in rows if row["skipped"] is None),
+                   key=lambda unit: unit.row["key"])
+    return skipped, units
+
+
+def _manifests(s3, bucket: str, folder: str) -> dict[int, list[str]]:
+    """bundle number -> its manifest files, listed once under the plan's folder."""
+    found: dict[int, list[str]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
+        for obj in page.get("Contents", []):
+            if match := _BUNDLE_FOLDER.search(obj["Key"]):
+                found.setdefault(int(match.group(1)), []).append(obj["Key"])
+    return found
+
+
+def _iso(moment) -> str:
+    """A time as the Python planner writes it: engines give naive UTC timestamps (Athena as text)."""
+    return utc_iso(datetime.fromisoformat(moment) if isinstance(moment, str) else moment)
+
+
+def _unit(row: dict, manifests: dict[int, list[str]], dry_run: bool) -> SqlUnit:
+    files, nbytes, rewritten = int(row["files"]), int(row["bytes"]), int(row["rewritten"])
+    if int(row["bundle"]) < 0:
+        obj = {"key": row["first_key"], "size": nbytes, "etag": row["e_tag"], "last_modified": _iso(row["last_modified"])}
+        return SqlUnit("object", files, nbytes, rewritten, obj, [])
+    bundle = int(row["bundle"])
+    if not dry_run and bundle not in manifests:
+        # The statements saw different snapshots (a catalog commit in between): a retry plans again.
+        raise RuntimeError(f"the engine wrote no manifest for bundle {bundle} ({row['first_key']} ...)")
+    identity = f"{row['first_key']}\0{row['last_key']}\0{files}\0{nbytes}\0{_iso(row['last_modified'])}"
+    return SqlUnit("zip", files, nbytes, rewritten, {"key": row["first_key"]}, sorted(manifests.get(bundle, [])),
+                   hashlib.sha256(identity.encode()).hexdigest()[:12])
+
