@@ -140,11 +140,54 @@ def get_jsonl(s3, bucket: str, key: str) -> list[dict]:
     return [json.loads(line) for line in body.splitlines()]
 
 
-def get_parquet(s3, bucket: str, key: str) -> list[dict]:
-    """The rows of a Parquet object (the SQL plan's manifests, written by the engine)."""
+def get_parquet_rows(s3, bucket: str, key: str, column: str, value: int) -> list[dict]:
+    """The rows of a Parquet object whose ``column`` is ``value`` (the SQL plan's manifests, sorted by
+    bundle): only the footer and the row groups whose statistics may hold ``value`` are read, by ranged GETs."""
     import pyarrow.parquet
 
-    return pyarrow.parquet.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())).to_pylist()
+    parquet = pyarrow.parquet.ParquetFile(S3File(s3, bucket, key))
+    position = parquet.schema_arrow.get_field_index(column)
+    groups = []
+    for number in range(parquet.num_row_groups):
+        stats = parquet.metadata.row_group(number).column(position).statistics
+        if stats is None or not stats.has_min_max or stats.min <= value <= stats.max:
+            groups.append(number)
+    if not groups:
+        return []
+    return [row for row in parquet.read_row_groups(groups).to_pylist() if row[column] == value]
+
+
+class S3File(io.RawIOBase):
+    """A read-only, seekable view of one S3 object through ranged GETs (what a Parquet reader seeks to)."""
+
+    def __init__(self, s3, bucket: str, key: str):
+        super().__init__()
+        self._s3, self._bucket, self._key = s3, bucket, key
+        self._size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._position = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence] + offset
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        end = min(self._position + len(buffer), self._size)
+        if end <= self._position:
+            return 0
+        data = self._s3.get_object(Bucket=self._bucket, Key=self._key,
+                                   Range=f"bytes={self._position}-{end - 1}")["Body"].read()
+        buffer[:len(data)] = data
+        self._position += len(data)
+        return len(data)
 
 
 def utc_iso(moment: datetime) -> str:

@@ -13,14 +13,17 @@ Two statements of `include/sql/deep_archive/`, over the same inputs:
   reason objects were skipped (new or rewritten since the catalog's newest version: `plan_candidates.sql`;
   bundles by the shared rule: `plan_bundles.sql`);
 - `plan_manifests.sql`: the bundles' rows, written by the engine to S3 (`UNLOAD`; DuckDB's `COPY`
-  locally), one folder of Parquet files per bundle (``bundle=N/``) under a location unique to this
-  attempt (UNLOAD wants an empty one). The folder is then listed (the plan bucket, never the source)
-  to name each unit's files; the packing worker reads them and checks them against the unit's counts.
+  locally) as Parquet sorted by bundle, in at most 100 folders of consecutive bundles
+  (``bundle_group=G/``: Athena's UNLOAD writes at most 100 partitions) under a location unique to
+  this attempt (UNLOAD wants an empty one). The folder is then listed (the plan bucket, never the
+  source) to name each unit's files; the packing worker reads the row groups of those files whose
+  statistics may hold its bundle (ranged GETs) and checks its rows against the unit's counts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -36,7 +39,8 @@ from archiveflow.units import MiB
 
 UNITS_SQL = "deep_archive/plan_units.sql"
 MANIFESTS_SQL = "deep_archive/plan_manifests.sql"
-_BUNDLE_FOLDER = re.compile(r"/bundle=(\d+)/[^/]+$")
+_GROUP_FOLDER = re.compile(r"/bundle_group=(\d+)/[^/]+$")
+MAX_GROUPS = 100  # Athena: "the maximum number of partitions you can use with UNLOAD is 100"
 
 
 class PlanEngine(Protocol):
@@ -57,8 +61,9 @@ class SqlUnit:
     bytes: int
     rewritten: int
     row: dict           # "object": the object's manifest row; "zip": its first key
-    manifests: list[str]
-    digest: str = ""    # "zip": names the bundle by what it holds
+    manifests: list[str]  # "zip": the Parquet files holding its rows (among others')
+    bundle: int = -1      # "zip": its number in those files
+    digest: str = ""      # "zip": names the bundle by what it holds
 
 
 def used_for(request: ArchiveRequest, archive_index) -> bool:
@@ -92,21 +97,23 @@ def plan_source(engine: PlanEngine, s3, request: ArchiveRequest, manifest: Manif
         values = parameters(request, manifest, elsewhere, f"s3://{plan_bucket}/{folder}")
         variables = {"inventory": table}
         rows = engine.select(UNITS_SQL, values, variables)
-        if not dry_run and any(row["bundle"] is not None and row["bundle"] >= 0 for row in rows):
-            engine.unload(MANIFESTS_SQL, values, variables)
+        bundles = 1 + max((int(row["bundle"]) for row in rows if row["bundle"] is not None), default=-1)
+        per_group = max(1, math.ceil(bundles / MAX_GROUPS))
+        if not dry_run and bundles:
+            engine.unload(MANIFESTS_SQL, {**values, "bundles_per_group": per_group}, variables)
     manifests = {} if dry_run else _manifests(s3, plan_bucket, folder)
     skipped = {row["skipped"]: row["files"] for row in rows if row["skipped"] is not None}
-    units = sorted((_unit(row, manifests, dry_run) for row in rows if row["skipped"] is None),
+    units = sorted((_unit(row, manifests, per_group, dry_run) for row in rows if row["skipped"] is None),
                    key=lambda unit: unit.row["key"])
     return skipped, units
 
 
 def _manifests(s3, bucket: str, folder: str) -> dict[int, list[str]]:
-    """bundle number -> its manifest files, listed once under the plan's folder."""
+    """bundle group -> its manifest files, listed once under the plan's folder."""
     found: dict[int, list[str]] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
         for obj in page.get("Contents", []):
-            if match := _BUNDLE_FOLDER.search(obj["Key"]):
+            if match := _GROUP_FOLDER.search(obj["Key"]):
                 found.setdefault(int(match.group(1)), []).append(obj["Key"])
     return found
 
@@ -116,16 +123,17 @@ def _iso(moment) -> str:
     return utc_iso(datetime.fromisoformat(moment) if isinstance(moment, str) else moment)
 
 
-def _unit(row: dict, manifests: dict[int, list[str]], dry_run: bool) -> SqlUnit:
+def _unit(row: dict, manifests: dict[int, list[str]], per_group: int, dry_run: bool) -> SqlUnit:
     files, nbytes, rewritten = int(row["files"]), int(row["bytes"]), int(row["rewritten"])
     if int(row["bundle"]) < 0:
         obj = {"key": row["first_key"], "size": nbytes, "etag": row["e_tag"], "last_modified": _iso(row["last_modified"])}
         return SqlUnit("object", files, nbytes, rewritten, obj, [])
     bundle = int(row["bundle"])
-    if not dry_run and bundle not in manifests:
+    group = bundle // per_group
+    if not dry_run and group not in manifests:
         # The statements saw different snapshots (a catalog commit in between): a retry plans again.
         raise RuntimeError(f"the engine wrote no manifest for bundle {bundle} ({row['first_key']} ...)")
     identity = f"{row['first_key']}\0{row['last_key']}\0{files}\0{nbytes}\0{_iso(row['last_modified'])}"
-    return SqlUnit("zip", files, nbytes, rewritten, {"key": row["first_key"]}, sorted(manifests.get(bundle, [])),
-                   hashlib.sha256(identity.encode()).hexdigest()[:12])
+    return SqlUnit("zip", files, nbytes, rewritten, {"key": row["first_key"]}, sorted(manifests.get(group, [])),
+                   bundle, hashlib.sha256(identity.encode()).hexdigest()[:12])
 

@@ -41,7 +41,7 @@ from archiveflow.deep_archive.s3io import (
     b64_crc32,
     exists,
     get_jsonl,
-    get_parquet,
+    get_parquet_rows,
     parse_uri,
     part_size_for,
     put_jsonl,
@@ -68,7 +68,8 @@ def _manifest(s3, unit: dict, plan_bucket: str) -> list[dict]:
     engine wrote for a SQL plan (`archiveflow.deep_archive.sql_plan`), checked against the unit's counts."""
     if "manifest" in unit:
         return get_jsonl(s3, plan_bucket, unit["manifest"])
-    rows = sorted((row for key in unit["manifests"] for row in get_parquet(s3, plan_bucket, key)),
+    rows = sorted((row for key in unit["manifests"]
+                   for row in get_parquet_rows(s3, plan_bucket, key, "bundle", unit["bundle"])),
                   key=lambda row: row["key"])
     if (len(rows), sum(row["size"] for row in rows)) != (unit["files"], unit["bytes"]):
         raise SafetyRefusal(f"unit {unit['unit']}: its manifests hold {len(rows)} files, {sum(r['size'] for r in rows)} "

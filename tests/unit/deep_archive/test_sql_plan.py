@@ -82,24 +82,29 @@ def test_the_engines_bundles_and_manifests_are_the_python_rules(tmp_path, seed):
     assert sorted((("object" if u["bundle"] == -1 else "zip"), u["files"], u["first_key"]) for u in units) == sorted(
         (kind, len(keys), keys[0]) for kind, keys in python)
 
-    unload = load_statement(sql_plan.MANIFESTS_SQL, sql_plan.parameters(request, REPORT, (), str(tmp_path / "m")),
-                            {"inventory": "inv"})
+    per_group = 7  # bundles per folder
+    unload = load_statement(sql_plan.MANIFESTS_SQL, {**sql_plan.parameters(request, REPORT, (), str(tmp_path / "m")),
+                                                     "bundles_per_group": per_group}, {"inventory": "inv"})
     con.execute(duckdb_sql(unload))
-    written = {int(folder.name.split("=")[1]): sorted(r[0] for r in con.execute(
-        f"SELECT key FROM read_parquet('{folder}/*.parquet')").fetchall()) for folder in (tmp_path / "m").iterdir()}
-    assert sorted(written.values()) == sorted(keys for kind, keys in python if kind == "zip")
+    written: dict[int, list[str]] = {}
+    for folder in (tmp_path / "m").iterdir():
+        group = int(folder.name.split("=")[1])
+        for key, bundle in con.execute(f"SELECT key, bundle FROM read_parquet('{folder}/*.parquet')").fetchall():
+            assert bundle // per_group == group
+            written.setdefault(bundle, []).append(key)
+    assert sorted(sorted(keys) for keys in written.values()) == sorted(keys for kind, keys in python if kind == "zip")
 
 
 def test_an_unload_is_athenas_statement_and_duckdbs_copy():
-    unload = load_statement(sql_plan.MANIFESTS_SQL, sql_plan.parameters(_request(), REPORT, (), "s3://b/_plans/x/"),
-                            {"inventory": "inv"})
+    unload = load_statement(sql_plan.MANIFESTS_SQL, {**sql_plan.parameters(_request(), REPORT, (), "s3://b/_plans/x/"),
+                                                     "bundles_per_group": 2}, {"inventory": "inv"})
     assert isinstance(unload, Unload)
     athena = athena_sql(unload)
     assert athena.startswith("UNLOAD (") and athena.endswith(
-        "TO 's3://b/_plans/x/'\nWITH (format = 'PARQUET', compression = 'ZSTD', partitioned_by = ARRAY['bundle'])")
+        "TO 's3://b/_plans/x/'\nWITH (format = 'PARQUET', compression = 'ZSTD', partitioned_by = ARRAY['bundle_group'])")
     copy = duckdb_sql(unload)
     assert copy.startswith("COPY (") and copy.endswith(
-        "TO 's3://b/_plans/x/' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (bundle))")
+        "TO 's3://b/_plans/x/' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (bundle_group))")
 
 
 def test_keys_under_other_sources_prefixes_are_matched_literally():
@@ -123,3 +128,33 @@ def test_athena_reads_a_report_as_an_external_table_over_a_symlink(file_format, 
     assert text.index("`e_tag`") < text.index("`is_latest`") < text.index("`is_delete_marker`")
     assert ("`size` string" if file_format == "CSV" else "`size` bigint") in text
 
+
+
+def test_the_worker_reads_its_bundles_rows_from_the_row_groups_that_may_hold_it(tmp_path):
+    import io
+
+    import pyarrow.parquet as pq
+
+    from archiveflow.deep_archive.s3io import get_parquet_rows
+
+    import hashlib
+
+    rows = [{"key": f"k{n:06d}", "etag": hashlib.md5(b"%d" % n).hexdigest(), "bundle": n // 1000}  # noqa: S324
+            for n in range(20_000)]  # 20 bundles, a row group each (more than the reader's first 64 KiB)
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buffer, row_group_size=1000)
+    body = buffer.getvalue()
+    read = []
+
+    class S3:
+        def head_object(self, Bucket, Key):  # noqa: N803 - boto3's spelling
+            return {"ContentLength": len(body)}
+
+        def get_object(self, Bucket, Key, Range):  # noqa: N803
+            start, end = map(int, Range.removeprefix("bytes=").split("-"))
+            read.append(end + 1 - start)
+            return {"Body": io.BytesIO(body[start:end + 1])}
+
+    assert get_parquet_rows(S3(), "b", "k", "bundle", 7) == rows[7000:8000]
+    assert sum(read) < len(body) / 4  # the footer and one row group of twenty
+    assert get_parquet_rows(S3(), "b", "k", "bundle", 99) == []
