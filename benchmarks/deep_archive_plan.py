@@ -115,7 +115,9 @@ class LocalPlanEngine:
     def __init__(self, folder: Path):
         import duckdb
 
-        from archiveflow.hooks.lakehouse_sql import _load_extensions  # the wheels' extensions, as the hook loads them
+        from archiveflow.hooks.lakehouse_sql import (
+            _load_extensions,  # the wheels' extensions, as the hook loads them
+        )
         from archiveflow.lakehouse.local_engine import LocalLakehouse
 
         def connect():

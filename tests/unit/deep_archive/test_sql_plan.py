@@ -131,13 +131,12 @@ def test_athena_reads_a_report_as_an_external_table_over_a_symlink(file_format, 
 
 
 def test_the_worker_reads_its_bundles_rows_from_the_row_groups_that_may_hold_it(tmp_path):
+    import hashlib
     import io
 
     import pyarrow.parquet as pq
 
     from archiveflow.deep_archive.s3io import get_parquet_rows
-
-    import hashlib
 
     rows = [{"key": f"k{n:06d}", "etag": hashlib.md5(b"%d" % n).hexdigest(), "bundle": n // 1000}  # noqa: S324
             for n in range(20_000)]  # 20 bundles, a row group each (more than the reader's first 64 KiB)
