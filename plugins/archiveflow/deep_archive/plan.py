@@ -158,8 +158,8 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
     zipped_bytes: dict[tuple[str, int], int] = {}  # bundled bytes per (storage class, retention)
 
     def add_unit(request: ArchiveRequest, kind: str, files: int, nbytes: int, *, row: dict | None = None,
-                 rows: list[dict] | None = None, manifests: list[str] | None = None, bundle: int = -1,
-                 digest: str = "") -> None:
+                 rows: list[dict] | None = None, manifests: list[str] | None = None,
+                 positions: tuple[int, int] = (0, -1), digest: str = "") -> None:
         """``rows``: a Python-planned bundle (its manifest written here); ``manifests``: a SQL-planned
         one (written by the engine); ``row``: an object archived alone."""
         number = len(units)
@@ -179,7 +179,7 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
                     put_jsonl(s3, plan_bucket, where["manifest"], rows)
                 digest = _digest(rows)
             else:
-                where = {"manifests": manifests, "bundle": bundle}
+                where = {"manifests": manifests, "positions": list(positions)}
             units.append({**common, **where,
                           "archive_key": f"{request.output_prefix}/{plan_id}-{number:06d}-{digest}.zip",
                           "deflate_level": cost.pack_level(request.storage_class, request.retention_months)})
@@ -199,7 +199,7 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
                 plan_bucket=plan_bucket, plan_id=plan_id, elsewhere=elsewhere, dry_run=dry_run)
             for unit in planned:
                 add_unit(request, unit.kind, unit.files, unit.bytes, row=unit.row, manifests=unit.manifests,
-                         bundle=unit.bundle, digest=unit.digest)
+                         positions=unit.positions, digest=unit.digest)
                 counts["rewritten"] += unit.rewritten
                 counts["new"] += unit.files - unit.rewritten
             counts.update(skipped)

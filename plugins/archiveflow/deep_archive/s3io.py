@@ -140,9 +140,9 @@ def get_jsonl(s3, bucket: str, key: str) -> list[dict]:
     return [json.loads(line) for line in body.splitlines()]
 
 
-def get_parquet_rows(s3, bucket: str, key: str, column: str, value: int) -> list[dict]:
-    """The rows of a Parquet object whose ``column`` is ``value`` (the SQL plan's manifests, sorted by
-    bundle): only the footer and the row groups whose statistics may hold ``value`` are read, by ranged GETs."""
+def get_parquet_rows(s3, bucket: str, key: str, column: str, first: int, last: int) -> list[dict]:
+    """The rows of a Parquet object whose ``column`` is between ``first`` and ``last`` (the SQL plan's
+    manifests, sorted by it): only the footer and the row groups whose statistics overlap are read, by ranged GETs."""
     import pyarrow.parquet
 
     parquet = pyarrow.parquet.ParquetFile(S3File(s3, bucket, key))
@@ -150,11 +150,11 @@ def get_parquet_rows(s3, bucket: str, key: str, column: str, value: int) -> list
     groups = []
     for number in range(parquet.num_row_groups):
         stats = parquet.metadata.row_group(number).column(position).statistics
-        if stats is None or not stats.has_min_max or stats.min <= value <= stats.max:
+        if stats is None or not stats.has_min_max or (stats.min <= last and first <= stats.max):
             groups.append(number)
     if not groups:
         return []
-    return [row for row in parquet.read_row_groups(groups).to_pylist() if row[column] == value]
+    return [row for row in parquet.read_row_groups(groups).to_pylist() if first <= row[column] <= last]
 
 
 class S3File(io.RawIOBase):

@@ -12,12 +12,13 @@ Two statements of `include/sql/deep_archive/`, over the same inputs:
 - `plan_units.sql`: what the plan object needs, one row per bundle, per object archived alone and per
   reason objects were skipped (new or rewritten since the catalog's newest version: `plan_candidates.sql`;
   bundles by the shared rule: `plan_bundles.sql`);
-- `plan_manifests.sql`: the bundles' rows, written by the engine to S3 (`UNLOAD`; DuckDB's `COPY`
-  locally) as Parquet sorted by bundle, in at most 100 folders of consecutive bundles
-  (``bundle_group=G/``: Athena's UNLOAD writes at most 100 partitions) under a location unique to
-  this attempt (UNLOAD wants an empty one). The folder is then listed (the plan bucket, never the
-  source) to name each unit's files; the packing worker reads the row groups of those files whose
-  statistics may hold its bundle (ranged GETs) and checks its rows against the unit's counts.
+- `plan_manifests.sql`: the bundled objects' rows, written by the engine to S3 (`UNLOAD`; DuckDB's
+  `COPY` locally) as Parquet sorted by position (the object's rank in key order), in at most 100
+  folders of consecutive positions (``position_group=G/``: Athena's UNLOAD writes at most 100
+  partitions) under a location unique to this attempt (UNLOAD wants an empty one). The folder is then
+  listed (the plan bucket, never the source) to name each unit's files; a bundle is the rows between
+  its first and last position: the packing worker reads only the row groups whose statistics overlap
+  them (ranged GETs) and checks its rows against the unit's counts.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from archiveflow.units import MiB
 
 UNITS_SQL = "deep_archive/plan_units.sql"
 MANIFESTS_SQL = "deep_archive/plan_manifests.sql"
-_GROUP_FOLDER = re.compile(r"/bundle_group=(\d+)/[^/]+$")
+_GROUP_FOLDER = re.compile(r"/position_group=(\d+)/[^/]+$")
 MAX_GROUPS = 100  # Athena: "the maximum number of partitions you can use with UNLOAD is 100"
 
 
@@ -61,9 +62,9 @@ class SqlUnit:
     bytes: int
     rewritten: int
     row: dict           # "object": the object's manifest row; "zip": its first key
-    manifests: list[str]  # "zip": the Parquet files holding its rows (among others')
-    bundle: int = -1      # "zip": its number in those files
-    digest: str = ""      # "zip": names the bundle by what it holds
+    manifests: list[str]                  # "zip": the Parquet files holding its rows (among others')
+    positions: tuple[int, int] = (0, -1)  # "zip": its rows' first and last position in those files
+    digest: str = ""                      # "zip": names the bundle by what it holds
 
 
 def used_for(request: ArchiveRequest, archive_index) -> bool:
@@ -97,10 +98,10 @@ def plan_source(engine: PlanEngine, s3, request: ArchiveRequest, manifest: Manif
         values = parameters(request, manifest, elsewhere, f"s3://{plan_bucket}/{folder}")
         variables = {"inventory": table}
         rows = engine.select(UNITS_SQL, values, variables)
-        bundles = 1 + max((int(row["bundle"]) for row in rows if row["bundle"] is not None), default=-1)
-        per_group = max(1, math.ceil(bundles / MAX_GROUPS))
-        if not dry_run and bundles:
-            engine.unload(MANIFESTS_SQL, {**values, "bundles_per_group": per_group}, variables)
+        bundled = sum(int(row["files"]) for row in rows if row["skipped"] is None and not _true(row["alone"]))
+        per_group = max(1, math.ceil(bundled / MAX_GROUPS))
+        if not dry_run and bundled:
+            engine.unload(MANIFESTS_SQL, {**values, "rows_per_group": per_group}, variables)
     manifests = {} if dry_run else _manifests(s3, plan_bucket, folder)
     skipped = {row["skipped"]: row["files"] for row in rows if row["skipped"] is not None}
     units = sorted((_unit(row, manifests, per_group, dry_run) for row in rows if row["skipped"] is None),
@@ -109,7 +110,7 @@ def plan_source(engine: PlanEngine, s3, request: ArchiveRequest, manifest: Manif
 
 
 def _manifests(s3, bucket: str, folder: str) -> dict[int, list[str]]:
-    """bundle group -> its manifest files, listed once under the plan's folder."""
+    """position group -> its manifest files, listed once under the plan's folder."""
     found: dict[int, list[str]] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
         for obj in page.get("Contents", []):
@@ -125,15 +126,21 @@ def _iso(moment) -> str:
 
 def _unit(row: dict, manifests: dict[int, list[str]], per_group: int, dry_run: bool) -> SqlUnit:
     files, nbytes, rewritten = int(row["files"]), int(row["bytes"]), int(row["rewritten"])
-    if int(row["bundle"]) < 0:
+    if _true(row["alone"]):
         obj = {"key": row["first_key"], "size": nbytes, "etag": row["e_tag"], "last_modified": _iso(row["last_modified"])}
         return SqlUnit("object", files, nbytes, rewritten, obj, [])
-    bundle = int(row["bundle"])
-    group = bundle // per_group
-    if not dry_run and group not in manifests:
+    first, last = int(row["first_position"]), int(row["last_position"])
+    groups = range(first // per_group, last // per_group + 1)
+    if not dry_run and any(group not in manifests for group in groups):
         # The statements saw different snapshots (a catalog commit in between): a retry plans again.
-        raise RuntimeError(f"the engine wrote no manifest for bundle {bundle} ({row['first_key']} ...)")
+        raise RuntimeError(f"the engine wrote no manifest for the bundle from {row['first_key']}")
     identity = f"{row['first_key']}\0{row['last_key']}\0{files}\0{nbytes}\0{_iso(row['last_modified'])}"
-    return SqlUnit("zip", files, nbytes, rewritten, {"key": row["first_key"]}, sorted(manifests.get(group, [])),
-                   bundle, hashlib.sha256(identity.encode()).hexdigest()[:12])
+    return SqlUnit("zip", files, nbytes, rewritten, {"key": row["first_key"]},
+                   sorted(key for group in groups for key in manifests.get(group, [])), (first, last),
+                   hashlib.sha256(identity.encode()).hexdigest()[:12])
+
+
+def _true(value) -> bool:
+    """A boolean column's value (Athena returns text)."""
+    return value is True or value == "true"
 

@@ -69,7 +69,7 @@ def _manifest(s3, unit: dict, plan_bucket: str) -> list[dict]:
     if "manifest" in unit:
         return get_jsonl(s3, plan_bucket, unit["manifest"])
     rows = sorted((row for key in unit["manifests"]
-                   for row in get_parquet_rows(s3, plan_bucket, key, "bundle", unit["bundle"])),
+                   for row in get_parquet_rows(s3, plan_bucket, key, "position", *unit["positions"])),
                   key=lambda row: row["key"])
     if (len(rows), sum(row["size"] for row in rows)) != (unit["files"], unit["bytes"]):
         raise SafetyRefusal(f"unit {unit['unit']}: its manifests hold {len(rows)} files, {sum(r['size'] for r in rows)} "

@@ -27,12 +27,17 @@ def test_the_python_planner_and_the_sql_plan_make_the_same_bundles_under_both_ca
 
     con = duckdb.connect()
     con.register("plan_objects", pa.Table.from_pylist(rows))
-    sql: dict[int, list[str]] = {}
+    sql: dict[tuple[int, int], list[tuple[int, str]]] = {}
     alone = []
-    for key, *_, bundle in sorted(sql_bundles(con, file_count, cap).fetchall()):
-        (alone.append(("object", [key])) if bundle == -1 else sql.setdefault(bundle, []).append(key))
-    assert sorted(python) == sorted(alone + [("zip", keys) for keys in sql.values()])
-    assert sorted(sql) == list(range(len(sql)))  # numbered from 0 in key order
+    for key, *_, position, bundle_bytes, bundle_files in sorted(sql_bundles(con, file_count, cap).fetchall()):
+        if bundle_bytes == -1:
+            alone.append(("object", [key]))
+        else:
+            sql.setdefault((bundle_bytes, bundle_files), []).append((position, key))
+    assert sorted(python) == sorted(alone + [("zip", [key for _, key in members]) for members in sql.values()])
+    # A bundle is a run of consecutive positions (its manifest: the rows between its first and last).
+    runs = [[position for position, _ in members] for _, members in sorted(sql.items())]
+    assert [p for run in runs for p in run] == list(range(sum(map(len, runs))))
 
     sizes = {row["key"]: row["size"] for row in rows}
     zips = [keys for kind, keys in python if kind == "zip"]

@@ -62,8 +62,8 @@ def test_objects_are_skipped_when_the_catalogs_newest_version_has_their_etag_and
     skipped = {u["skipped"]: u["files"] for u in units if u["skipped"]}
     assert skipped == {"indexed": 1, "unreadable_class": 1}
     (bundle,) = [u for u in units if u["skipped"] is None]
-    assert (bundle["bundle"], bundle["files"], bundle["rewritten"], bundle["first_key"], bundle["last_key"]) == (
-        0, 2, 2, "p/b", "p/c")
+    assert (bundle["alone"], bundle["files"], bundle["rewritten"], bundle["first_key"], bundle["last_key"],
+            bundle["first_position"], bundle["last_position"]) == (False, 2, 2, "p/b", "p/c", 0, 1)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -79,32 +79,34 @@ def test_the_engines_bundles_and_manifests_are_the_python_rules(tmp_path, seed):
     units = _units(con, request)
     python = [(kind, [r["key"] for r in rows])
               for kind, rows in bundling.bundles(objects, request.file_count, cap)]
-    assert sorted((("object" if u["bundle"] == -1 else "zip"), u["files"], u["first_key"]) for u in units) == sorted(
+    assert sorted((("object" if u["alone"] else "zip"), u["files"], u["first_key"]) for u in units) == sorted(
         (kind, len(keys), keys[0]) for kind, keys in python)
 
-    per_group = 7  # bundles per folder
+    per_group = 7  # positions per folder
     unload = load_statement(sql_plan.MANIFESTS_SQL, {**sql_plan.parameters(request, REPORT, (), str(tmp_path / "m")),
-                                                     "bundles_per_group": per_group}, {"inventory": "inv"})
+                                                     "rows_per_group": per_group}, {"inventory": "inv"})
     con.execute(duckdb_sql(unload))
-    written: dict[int, list[str]] = {}
+    written: dict[int, str] = {}
     for folder in (tmp_path / "m").iterdir():
         group = int(folder.name.split("=")[1])
-        for key, bundle in con.execute(f"SELECT key, bundle FROM read_parquet('{folder}/*.parquet')").fetchall():
-            assert bundle // per_group == group
-            written.setdefault(bundle, []).append(key)
-    assert sorted(sorted(keys) for keys in written.values()) == sorted(keys for kind, keys in python if kind == "zip")
+        for key, position in con.execute(f"SELECT key, position FROM read_parquet('{folder}/*.parquet')").fetchall():
+            assert position // per_group == group
+            written[position] = key
+    manifests = [[written[p] for p in range(u["first_position"], u["last_position"] + 1)]
+                 for u in units if u["alone"] is False]
+    assert sorted(manifests) == sorted(keys for kind, keys in python if kind == "zip")
 
 
 def test_an_unload_is_athenas_statement_and_duckdbs_copy():
     unload = load_statement(sql_plan.MANIFESTS_SQL, {**sql_plan.parameters(_request(), REPORT, (), "s3://b/_plans/x/"),
-                                                     "bundles_per_group": 2}, {"inventory": "inv"})
+                                                     "rows_per_group": 2}, {"inventory": "inv"})
     assert isinstance(unload, Unload)
     athena = athena_sql(unload)
     assert athena.startswith("UNLOAD (") and athena.endswith(
-        "TO 's3://b/_plans/x/'\nWITH (format = 'PARQUET', compression = 'ZSTD', partitioned_by = ARRAY['bundle_group'])")
+        "TO 's3://b/_plans/x/'\nWITH (format = 'PARQUET', compression = 'ZSTD', partitioned_by = ARRAY['position_group'])")
     copy = duckdb_sql(unload)
     assert copy.startswith("COPY (") and copy.endswith(
-        "TO 's3://b/_plans/x/' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (bundle_group))")
+        "TO 's3://b/_plans/x/' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (position_group))")
 
 
 def test_keys_under_other_sources_prefixes_are_matched_literally():
@@ -130,7 +132,7 @@ def test_athena_reads_a_report_as_an_external_table_over_a_symlink(file_format, 
 
 
 
-def test_the_worker_reads_its_bundles_rows_from_the_row_groups_that_may_hold_it(tmp_path):
+def test_the_worker_reads_its_bundles_rows_from_the_row_groups_that_overlap_its_positions(tmp_path):
     import hashlib
     import io
 
@@ -138,8 +140,8 @@ def test_the_worker_reads_its_bundles_rows_from_the_row_groups_that_may_hold_it(
 
     from archiveflow.deep_archive.s3io import get_parquet_rows
 
-    rows = [{"key": f"k{n:06d}", "etag": hashlib.md5(b"%d" % n).hexdigest(), "bundle": n // 1000}  # noqa: S324
-            for n in range(20_000)]  # 20 bundles, a row group each (more than the reader's first 64 KiB)
+    rows = [{"key": f"k{n:06d}", "etag": hashlib.md5(b"%d" % n).hexdigest(), "position": n}  # noqa: S324
+            for n in range(20_000)]  # 20 row groups (more than the reader's first 64 KiB)
     buffer = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(rows), buffer, row_group_size=1000)
     body = buffer.getvalue()
@@ -154,6 +156,6 @@ def test_the_worker_reads_its_bundles_rows_from_the_row_groups_that_may_hold_it(
             read.append(end + 1 - start)
             return {"Body": io.BytesIO(body[start:end + 1])}
 
-    assert get_parquet_rows(S3(), "b", "k", "bundle", 7) == rows[7000:8000]
+    assert get_parquet_rows(S3(), "b", "k", "position", 7100, 7900) == rows[7100:7901]
     assert sum(read) < len(body) / 4  # the footer and one row group of twenty
-    assert get_parquet_rows(S3(), "b", "k", "bundle", 99) == []
+    assert get_parquet_rows(S3(), "b", "k", "position", 30_000, 30_010) == []
