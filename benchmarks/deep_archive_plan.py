@@ -9,11 +9,15 @@ plans them three ways, each in its own process (peak RSS is the process's own):
   ListObjectsV2 paginator giving the same objects 1,000 a page (the emulator lists ~100 requests/s,
   which would measure the emulator);
 - ``inventory``: the same planner reading the report (`inventory_manifest`), never listing;
-- ``sql``: the SQL plan: DuckDB runs `inventory_objects.sql` then `plan_bundles.sql` (the shared
-  bundling rule) over the report and counts the bundles, the work Athena would do at scale.
+- ``sql``: the SQL plan as `s3_deep_archive` runs it in the `catalog` index mode
+  (`archiveflow.deep_archive.sql_plan`) on the local engine (`LocalLakehouse`, its DuckDB memory limit):
+  `plan_units.sql` (the anti-join with the catalog, the shared bundling rule) and `plan_manifests.sql`
+  (UNLOAD: DuckDB's COPY writes one Parquet folder per bundle, here to the temporary folder), the work
+  Athena does on AWS. Unlike the two others (dry runs), it writes every bundle's manifest.
 
 The index holds nothing (every object is new): what is measured is listing/reading, sorting and bundling.
-Prints seconds, peak RSS and bundles per way, the ratios to ``listing``, and the load average.
+Prints seconds, peak RSS and units per way, the ratios to ``listing``, the load average, and an estimate
+for a billion objects on Athena from the bytes of the columns the statements read, measured here.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,7 +41,11 @@ sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 
 BUCKET, REPORTS = "bench-source", "bench-reports"
 MODIFIED = datetime(2026, 1, 1, tzinfo=UTC)
-SQL_MEMORY = "900MB"
+PLANS = "bench-plans"
+REPORT_COLUMNS = ("key", "size", "last_modified_date", "e_tag", "storage_class")  # inventory_current.sql's
+CATALOG_COLUMNS = ("source_key", "source_etag", "size", "version")  # plan_candidates.sql's (partitions pruned)
+CATALOG_SAMPLE = 1_000_000
+ATHENA_USD_PER_TB = 5.0
 
 
 def load() -> str:
@@ -65,6 +74,9 @@ class StubS3:
         return self
 
     def paginate(self, Bucket: str, Prefix: str, Delimiter: str | None = None):  # noqa: N803 - boto3's spelling
+        if Bucket == PLANS:
+            yield from self.list_plans(Prefix)
+            return
         if Delimiter:  # the planner discovers data/00/ ... data/99/, then lists each
             yield {"CommonPrefixes": [{"Prefix": f"{Prefix}{group:02d}/"} for group in range(100)]}
             return
@@ -79,11 +91,74 @@ class StubS3:
         if page:
             yield {"Contents": page}
 
+    def list_plans(self, Prefix: str):  # noqa: N803 - boto3's spelling
+        """The SQL plan's manifests, written by DuckDB under the folder's plans/ (as under the plan bucket)."""
+        root = self.folder / "plans"
+        yield {"Contents": [{"Key": str(path.relative_to(root))} for path in sorted((root / Prefix).rglob("*"))
+                            if path.is_file()]}
+
+    def put_object(self, Bucket: str, Key: str, **_) -> None:  # noqa: N803 - the plan object
+        assert Bucket == PLANS
+
     def get_object(self, Bucket: str, Key: str) -> dict:  # noqa: N803
         return {"Body": open(self.folder / "manifest.json", "rb")}  # noqa: SIM115 - read once by the caller
 
     def download_file(self, bucket: str, key: str, target: str) -> None:
         shutil.copy(self.folder / key.replace("/", "_"), target)
+
+
+class LocalPlanEngine:
+    """The SQL plan's engine as the local stack runs it (`archiveflow.lakehouse.local_engine.LocalLakehouse`:
+    its DuckDB settings, COPY for UNLOAD) over the report's files and an empty archive catalog; the
+    manifests go to the folder's plans/ instead of the plan bucket."""
+
+    def __init__(self, folder: Path):
+        import duckdb
+
+        from archiveflow.hooks.lakehouse_sql import (
+            _load_extensions,  # the wheels' extensions, as the hook loads them
+        )
+        from archiveflow.lakehouse.local_engine import LocalLakehouse
+
+        def connect():
+            con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+            _load_extensions(con)
+            return con
+
+        self.folder, self.seconds = folder, {}
+        self.local = LocalLakehouse(connect, None, None, "bench")
+
+    @contextmanager
+    def inventory_table(self, s3, manifest, name: str):
+        from archiveflow.deep_archive import inventory
+
+        local = self.folder / "downloaded"
+        local.mkdir(exist_ok=True)
+        inventory.download(s3, manifest, local)
+        self.local.define_view(name, lambda con: inventory.relation(con, manifest, local).create_view(name))
+        self.local.define_view("archive_catalog", lambda con: con.execute(
+            "CREATE TABLE archive_catalog (source_bucket VARCHAR, key_prefix VARCHAR, source_key VARCHAR, "
+            "source_etag VARCHAR, size BIGINT, version VARCHAR)"))
+        yield name
+
+    def _run(self, sql_file: str, parameters: dict, variables: dict | None):
+        from archiveflow.lakehouse.statements import load_statement
+
+        location = parameters["location"].replace(f"s3://{PLANS}/", f"{self.folder / 'plans'}/")
+        Path(location).parent.mkdir(parents=True, exist_ok=True)  # S3 has no folders to create
+        result = self.local.run(load_statement(sql_file, {**parameters, "location": location}, variables))
+        self.seconds[sql_file.split("/")[-1]] = result.seconds
+        return result
+
+    def select(self, sql_file: str, parameters: dict, variables: dict | None = None) -> list[dict]:
+        result = self._run(sql_file, parameters, variables)
+        return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+    def unload(self, sql_file: str, parameters: dict, variables: dict | None = None) -> None:
+        self._run(sql_file, parameters, variables)
+
+    def close(self) -> None:
+        self.local.close()
 
 
 def sorted_objects(count: int, groups) -> Iterator[dict]:
@@ -94,42 +169,78 @@ def sorted_objects(count: int, groups) -> Iterator[dict]:
                    if n % 1000 else 400 * 1024 * 1024, "e_tag": f"{n:032x}"}
 
 
-def run_way(way: str, folder: Path, count: int, file_count: int, archive_size: int) -> dict:
-    import duckdb  # imported before the clock starts, in every way (the inventory way uses it too)
+def column_bytes(paths: list[Path], columns: tuple[str, ...]) -> int:
+    """The compressed bytes of ``columns`` in Parquet files: what Athena scans (and bills) to read them."""
+    import pyarrow.parquet as pq
 
-    from archiveflow.deep_archive import inventory
+    total = 0
+    for path in paths:
+        meta = pq.ParquetFile(path).metadata
+        for group in range(meta.num_row_groups):
+            row_group = meta.row_group(group)
+            total += sum(row_group.column(c).total_compressed_size for c in range(row_group.num_columns)
+                         if row_group.column(c).path_in_schema in columns)
+    return total
+
+
+def catalog_bytes_per_object(folder: Path, count: int) -> float:
+    """The archive catalog's columns the SQL plan reads, per archived object, from a sample written as
+    the catalog writes its data files (Parquet, zstd, in key order)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"source_key": o["key"], "source_etag": f'"{o["e_tag"]}"', "size": o["size"],
+             "version": f"{MODIFIED.isoformat()}#\"{o['e_tag']}\""} for o in objects(count)]
+    path = folder / "catalog-sample.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, compression="zstd")
+    return column_bytes([path], CATALOG_COLUMNS) / count
+
+
+def athena_estimate(report: dict, count: int, objects_estimated: int = 10**9) -> str:
+    """Data scanned and cost of the SQL plan of ``objects_estimated`` objects on Athena, from the bytes
+    measured here (two statements, each reading the report's columns and the catalog's)."""
+    report_bytes = report["report_read_bytes"] / count * objects_estimated
+    catalog_bytes = report["catalog_read_bytes_per_object"] * objects_estimated  # every object archived once
+    scanned = 2 * (report_bytes + catalog_bytes)
+    return (f"Athena, {objects_estimated:,} objects (estimate from the bytes measured here): the report's "
+            f"{', '.join(REPORT_COLUMNS)} are {report['report_read_bytes'] / count:.1f} bytes an object "
+            f"({report_bytes / 1e9:,.1f} GB), the catalog's {', '.join(CATALOG_COLUMNS)} "
+            f"{report['catalog_read_bytes_per_object']:.1f} bytes an archived object ({catalog_bytes / 1e9:,.1f} GB "
+            f"once all are archived); plan_units.sql and plan_manifests.sql each read both: "
+            f"{scanned / 1e9:,.1f} GB scanned, ${scanned / 1e12 * ATHENA_USD_PER_TB:,.2f} at ${ATHENA_USD_PER_TB}/TB. "
+            f"Synthetic keys compress well: real ones (longer, less regular) can be 3-5x this.")
+
+
+def run_way(way: str, folder: Path, count: int, file_count: int, archive_size: int) -> dict:
+    import duckdb  # noqa: F401 - imported before the clock starts, in every way (all use it)
+
     from archiveflow.deep_archive import plan as planner
-    from archiveflow.deep_archive.bundling import SQL, alone_bytes
     from archiveflow.deep_archive.catalog import CatalogIndex
     from archiveflow.deep_archive.request import parse_request
-    from archiveflow.lakehouse.statements import duckdb_sql, load_statement
 
+    extra: dict = {}
+    engine = LocalPlanEngine(folder) if way == "sql" else None  # its imports (Airflow's hook) before the clock
     start = time.monotonic()
     if way == "report":
         from devstack.inventory_report import write_report
 
-        manifest, _files = write_report(folder, BUCKET, REPORTS, objects(count), "Parquet", rows_per_file=250_000)
+        manifest, paths = write_report(folder, BUCKET, REPORTS, objects(count), "Parquet", rows_per_file=250_000)
         (folder / "manifest.json").write_text(json.dumps(manifest))
-        files, bundles = sum(f["size"] for f in manifest["files"]), 0  # the report's bytes, for the Athena estimate
+        files, bundles = sum(f["size"] for f in manifest["files"]), 0  # the report's bytes
+        extra = {"report_read_bytes": column_bytes(list(paths.values()), REPORT_COLUMNS),
+                 "catalog_read_bytes_per_object": catalog_bytes_per_object(folder, min(count, CATALOG_SAMPLE))}
     elif way == "sql":
-        s3 = StubS3(folder, count)
-        manifest = inventory.read_manifest(s3, f"s3://{REPORTS}/manifest.json", BUCKET)
-        # DuckDB's window functions spill less than its sort: 512 MB runs out at 10M objects.
-        con = duckdb.connect(config={**inventory.DUCKDB_CONFIG, "memory_limit": SQL_MEMORY,
-                                     "preserve_insertion_order": False, "temp_directory": str(folder / "spill")})
-        local = folder / "downloaded"
-        local.mkdir(exist_ok=True)
-        for number, key in enumerate(manifest.keys):  # as `inventory.pages` downloads them
-            s3.download_file(manifest.bucket, key, str(local / f"{number:06d}"))
-        inventory.relation(con, manifest, local).create_view("inventory_files")
-        objects_sql = duckdb_sql(load_statement(inventory.SQL, {"prefix": "data/", "url_encoded": False}))
-        con.execute(f"CREATE VIEW plan_objects AS {objects_sql}")
-        cap = archive_size * 1024 * 1024
-        bundles_sql = duckdb_sql(load_statement(SQL, {"alone_bytes": alone_bytes(cap),
-                                                      "window_bytes": cap - alone_bytes(cap), "file_count": file_count}))
-        files, units = con.execute(f"SELECT count(*), count(DISTINCT CASE WHEN bundle >= 0 THEN bundle END) "
-                                   f"+ count(*) FILTER (WHERE bundle < 0) FROM ({bundles_sql})").fetchone()
-        bundles = units
+        conf = {"project_name": "bench", "bucket_name": BUCKET, "prefix": "data/", "file_count": file_count,
+                "archive_size": archive_size, "inventory_manifest": f"s3://{REPORTS}/manifest.json"}
+        try:
+            document = planner.plan(StubS3(folder, count), CatalogIndex(engine.select, "bench", engine=engine),
+                                    [parse_request(conf, "bench-archive")], plan_id="bench", plan_bucket=PLANS,
+                                    index_table="")
+        finally:
+            engine.close()
+        files, bundles = document["totals"]["files"], document["totals"]["units"]
+        written = sum(1 for _ in (folder / "plans").rglob("*.parquet"))
+        extra = {"manifest_files": written, "queries": engine.seconds}
     else:
         conf = {"project_name": "bench", "bucket_name": BUCKET, "prefix": "data/", "file_count": file_count,
                 "archive_size": archive_size}
@@ -141,7 +252,7 @@ def run_way(way: str, folder: Path, count: int, file_count: int, archive_size: i
         files, bundles = document["totals"]["files"], document["totals"]["units"]
     seconds = time.monotonic() - start
     return {"way": way, "seconds": round(seconds, 1), "files": files, "units": bundles,
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), **extra}
 
 
 def main() -> None:
@@ -179,6 +290,11 @@ def main() -> None:
         for way in ("inventory", "sql"):
             if way in results and "listing" in results:
                 print(f"{way} / listing time: {results[way]['seconds'] / results['listing']['seconds']:.2f}")
+        if "sql" in results:
+            print(f"sql: {results['sql']['manifest_files']:,} manifest files written by DuckDB; seconds per statement "
+                  f"{results['sql']['queries']}; peak RSS {results['sql']['peak_rss_mib']} MiB "
+                  f"({'under' if results['sql']['peak_rss_mib'] < 1024 else 'OVER'} 1 GiB)")
+        print(athena_estimate(report, args.objects))
         print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 

@@ -40,6 +40,9 @@ billed overhead and a transition request) than packed into a few large `.zip` bu
    key order (bundles by running sums, the rule the SQL plan shares); objects bigger than an eighth of
    `archive_size` are archived on their own (under a derived name when their key would pass S3's
    1,024 bytes). An object deleted after its inventory is left out when packing and reported.
+   In the `catalog` index mode a source with an inventory is planned in SQL by the lakehouse_sql engine
+   (Athena, or DuckDB locally): the report anti-joined with the archive catalog, bundles by the same rule,
+   each bundle's manifest written to S3 by the engine (`UNLOAD`); nothing is read row by row here.
 3. **approve** — when `require_approval`, shows the plan (files, bytes, bundles, monthly cost before
    and after, one-off request cost, the index's cost in both modes and per look-up); *Reject* ends the run with nothing archived.
 4. **pack** — one AWS Batch array job, one child per bundle, running

@@ -37,6 +37,7 @@ NOT_RECORDABLE = {
     "AthenaQueries": "the emulator runs no Athena query: the local lakehouse engine is DuckDB",
     "AthenaResults": "what Athena writes and reads on the caller's behalf (same reason)",
     "AthenaWritesLakehouseTables": "what Athena's Iceberg writes need beyond the recorded calls (same reason)",
+    "AthenaPlansDeepArchives": "the SQL plan's Athena table of an inventory report (same reason)",
     "IcebergFilesThroughPyArrow": "pyiceberg reads and writes table files through pyarrow's S3 filesystem, not botocore",
 }
 OURS = aws_calls.OURS

@@ -51,8 +51,10 @@ def bundles(rows: Iterable[dict], file_count: int, cap: int) -> Iterator[tuple[s
 
 
 def sql_bundles(con, file_count: int, cap: int):
-    """The same rule run by DuckDB over the view ``plan_objects`` (key, size, e_tag, last_modified):
-    a result whose rows are (key, size, e_tag, last_modified, bundle), bundle -1 for an object alone."""
+    """The same rule run by DuckDB over the view ``plan_objects`` (key, size, e_tag, last_modified, reason):
+    a result whose rows are (key, size, e_tag, last_modified, reason, position, bundle_bytes, bundle_files),
+    the pair (bundle_bytes, bundle_files) naming the bundle, (-1, -1) for an object alone, in no order
+    (the SQL plan runs it inside its statements: `archiveflow.deep_archive.sql_plan`)."""
     from archiveflow.lakehouse.statements import duckdb_sql, load_statement
 
     alone = alone_bytes(cap)

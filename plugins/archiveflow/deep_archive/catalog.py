@@ -164,9 +164,11 @@ class CatalogIndex:
 
     mode = "catalog"
 
-    def __init__(self, select: Select | None, identifier: str, open_catalog: Callable[[], Any] | None = None) -> None:
-        """``open_catalog``: gives the pyiceberg catalog holding ``identifier``, for writing (the packing worker)."""
-        self.select, self.identifier, self.open_catalog = select, identifier, open_catalog
+    def __init__(self, select: Select | None, identifier: str, open_catalog: Callable[[], Any] | None = None,
+                 engine: Any = None) -> None:
+        """``open_catalog``: gives the pyiceberg catalog holding ``identifier``, for writing (the packing worker);
+        ``engine``: runs the SQL plan (`archiveflow.deep_archive.sql_plan.PlanEngine`), for the planner."""
+        self.select, self.identifier, self.open_catalog, self.engine = select, identifier, open_catalog, engine
         self._table = None
 
     def table(self):

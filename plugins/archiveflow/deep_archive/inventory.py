@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 FIELD = "inventory_manifest"
 FORMATS = ("CSV", "Parquet", "ORC")
 SQL = "deep_archive/inventory_objects.sql"
+VIEW = "inventory_files"  # the report as a table, locally
 # DuckDB spills its sort to disk past this: the planner's memory stays bounded whatever the report.
 DUCKDB_CONFIG = {"memory_limit": "512MB", "threads": 2}
 PAGE = 1000  # objects per page, as a listing page: the index is asked about one page at a time
@@ -38,6 +39,8 @@ CSV_COLUMNS = {"Bucket": "bucket", "Key": "key", "VersionId": "version_id", "IsL
 REQUIRED = ("key", "size", "last_modified_date", "e_tag")
 # Absent from a current-versions-only report: every row is then a current object.
 OPTIONAL = {"is_latest": "TRUE", "is_delete_marker": "FALSE", "storage_class": "'STANDARD'"}
+# Parquet and ORC columns Athena's table types (by name; the others are never read, declared strings).
+ATHENA_TYPES = {"size": "bigint", "last_modified_date": "timestamp", "is_latest": "boolean", "is_delete_marker": "boolean"}
 _URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 
 
@@ -92,6 +95,21 @@ def read_manifest(s3, uri: str, source_bucket: str) -> Manifest:
     return Manifest(uri, file_format, columns, destination, tuple(f["key"] for f in document["files"]))
 
 
+def athena_columns(manifest: Manifest) -> str:
+    """The column list of Athena's table of the report: the report's columns (CSV by position, all
+    strings), then the optional ones it lacks (null in every row)."""
+    names = list(manifest.columns) + [name for name in OPTIONAL if name not in manifest.columns]
+    if manifest.file_format == "CSV":
+        return ", ".join(f"`{name}` string" for name in names)
+    return ", ".join(f"`{name}` {ATHENA_TYPES.get(name, 'string')}" for name in names)
+
+
+def download(s3, manifest: Manifest, folder: Path) -> None:
+    """The report's data files into ``folder``, as `relation` reads them (the local engine)."""
+    for number, key in enumerate(manifest.keys):
+        s3.download_file(manifest.bucket, key, str(folder / f"{number:06d}"))
+
+
 def relation(con, manifest: Manifest, folder: Path):
     """The report's rows as DuckDB relation `inventory_files`, optional columns filled in."""
     paths = [str(folder / f"{n:06d}") for n in range(len(manifest.keys))]
@@ -121,13 +139,12 @@ def pages(s3, manifest: Manifest, prefix: str, *, page: int = PAGE) -> Iterator[
     from archiveflow.lakehouse.statements import duckdb_sql, load_statement
 
     with tempfile.TemporaryDirectory(prefix="inventory-") as folder:
-        for number, key in enumerate(manifest.keys):
-            s3.download_file(manifest.bucket, key, str(Path(folder) / f"{number:06d}"))
+        download(s3, manifest, Path(folder))
         con = duckdb.connect(config={**DUCKDB_CONFIG, "temp_directory": str(Path(folder) / "spill")})
         try:
-            relation(con, manifest, Path(folder)).create_view("inventory_files")
-            query = duckdb_sql(load_statement(SQL, {"prefix": prefix,
-                                                    "url_encoded": manifest.file_format == "CSV"}))
+            relation(con, manifest, Path(folder)).create_view(VIEW)
+            query = duckdb_sql(load_statement(SQL, {"prefix": prefix, "url_encoded": manifest.file_format == "CSV"},
+                                              {"inventory": VIEW}))
             result = con.execute(query)
             while rows := result.fetchmany(page):
                 yield [{"Key": key, "Size": size, "ETag": etag if etag.startswith('"') else f'"{etag}"',

@@ -5,6 +5,9 @@ whose current version is already archived are dropped (one rewritten since is ar
 the rest make bundles in key order by the rule of `archiveflow.deep_archive.bundling` (the one
 the SQL plan shares), and each bundle's member list is written to S3 as soon as it is full. What
 stays in memory (and goes to the plan object and XCom) is one small record per bundle.
+
+A source with an S3 Inventory report in the `catalog` index mode is planned in SQL instead, by the
+`lakehouse_sql` engine, which writes the manifests itself (`archiveflow.deep_archive.sql_plan`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import PurePosixPath
 
-from archiveflow.deep_archive import bundling, catalog, cost, index, inventory, listing
+from archiveflow.deep_archive import bundling, catalog, cost, index, inventory, listing, sql_plan
 from archiveflow.deep_archive.progress import Progress
 from archiveflow.deep_archive.request import ArchiveRequest
 from archiveflow.deep_archive.s3io import part_size_for, put_jsonl
@@ -154,36 +157,59 @@ def plan(s3, dynamodb, requests: list[ArchiveRequest], *, plan_id: str, plan_buc
     totals = {"files": 0, "bytes": 0, "indexed": 0, "unreadable_class": 0, "rewritten": 0}
     zipped_bytes: dict[tuple[str, int], int] = {}  # bundled bytes per (storage class, retention)
 
-    def add_unit(request: ArchiveRequest, kind: str, rows: list[dict]) -> None:
+    def add_unit(request: ArchiveRequest, kind: str, files: int, nbytes: int, *, row: dict | None = None,
+                 rows: list[dict] | None = None, manifests: list[str] | None = None,
+                 positions: tuple[int, int] = (0, -1), digest: str = "") -> None:
+        """``rows``: a Python-planned bundle (its manifest written here); ``manifests``: a SQL-planned
+        one (written by the engine); ``row``: an object archived alone."""
         number = len(units)
         common = {
             "unit": number, "kind": kind, "plan_id": plan_id, "project_name": request.project_name,
             "source_bucket": request.bucket_name, "storage_class": request.storage_class,
             "archive_bucket": request.archive_bucket, "delete_source": request.delete_source,
-            "files": len(rows), "bytes": sum(row["size"] for row in rows),
+            "files": files, "bytes": nbytes,
         }
         if kind == "object":
-            (row,) = rows
             units.append({**common, "archive_key": object_archive_key(request.output_prefix, plan_id, row["key"]),
                           "object": row})
         else:
-            manifest = f"{PLANS_PREFIX}/{plan_id}/bundles/{number:06d}.jsonl.gz"
-            if not dry_run:
-                put_jsonl(s3, plan_bucket, manifest, rows)
-            units.append({**common, "manifest": manifest,
-                          "archive_key": f"{request.output_prefix}/{plan_id}-{number:06d}-{_digest(rows)}.zip",
+            if rows is not None:
+                where = {"manifest": f"{PLANS_PREFIX}/{plan_id}/bundles/{number:06d}.jsonl.gz"}
+                if not dry_run:
+                    put_jsonl(s3, plan_bucket, where["manifest"], rows)
+                digest = _digest(rows)
+            else:
+                where = {"manifests": manifests, "positions": list(positions)}
+            units.append({**common, **where,
+                          "archive_key": f"{request.output_prefix}/{plan_id}-{number:06d}-{digest}.zip",
                           "deflate_level": cost.pack_level(request.storage_class, request.retention_months)})
             zipped = (request.storage_class, request.retention_months)
-            zipped_bytes[zipped] = zipped_bytes.get(zipped, 0) + common["bytes"]
-        totals["files"] += common["files"]
-        totals["bytes"] += common["bytes"]
+            zipped_bytes[zipped] = zipped_bytes.get(zipped, 0) + nbytes
+        totals["files"] += files
+        totals["bytes"] += nbytes
 
     requests = _distinct(requests)
     for request in requests:
         counts = {"indexed": 0, "unreadable_class": 0, "new": 0, "rewritten": 0}
-        rows = _objects(s3, request, archive_index, counts, _planned_elsewhere(request, requests))
-        for kind, unit_rows in bundling.bundles(rows, request.file_count, request.archive_size * MiB):
-            add_unit(request, kind, unit_rows)
+        elsewhere = _planned_elsewhere(request, requests)
+        if sql_plan.used_for(request, archive_index):
+            skipped, planned = sql_plan.plan_source(
+                archive_index.engine, s3, request, inventory.read_manifest(s3, request.inventory_manifest,
+                                                                           request.bucket_name),
+                plan_bucket=plan_bucket, plan_id=plan_id, elsewhere=elsewhere, dry_run=dry_run)
+            for unit in planned:
+                add_unit(request, unit.kind, unit.files, unit.bytes, row=unit.row, manifests=unit.manifests,
+                         positions=unit.positions, digest=unit.digest)
+                counts["rewritten"] += unit.rewritten
+                counts["new"] += unit.files - unit.rewritten
+            counts.update(skipped)
+            log.info("s3://%s/%s planned in SQL by the lakehouse_sql engine from %s", request.bucket_name,
+                     request.prefix, request.inventory_manifest)
+        else:
+            rows = _objects(s3, request, archive_index, counts, elsewhere)
+            for kind, unit_rows in bundling.bundles(rows, request.file_count, request.archive_size * MiB):
+                add_unit(request, kind, len(unit_rows), sum(row["size"] for row in unit_rows),
+                         row=unit_rows[0], rows=unit_rows if kind == "zip" else None)
         for reason in ("indexed", "unreadable_class", "rewritten"):
             totals[reason] += counts[reason]
         log.info("s3://%s/%s: %s", request.bucket_name, request.prefix, counts)

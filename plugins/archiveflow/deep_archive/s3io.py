@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import math
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import deflate
 
@@ -136,6 +138,61 @@ def put_jsonl(s3, bucket: str, key: str, rows: Iterable[dict]) -> None:
 def get_jsonl(s3, bucket: str, key: str) -> list[dict]:
     body = gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     return [json.loads(line) for line in body.splitlines()]
+
+
+def get_parquet_rows(s3, bucket: str, key: str, column: str, first: int, last: int) -> list[dict]:
+    """The rows of a Parquet object whose ``column`` is between ``first`` and ``last`` (the SQL plan's
+    manifests, sorted by it): only the footer and the row groups whose statistics overlap are read, by ranged GETs."""
+    import pyarrow.parquet
+
+    parquet = pyarrow.parquet.ParquetFile(S3File(s3, bucket, key))
+    position = parquet.schema_arrow.get_field_index(column)
+    groups = []
+    for number in range(parquet.num_row_groups):
+        stats = parquet.metadata.row_group(number).column(position).statistics
+        if stats is None or not stats.has_min_max or (stats.min <= last and first <= stats.max):
+            groups.append(number)
+    if not groups:
+        return []
+    return [row for row in parquet.read_row_groups(groups).to_pylist() if first <= row[column] <= last]
+
+
+class S3File(io.RawIOBase):
+    """A read-only, seekable view of one S3 object through ranged GETs (what a Parquet reader seeks to)."""
+
+    def __init__(self, s3, bucket: str, key: str):
+        super().__init__()
+        self._s3, self._bucket, self._key = s3, bucket, key
+        self._size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._position = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence] + offset
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        end = min(self._position + len(buffer), self._size)
+        if end <= self._position:
+            return 0
+        data = self._s3.get_object(Bucket=self._bucket, Key=self._key,
+                                   Range=f"bytes={self._position}-{end - 1}")["Body"].read()
+        buffer[:len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+
+def utc_iso(moment: datetime) -> str:
+    """A time in ISO form with its UTC offset (a naive time is UTC, as engines give them)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def head(s3, bucket: str, key: str) -> dict | None:

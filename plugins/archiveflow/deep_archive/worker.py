@@ -41,9 +41,11 @@ from archiveflow.deep_archive.s3io import (
     b64_crc32,
     exists,
     get_jsonl,
+    get_parquet_rows,
     parse_uri,
     part_size_for,
     put_jsonl,
+    utc_iso,
 )
 from archiveflow.deep_archive.zipstream import Member, pack
 from archiveflow.errors import SafetyRefusal
@@ -61,9 +63,24 @@ MISSING_CODES = frozenset({"404", "NoSuchKey"})  # a managed copy HEADs its sour
 DEFLATE_LEVEL = cost.pack_level("DEEP_ARCHIVE", cost.DEFAULT_RETENTION_MONTHS)
 
 
+def _manifest(s3, unit: dict, plan_bucket: str) -> list[dict]:
+    """The bundle's rows in key order: the Python planner's one JSONL object, or the Parquet files the
+    engine wrote for a SQL plan (`archiveflow.deep_archive.sql_plan`), checked against the unit's counts."""
+    if "manifest" in unit:
+        return get_jsonl(s3, plan_bucket, unit["manifest"])
+    rows = sorted((row for key in unit["manifests"]
+                   for row in get_parquet_rows(s3, plan_bucket, key, "position", *unit["positions"])),
+                  key=lambda row: row["key"])
+    if (len(rows), sum(row["size"] for row in rows)) != (unit["files"], unit["bytes"]):
+        raise SafetyRefusal(f"unit {unit['unit']}: its manifests hold {len(rows)} files, {sum(r['size'] for r in rows)} "
+                            f"bytes; the plan says {unit['files']}, {unit['bytes']}: plan again")
+    return [{"key": row["key"], "size": row["size"], "etag": row["etag"], "last_modified": utc_iso(row["last_modified"])}
+            for row in rows]
+
+
 def _pack_zip(s3, unit: dict, plan: dict) -> tuple[list[dict], list[str]]:
     """The bundle's index items, and the keys of members gone since the plan (left out)."""
-    rows = get_jsonl(s3, plan["plan_bucket"], unit["manifest"])
+    rows = _manifest(s3, unit, plan["plan_bucket"])
     names = member_names([row["key"] for row in rows])
     members = [Member(name, row["size"], datetime.fromisoformat(row["last_modified"]), row["key"])
                for name, row in zip(names, rows, strict=True)]

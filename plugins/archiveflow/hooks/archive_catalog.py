@@ -13,16 +13,21 @@ first (`python -m archiveflow.deep_archive.migrate_index --to catalog|dynamodb`)
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from archiveflow import resources
 from archiveflow.hooks.lakehouse_sql import LakehouseSqlError, LakehouseSqlHook
 
 INDEX_MODE_VARIABLE = "archiveflow_archive_index_mode"
+INVENTORY_TABLE_SQL = "deep_archive/inventory_table.sql"
+INVENTORY_DROP_SQL = "deep_archive/inventory_table_drop.sql"
+INVENTORY_TABLES = "archive_plan_inventories/"  # under the athena-results bucket: the reports' symlink files
 ATHENA_INTEGERS = frozenset({"bigint", "integer", "int", "smallint", "tinyint"})
 
 
@@ -96,13 +101,14 @@ class ArchiveCatalogHook(LakehouseSqlHook):
     def index(self):
         from archiveflow.deep_archive.catalog import CatalogIndex
 
-        return CatalogIndex(self.select, catalog_identifier(), lambda: self._iceberg.catalog)
+        return CatalogIndex(self.select, catalog_identifier(), lambda: self._iceberg.catalog, engine=self)
 
-    def select(self, sql_file: str, parameters: Mapping[str, Any]) -> list[dict]:
+    def select(self, sql_file: str, parameters: Mapping[str, Any], variables: Mapping[str, str] | None = None
+               ) -> list[dict]:
         """Rows (as dicts) of one SELECT file of `include/sql/`, its `:name` parameters bound."""
         from archiveflow.lakehouse.statements import load_statement
 
-        tree = load_statement(sql_file, parameters)
+        tree = load_statement(sql_file, parameters, variables)
         started = time.monotonic()
         try:
             rows, scanned = self._athena(tree) if self.engine == "athena" else self._duckdb(tree)
@@ -113,6 +119,59 @@ class ArchiveCatalogHook(LakehouseSqlHook):
         self.queries.append({"sql": sql_file, "engine": self.engine, "rows": len(rows), "bytes_scanned": scanned,
                              "seconds": round(time.monotonic() - started, 3)})
         return rows
+
+    def unload(self, sql_file: str, parameters: Mapping[str, Any], variables: Mapping[str, str] | None = None) -> None:
+        """Run one UNLOAD file: the engine writes its rows to S3 (DuckDB's COPY locally)."""
+        from archiveflow.lakehouse.statements import athena_sql, load_statement
+
+        tree = load_statement(sql_file, parameters, variables)
+        started = time.monotonic()
+        if self.engine == "athena":
+            scanned = self._athena_run(athena_sql(tree))[1].get("Statistics", {}).get("DataScannedInBytes", 0)
+        else:
+            self._local_engine().run(tree)
+            scanned = None
+        self.queries.append({"sql": sql_file, "engine": self.engine, "rows": 0, "bytes_scanned": scanned,
+                             "seconds": round(time.monotonic() - started, 3)})
+
+    @contextmanager
+    def inventory_table(self, s3, manifest, name: str) -> Iterator[str]:
+        """A source's S3 Inventory report as the table ``name`` while open. DuckDB reads the report's files
+        (downloaded: ORC goes through pyarrow); Athena an external table of them, dropped after, over a
+        symlink file listing them (written beside Athena's results)."""
+        from archiveflow.deep_archive import inventory
+
+        if self.engine == "duckdb":
+            with tempfile.TemporaryDirectory(prefix="inventory-") as folder:
+                inventory.download(s3, manifest, Path(folder))
+                self._local_engine().define_view(
+                    name, lambda con: inventory.relation(con, manifest, Path(folder)).create_view(name))
+                yield name
+            return
+        bucket = resources.bucket("athena-results")
+        s3.put_object(Bucket=bucket, Key=f"{INVENTORY_TABLES}{name}/symlink.txt", ChecksumAlgorithm="CRC32",
+                      Body="".join(f"s3://{manifest.bucket}/{key}\n" for key in manifest.keys).encode())
+        self._athena_ddl(INVENTORY_TABLE_SQL, {"table": name, "format": manifest.file_format,
+                                               "columns": inventory.athena_columns(manifest),
+                                               "location": f"s3://{bucket}/{INVENTORY_TABLES}{name}/"})
+        try:
+            yield name
+        finally:
+            self._athena_ddl(INVENTORY_DROP_SQL, {"table": name})
+
+    def _athena_ddl(self, sql_file: str, variables: Mapping[str, Any]) -> None:
+        """An Athena-only statement (Hive DDL, which sqlglot would not round-trip), sent as rendered."""
+        from archiveflow.lakehouse.statements import render
+
+        self._athena_run(render(sql_file, variables))
+
+    def _local_engine(self):
+        from archiveflow.lakehouse.local_engine import LocalLakehouse
+
+        if self._local is None:
+            self._local = LocalLakehouse(self.duckdb_connection, self._iceberg.get_catalog, self._iceberg.get_conn,
+                                         resources.glue_database("archive"))
+        return self._local
 
     def usage(self) -> dict:
         """What the look-ups cost so far: queries, bytes scanned (Athena) and USD."""
@@ -138,13 +197,24 @@ class ArchiveCatalogHook(LakehouseSqlHook):
             self._local = None
 
     def _duckdb(self, tree) -> tuple[list[dict], None]:
-        from archiveflow.lakehouse.local_engine import LocalLakehouse
-
-        if self._local is None:
-            self._local = LocalLakehouse(self.duckdb_connection, self._iceberg.get_catalog, self._iceberg.get_conn,
-                                         resources.glue_database("archive"))
-        result = self._local.run(tree)
+        result = self._local_engine().run(tree)
         return [dict(zip(result.columns, row, strict=True)) for row in result.rows], None
+
+    def _athena_run(self, sql: str) -> tuple[str, dict]:
+        """Submit one statement and wait for it: (query id, its QueryExecution)."""
+        from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+
+        athena = AthenaHook(aws_conn_id=self.aws_conn_id)
+        workgroup = self.extra.get("workgroup") or resources.athena_workgroup("lakehouse")
+        output = self.extra.get("output_location") or f"s3://{resources.bucket('athena-results')}/archive_catalog/"
+        query_id = athena.run_query(sql, query_context={"Database": resources.glue_database("archive")},
+                                    result_configuration={"OutputLocation": output}, workgroup=workgroup)
+        state = athena.poll_query_status(query_id, sleep_time=1)
+        execution = athena.get_conn().get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+        if state != "SUCCEEDED":
+            reason = execution["Status"].get("StateChangeReason", "")
+            raise LakehouseSqlError(f"Athena query {query_id} {state}: {reason}")
+        return query_id, execution
 
     def _athena(self, tree) -> tuple[list[dict], int]:
         from airflow.providers.amazon.aws.hooks.athena import AthenaHook
@@ -152,15 +222,7 @@ class ArchiveCatalogHook(LakehouseSqlHook):
         from archiveflow.lakehouse.statements import athena_sql
 
         athena = AthenaHook(aws_conn_id=self.aws_conn_id)
-        workgroup = self.extra.get("workgroup") or resources.athena_workgroup("lakehouse")
-        output = self.extra.get("output_location") or f"s3://{resources.bucket('athena-results')}/archive_catalog/"
-        query_id = athena.run_query(athena_sql(tree), query_context={"Database": resources.glue_database("archive")},
-                                    result_configuration={"OutputLocation": output}, workgroup=workgroup)
-        state = athena.poll_query_status(query_id, sleep_time=1)
-        execution = athena.get_conn().get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
-        if state != "SUCCEEDED":
-            reason = execution["Status"].get("StateChangeReason", "")
-            raise LakehouseSqlError(f"Athena query {query_id} {state}: {reason}")
+        query_id, execution = self._athena_run(athena_sql(tree))
         rows: list[dict] = []
         for number, page in enumerate(athena.get_query_results_paginator(query_id)):
             columns = page["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]

@@ -37,6 +37,7 @@ from sqlglot import exp
 from archiveflow.lakehouse.commit_conflicts import NO_BLIND_RETRIES, until_committed
 from archiveflow.lakehouse.statements import (
     MergePlan,
+    Unload,
     UnsupportedStatement,
     duckdb_sql,
     iceberg_table_def,
@@ -96,6 +97,7 @@ class LocalLakehouse:
         opener.shutdown(wait=False)  # its thread ends once the connection is open
         self._con = None
         self._spill = ""
+        self._defined: set[str] = set()  # views the caller defined (not catalog tables)
 
     @cached_property
     def catalog(self):
@@ -115,9 +117,17 @@ class LocalLakehouse:
             self._con = None
             shutil.rmtree(self._spill, ignore_errors=True)
 
-    def run(self, tree: exp.Expression, snapshot_properties: dict[str, str] | None = None) -> LocalResult:
+    def define_view(self, name: str, define: Callable[[Any], None]) -> None:
+        """A table the statements read that is no catalog table (a source's S3 Inventory report, which
+        Athena reads as a table): ``define(con)`` creates the view ``name`` on the engine's connection."""
+        define(self._connection(exp.select("1"), {}))
+        self._defined.add(name)
+
+    def run(self, tree: exp.Expression | Unload, snapshot_properties: dict[str, str] | None = None) -> LocalResult:
         started = time.monotonic()
-        if isinstance(tree, exp.Create):
+        if isinstance(tree, Unload):
+            result = self._unload(tree)
+        elif isinstance(tree, exp.Create):
             result = self._create(tree)
         elif isinstance(tree, exp.Merge):
             result = self._merge(tree, snapshot_properties or {})
@@ -150,6 +160,12 @@ class LocalLakehouse:
     def _select(self, tree: exp.Expression) -> LocalResult:
         cursor = self._connection(tree, {}).execute(duckdb_sql(tree))
         return LocalResult("SELECT", rows=cursor.fetchall(), columns=[d[0] for d in cursor.description])
+
+    def _unload(self, tree: Unload) -> LocalResult:
+        """DuckDB's COPY streams the rows to S3 as they are computed (spilling its sorts and windows):
+        none passes through Python."""
+        (written,) = self._connection(tree.query, {}).execute(duckdb_sql(tree)).fetchone()
+        return LocalResult("UNLOAD", rows_written=written)
 
     def _merge(self, tree: exp.Merge, snapshot_properties: dict[str, str]) -> LocalResult:
         def attempt(table) -> LocalResult:
@@ -225,7 +241,8 @@ class LocalLakehouse:
 
     def _connection(self, tree: exp.Expression, metadata_locations: dict[str, str]):
         # Glue is asked while the connection is still being opened.
-        views = {name: self._view_query(name, metadata_locations.get(name)) for name in referenced_tables(tree)}
+        views = {name: self._view_query(name, metadata_locations.get(name)) for name in referenced_tables(tree)
+                 if name not in self._defined}
         if self._con is None:
             opening, self._opening = self._opening, None
             self._con = opening.result()

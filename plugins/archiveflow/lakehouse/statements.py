@@ -11,7 +11,11 @@ text. What the local engine (DuckDB + pyiceberg) needs is read from the same tre
 - the same with `WHEN MATCHED THEN UPDATE SET` (an upsert: every updated column takes the value
   it would be inserted with) → kind "upsert": the partitions the source touches are replaced by
   their unmatched target rows plus the source rows;
-- `SELECT` → run as is.
+- `SELECT` → run as is;
+- `UNLOAD (SELECT ...) TO :location WITH (format = 'JSON', compression = 'GZIP', partitioned_by = ARRAY[...])`
+  (sqlglot has no UNLOAD) → `Unload`: Athena writes the rows to S3, DuckDB's `COPY ... TO` does locally.
+
+A file may `{% include '<family>/<file>.sql' %}` another (a query two statements share).
 
 Everything handed to DuckDB is translated by sqlglot (athena → duckdb).
 """
@@ -19,6 +23,7 @@ Everything handed to DuckDB is translated by sqlglot (athena → duckdb).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,20 +74,81 @@ def _list_placeholder(node: exp.In, parameters: Mapping[str, Any]) -> bool:
             and isinstance(parameters.get(values[0].name), list | tuple))
 
 
+def render(sql_file: str, variables: Mapping[str, Any] | None = None) -> str:
+    """`include/sql/<sql_file>`'s text with its `{{ ... }}` variables and `{% include %}`s rendered."""
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(include_path("sql")),
+                                     undefined=jinja2.StrictUndefined, autoescape=False)
+    return environment.get_template(sql_file).render(**(variables or {}))
+
+
 def load_statement(sql_file: str, parameters: Mapping[str, Any] | None = None,
-                   variables: Mapping[str, str] | None = None) -> exp.Expression:
+                   variables: Mapping[str, str] | None = None) -> exp.Expression | Unload:
     """`include/sql/<sql_file>` rendered with `variables`, parsed as Athena SQL, parameters bound."""
-    text = include_path("sql", *sql_file.split("/")).read_text()
-    rendered = jinja2.Template(text, undefined=jinja2.StrictUndefined).render(**(variables or {}))
+    rendered = render(sql_file, variables)
+    if unload := _UNLOAD.match(_without_comments(rendered)):
+        options = {name.lower(): sqlglot.parse_one(value, read=READ)
+                   for name, value in _UNLOAD_OPTION.findall(unload.group("options"))}
+        return Unload(bind(sqlglot.parse_one(unload.group("query"), read=READ), parameters or {}),
+                      bind(sqlglot.parse_one(unload.group("to"), read=READ), parameters or {}).name, options)
     return bind(sqlglot.parse_one(rendered, read=READ), parameters or {})
 
 
-def athena_sql(tree: exp.Expression) -> str:
+def athena_sql(tree: exp.Expression | Unload) -> str:
+    if isinstance(tree, Unload):
+        options = ", ".join(f"{name} = {value.sql(dialect=READ)}" for name, value in tree.options.items())
+        return f"UNLOAD ({tree.query.sql(dialect=READ, pretty=True)})\nTO {_string(tree.location)}\nWITH ({options})"
     return tree.sql(dialect=READ, pretty=True)
 
 
-def duckdb_sql(tree: exp.Expression) -> str:
+def duckdb_sql(tree: exp.Expression | Unload) -> str:
+    if isinstance(tree, Unload):
+        return tree.duckdb_copy()
     return tree.sql(dialect=WRITE)
+
+
+# --- UNLOAD → DuckDB's COPY ----------------------------------------------------------------------
+
+_UNLOAD = re.compile(r"^\s*UNLOAD\s*\((?P<query>.*)\)\s*TO\s+(?P<to>\S+)\s+WITH\s*\((?P<options>.*)\)\s*;?\s*$",
+                     re.IGNORECASE | re.DOTALL)
+_UNLOAD_OPTION = re.compile(r"(\w+)\s*=\s*(ARRAY\s*\[[^\]]*\]|'[^']*')", re.IGNORECASE)
+COPY_FORMATS = {"JSON": "json", "PARQUET": "parquet"}
+
+
+def _without_comments(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+
+
+def _string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Unload:
+    """`UNLOAD (query) TO location WITH (options)`: the query's rows written under ``location`` (an
+    S3 folder), one folder per value of the ``partitioned_by`` columns (``bundle=3/``), as Athena does."""
+
+    query: exp.Expression
+    location: str
+    options: dict[str, exp.Expression]
+
+    def option(self, name: str, default: str = "") -> str:
+        value = self.options.get(name)
+        return value.name.upper() if value is not None else default
+
+    def partitioned_by(self) -> list[str]:
+        value = self.options.get("partitioned_by")
+        return [item.name for item in value.expressions] if value is not None else []
+
+    def duckdb_copy(self) -> str:
+        file_format = self.option("format", "PARQUET")
+        if file_format not in COPY_FORMATS:
+            raise UnsupportedStatement(f"UNLOAD format {file_format} is not written locally ({sorted(COPY_FORMATS)})")
+        options = [f"FORMAT {COPY_FORMATS[file_format]}"]
+        if compression := self.option("compression"):
+            options.append(f"COMPRESSION {compression.lower()}")
+        if partitions := self.partitioned_by():
+            options.append(f"PARTITION_BY ({', '.join(partitions)})")
+        return f"COPY ({self.query.sql(dialect=WRITE)}) TO {_string(self.location)} ({', '.join(options)})"
 
 
 # --- CREATE TABLE → an Iceberg table definition ------------------------------------------------

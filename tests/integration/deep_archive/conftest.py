@@ -19,6 +19,17 @@ def aws(local_stack):
     return Aws(local_stack)
 
 
+@pytest.fixture(scope="module")
+def catalog_index(local_stack):
+    """The deployment's archive catalog, read through the lakehouse_sql connection (DuckDB here)."""
+    from archiveflow.hooks.archive_catalog import ArchiveCatalogHook
+
+    hook = ArchiveCatalogHook()
+    hook.ensure_table()
+    yield hook.index()
+    hook.close()
+
+
 class Aws:
     def __init__(self, local_stack):
         self.endpoint = local_stack.aws_endpoint

@@ -24,17 +24,6 @@ from devstack import template as cfn
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def catalog_index(local_stack):
-    """The deployment's archive catalog, read through the lakehouse_sql connection (DuckDB here)."""
-    from archiveflow.hooks.archive_catalog import ArchiveCatalogHook
-
-    hook = ArchiveCatalogHook()
-    hook.ensure_table()
-    yield hook.index()
-    hook.close()
-
-
 @pytest.fixture(params=catalog.MODES)
 def store(request, aws):
     """The index of one mode, as the plan, the worker and the look-up take it."""

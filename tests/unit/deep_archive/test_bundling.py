@@ -16,7 +16,7 @@ def _objects(seed: int, count: int, cap: int) -> list[dict]:
     rng = random.Random(seed)
     sizes = [rng.choice([0, 1, rng.randrange(cap // 8 + 1), rng.randrange(cap // 7, cap * 2)]) for _ in range(count)]
     keys = sorted({f"k/{rng.randrange(10**9):09d}" for _ in range(count)})
-    return [{"key": key, "size": size, "e_tag": f'"{n}"', "last_modified": datetime(2026, 1, 1)}
+    return [{"key": key, "size": size, "e_tag": f'"{n}"', "last_modified": datetime(2026, 1, 1), "reason": "new"}
             for n, (key, size) in enumerate(zip(keys, sizes, strict=False))]
 
 
@@ -27,12 +27,17 @@ def test_the_python_planner_and_the_sql_plan_make_the_same_bundles_under_both_ca
 
     con = duckdb.connect()
     con.register("plan_objects", pa.Table.from_pylist(rows))
-    sql: dict[int, list[str]] = {}
+    sql: dict[tuple[int, int], list[tuple[int, str]]] = {}
     alone = []
-    for key, _size, _etag, _modified, bundle in sql_bundles(con, file_count, cap).fetchall():
-        (alone.append(("object", [key])) if bundle == -1 else sql.setdefault(bundle, []).append(key))
-    assert sorted(python) == sorted(alone + [("zip", keys) for keys in sql.values()])
-    assert sorted(sql) == list(range(len(sql)))  # numbered from 0 in key order
+    for key, *_, position, bundle_bytes, bundle_files in sorted(sql_bundles(con, file_count, cap).fetchall()):
+        if bundle_bytes == -1:
+            alone.append(("object", [key]))
+        else:
+            sql.setdefault((bundle_bytes, bundle_files), []).append((position, key))
+    assert sorted(python) == sorted(alone + [("zip", [key for _, key in members]) for members in sql.values()])
+    # A bundle is a run of consecutive positions (its manifest: the rows between its first and last).
+    runs = [[position for position, _ in members] for _, members in sorted(sql.items())]
+    assert [p for run in runs for p in run] == list(range(sum(map(len, runs))))
 
     sizes = {row["key"]: row["size"] for row in rows}
     zips = [keys for kind, keys in python if kind == "zip"]
