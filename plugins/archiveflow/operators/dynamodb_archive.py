@@ -154,9 +154,8 @@ class ArchiveDeletedItemsOperator(DynamoDBArchiveBaseOperator):
 
     def run(self, context) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-        from airflow.providers.amazon.aws.hooks.sqs import SqsHook
-
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from airflow.providers.amazon.aws.hooks.sqs import SqsHook
 
         from archiveflow.dynamodb_archive.archive import WRITER_CLIENT_CONFIG, ArchiveTarget, RecordArchiver
         from archiveflow.dynamodb_archive.checkpoints import CheckpointStore
