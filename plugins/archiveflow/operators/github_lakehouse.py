@@ -4,7 +4,8 @@ in `archiveflow.github_lakehouse`.
 
 Every step is safe to retry: the Bronze table is created or brought up to date, an hour is written
 to one deterministic key by one multipart upload (completed only after the whole hour streamed and
-passed its checks, aborted otherwise, so a failed attempt leaves nothing and a re-run replaces), and
+passed its checks, aborted otherwise, so a failed attempt leaves nothing and a re-run replaces; a try
+killed outright leaves its upload open, and the next try aborts it), and
 the Events API poll remembers where each run started (see `PollEventsApiOperator`).
 
 Heavy imports (the AWS and HTTP hooks) happen inside `run`: the DAG files import this module.
