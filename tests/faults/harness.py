@@ -82,10 +82,6 @@ class Child:
         (line,) = [line for line in self.lines if line.startswith("RESULT ")]
         return json.loads(line.removeprefix("RESULT "))
 
-    def resume(self) -> None:
-        """SIGCONT a child its failpoint stopped: it goes on from there."""
-        os.kill(self.process.pid, signal.SIGCONT)
-
 
 def start_child(argv: list[str], *, failpoint: str | None = None, env: dict[str, str] | None = None) -> Child:
     environment = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1",
