@@ -37,7 +37,8 @@ Runs every 5 minutes over the configured tables; trigger it with a conf to run i
 | `record_run` | the run in the `runs` table (`pk = dynamodb_delete_archive#<run id>`; dead letters counted, their full list is the `~dead-letter/` prefix); an SNS notice on the notifications topic when records were dead-lettered, a gap was found or a table failed. |
 
 **Failures: no deletion lost to an outage.** A write S3 fails (throttling, 5xx, a dropped
-connection, access denied) is tried 5 times over ~15 s; then `archive_table` fails with the
+connection, access denied) is tried 5 times over ~15 s (a write that timed out is looked for first:
+it may have landed, and is not written a second time); then `archive_table` fails with the
 table's checkpoint before the unwritten records (records of one batch already written are
 recognised, not written twice). The task's 2 retries (30 s apart) and the next scheduled run
 (5 minutes later) start from that checkpoint again, so each 5 minutes the archive tries again;

@@ -23,6 +23,23 @@ def fault_table(request):
     return record
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_leftovers_anywhere(local_stack):
+    """After the last fault test: no new open upload, stray object, unreferenced lakehouse file or
+    run left running anywhere in the stack (leftovers_anywhere.py); an error fails the suite."""
+    import datetime as dt
+
+    from leftovers_anywhere import look, new_since
+
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    before = look(local_stack)
+    yield
+    left = new_since(before, look(local_stack, since=started))
+    _ROWS.append(("whole fault suite", "after the last test", "FAILED: leftovers" if left else "no leftovers",
+                  "uploads, strays, unreferenced files, running runs"))
+    assert not left, f"the fault suite left behind: {left}"
+
+
 def pytest_runtest_logreport(report):
     if report.failed and report.nodeid.startswith("tests/faults/") and report.nodeid not in _RECORDED:
         _RECORDED.add(report.nodeid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -76,6 +77,11 @@ class Child:
         time.sleep(0.1)  # the reader thread drains the pipe
         return self.process.returncode
 
+    def result(self) -> dict:
+        """The JSON a task script printed after `RESULT ` (once it ended)."""
+        (line,) = [line for line in self.lines if line.startswith("RESULT ")]
+        return json.loads(line.removeprefix("RESULT "))
+
 
 def start_child(argv: list[str], *, failpoint: str | None = None, env: dict[str, str] | None = None) -> Child:
     environment = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1",
@@ -87,6 +93,13 @@ def start_child(argv: list[str], *, failpoint: str | None = None, env: dict[str,
     process = subprocess.Popen([sys.executable, "-c", DUMP_ON_SIGUSR1, *argv], env=environment, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     return Child(process)
+
+
+def aws_env(local_stack) -> dict[str, str]:
+    """What a task process's boto3 clients need to reach the stack's emulator."""
+    args = local_stack.config.boto_args()
+    return {"AWS_ENDPOINT_URL": args["endpoint_url"], "AWS_DEFAULT_REGION": args["region_name"],
+            "AWS_ACCESS_KEY_ID": args["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": args["aws_secret_access_key"]}
 
 
 @contextmanager

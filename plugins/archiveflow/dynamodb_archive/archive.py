@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 ATTEMPTS = 5
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds before attempts 2..5: a short S3 blip passes within the task
 WRITERS = 16
+# The archive writes' S3 client: a pooled connection per writer, and no retry of botocore's own. A
+# write that timed out may still land (the request was sent): every retry goes through
+# `_with_retries`, which first looks whether it did, so a record never gets a second version.
+WRITER_CLIENT_CONFIG = {"max_pool_connections": 2 * WRITERS, "retries": {"total_max_attempts": 1}}
 EVENT_ID_METADATA = "event-id"
 DEAD_LETTER_PREFIX = "~dead-letter/"  # `~` never starts a table name: no table's archive lists it
 DEAD_LETTER_SOURCE = "dynamodb_delete_archive"
@@ -138,7 +142,8 @@ class RecordArchiver:
         for record in records[already:]:  # stream order: the last deletion ends up the current version
             document = archive_document(record, self.target.table, self.target.stream_arn, key)
             try:
-                self._with_retries(key, lambda document=document: self._put(key, document))
+                self._with_retries(key, lambda document=document: self._put(key, document),
+                                   written=lambda event_id=document["eventID"]: self._current_event_id(key) == event_id)
                 archived += 1
             except (InjectedFailure, ClientError) as err:
                 if not is_permanent(err):
@@ -149,22 +154,28 @@ class RecordArchiver:
     def _already_written(self, key: str, records: list[Mapping[str, Any]]) -> int:
         """How many of the key's records (in stream order) an earlier attempt wrote: versions are
         written in stream order, so the current version names the last one written."""
+        current = self._current_event_id(key)
+        event_ids = [r["eventID"] for r in records]
+        return event_ids.index(current) + 1 if current in event_ids else 0
+
+    def _current_event_id(self, key: str) -> str | None:
+        """The event id of the key's current version (None when there is none)."""
         try:
             head = self.s3.head_object(Bucket=self.target.bucket, Key=key)
         except ClientError as err:
             if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return 0
+                return None
             raise
-        current = head.get("Metadata", {}).get(EVENT_ID_METADATA)
-        event_ids = [r["eventID"] for r in records]
-        return event_ids.index(current) + 1 if current in event_ids else 0
+        return head.get("Metadata", {}).get(EVENT_ID_METADATA)
 
-    def _with_retries(self, what: str, write: Callable[[], None]) -> None:
-        """Run `write` up to ATTEMPTS times. A permanent error is raised at once; a transient one,
-        still failing after the last attempt, becomes TransientServiceError."""
+    def _with_retries(self, what: str, write: Callable[[], None], written: Callable[[], bool] | None = None) -> None:
+        """Run `write` up to ATTEMPTS times; before each retry, `written()` says whether the failed
+        attempt landed after all. A permanent error is raised at once; a transient one, still failing
+        after the last attempt, becomes TransientServiceError."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                write()
+                if attempt == 1 or written is None or not written():
+                    write()
                 return
             except (ClientError, BotoCoreError, InjectedFailure, OSError) as err:
                 if is_permanent(err):

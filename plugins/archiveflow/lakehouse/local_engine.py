@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from archiveflow.failpoints import failpoint
 from archiveflow.lakehouse.commit_conflicts import NO_BLIND_RETRIES, until_committed
 from archiveflow.lakehouse.statements import (
     MergePlan,
@@ -43,9 +44,11 @@ from archiveflow.lakehouse.statements import (
     iceberg_table_def,
     merge_plan,
 )
+from archiveflow.rdbms_archival.iceberg_sink import discard_uncommitted, run_write_id
 
 log = logging.getLogger(__name__)
 
+WRITE_ID = "archiveflow.write_id"  # in a MERGE's snapshot summary and its data files' names
 DUCKDB_MEMORY_LIMIT = "384MB"
 ROW_GROUP_BYTES = "32MB"          # Parquet row groups written locally: small enough to stay under the limit
 # The longest JSON line read. DuckDB's JSON reader holds buffers of twice this size per thread: a
@@ -168,7 +171,14 @@ class LocalLakehouse:
         return LocalResult("UNLOAD", rows_written=written)
 
     def _merge(self, tree: exp.Merge, snapshot_properties: dict[str, str]) -> LocalResult:
+        # The same write id in every try of a task (its run, the statement with its parameters bound)
+        # names the data files: a try deletes those a killed try wrote and never committed.
+        write_id = str(run_write_id(snapshot_properties.get("archiveflow.run_id", str(uuid.uuid4())), tree.sql()))
+        snapshot_properties = {**snapshot_properties, WRITE_ID: write_id}
+
         def attempt(table) -> LocalResult:
+            if not any((snapshot.summary or {}).get(WRITE_ID) == write_id for snapshot in table.snapshots()):
+                discard_uncommitted(table, write_id)
             plan = merge_plan(tree, tuple(_partition_columns(table)))
             return self._merge_once(tree, table, plan, snapshot_properties)
 
@@ -216,7 +226,9 @@ class LocalLakehouse:
     def _insert(self, con, table, plan: MergePlan, snapshot_properties: dict[str, str]) -> int:
         written, partitions = _stage_new_rows(con, table, plan.rows_sql)
         if written:
-            _commit(table, _write_files(con, table, "SELECT * FROM new_rows", partitions), snapshot_properties)
+            files = _write_files(con, table, "SELECT * FROM new_rows", partitions, snapshot_properties[WRITE_ID])
+            failpoint("lakehouse.merge_files_written")
+            _commit(table, files, snapshot_properties)
         return written
 
     def _upsert(self, con, table, plan: MergePlan, snapshot_properties: dict[str, str]) -> int:
@@ -233,7 +245,7 @@ class LocalLakehouse:
                      for name, value in values.items()]
             replaced.append(terms[0] if len(terms) == 1 else And(*terms))
         files = _write_files(con, table, f"SELECT * FROM new_rows UNION ALL BY NAME {plan.partition_rows_sql}",
-                             partitions)
+                             partitions, snapshot_properties[WRITE_ID])
         _commit(table, files, snapshot_properties, replacing=replaced[0] if len(replaced) == 1 else Or(*replaced))
         return written
 
@@ -307,8 +319,9 @@ def _stage_new_rows(con, table, rows_sql: str) -> tuple[int, list[dict[str, Any]
     return written, [dict(zip(names, row, strict=True)) for row in con.execute("SELECT * FROM touched").fetchall()]
 
 
-def _write_files(con, table, rows_sql: str, partitions: list[dict[str, Any]]) -> list[str]:
-    """One new Parquet data file per partition under the table's data location (Hive-style folders),
+def _write_files(con, table, rows_sql: str, partitions: list[dict[str, Any]], write_id: str) -> list[str]:
+    """One new Parquet data file per partition under the table's data location (Hive-style folders,
+    the write id in its name),
     each column cast to its Iceberg type and tagged with its field id; pyiceberg reads the partition
     values back from the files' column statistics. The files' URLs; on failure none is left."""
     schema = table.schema()
@@ -326,7 +339,7 @@ def _write_files(con, table, rows_sql: str, partitions: list[dict[str, Any]]) ->
         for values in partitions:
             folder = "".join(f"{name}={'null' if value is None else urllib.parse.quote(str(value))}/"
                              for name, value in values.items())
-            path = f"{data}/{folder}archiveflow-{uuid.uuid4()}.parquet"
+            path = f"{data}/{folder}archiveflow-{write_id}-{uuid.uuid4()}.parquet"
             where = " AND ".join(f'"{name}" IS NOT DISTINCT FROM ?' for name in values) or "true"
             files.append(path)
             con.execute(f"COPY (SELECT {', '.join(casts)} FROM ({rows_sql}) WHERE {where}) TO {_quote(path)} "

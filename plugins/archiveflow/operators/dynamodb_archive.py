@@ -154,9 +154,10 @@ class ArchiveDeletedItemsOperator(DynamoDBArchiveBaseOperator):
 
     def run(self, context) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from airflow.providers.amazon.aws.hooks.sqs import SqsHook
 
-        from archiveflow.dynamodb_archive.archive import ArchiveTarget, RecordArchiver
+        from archiveflow.dynamodb_archive.archive import WRITER_CLIENT_CONFIG, ArchiveTarget, RecordArchiver
         from archiveflow.dynamodb_archive.checkpoints import CheckpointStore
         from archiveflow.dynamodb_archive.request import parse_request
         from archiveflow.dynamodb_archive.stream import read_table_streams
@@ -167,7 +168,8 @@ class ArchiveDeletedItemsOperator(DynamoDBArchiveBaseOperator):
             self.log.warning("failure switch %s is on: writes of keys matching %r fail", FAIL_KEYS_VARIABLE, fail_keys)
         sqs = SqsHook(aws_conn_id=self.aws_conn_id)
         queue_url = sqs.get_conn().get_queue_url(QueueName=resources.sqs_queue("dead-letter"))["QueueUrl"]
-        table, bucket, s3 = self.table["table"], self.table["bucket"], self.s3_client()
+        table, bucket = self.table["table"], self.table["bucket"]
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id, config=WRITER_CLIENT_CONFIG).get_conn()
 
         def archiver_for(stream_arn: str) -> RecordArchiver:
             target = ArchiveTarget(table, tuple(self.table["key_names"]), stream_arn, bucket)

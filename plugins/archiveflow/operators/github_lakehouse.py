@@ -4,7 +4,8 @@ in `archiveflow.github_lakehouse`.
 
 Every step is safe to retry: the Bronze table is created or brought up to date, an hour is written
 to one deterministic key by one multipart upload (completed only after the whole hour streamed and
-passed its checks, aborted otherwise, so a failed attempt leaves nothing and a re-run replaces), and
+passed its checks, aborted otherwise, so a failed attempt leaves nothing and a re-run replaces; a try
+killed outright leaves its upload open, and the next try aborts it), and
 the Events API poll remembers where each run started (see `PollEventsApiOperator`).
 
 Heavy imports (the AWS and HTTP hooks) happen inside `run`: the DAG files import this module.
@@ -22,6 +23,7 @@ from typing import Any
 
 from archiveflow import resources
 from archiveflow.errors import BadRequest, TransientServiceError, UnarchivableData
+from archiveflow.failpoints import failpoint
 from archiveflow.github_lakehouse.bronze import (
     CREATED_AT_PATTERN,
     TABLE,
@@ -206,14 +208,17 @@ class IngestHourOperator(GithubLakehouseOperator):
         return summary
 
     def _upload(self, response, url: str, max_malformed_percent: float):
-        from archiveflow.deep_archive.s3io import MultipartUpload
+        from archiveflow.deep_archive.s3io import MultipartUpload, abort_stale_uploads
         from archiveflow.github_lakehouse.stream import CorruptSource, stream_to_bronze
 
+        if stale := abort_stale_uploads(self.s3(), self.plan["bucket"], self.plan["key"]):
+            self.log.info("aborted %s upload(s) of the hour left by a killed try", stale)
         upload = MultipartUpload(self.s3(), self.plan["bucket"], self.plan["key"], "STANDARD", PART_SIZE,
                                  content_type="application/gzip")
         try:
             stats = stream_to_bronze(_body_chunks(response, url), upload, progress=self._progress)
             _check_malformed(stats, max_malformed_percent, url)
+            failpoint("github_ingestion.parts_uploaded")
             return stats, upload.complete()
         except CorruptSource as err:
             upload.abort()

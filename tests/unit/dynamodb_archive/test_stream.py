@@ -9,7 +9,7 @@ import datetime as dt
 import json
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from archiveflow.dynamodb_archive.archive import ArchiveTarget, RecordArchiver, TableOutcome
 from archiveflow.dynamodb_archive.shards import lineage_order
@@ -282,6 +282,21 @@ def test_thousands_of_dead_letters_keep_the_outcome_small():
     for i in range(5000):
         outcome.add_dead_letters([{"object_key": f"Orders/PK_{i}.json", "event_id": f"ev{i}", "error": "x" * 100}])
     assert outcome.dead_lettered == 5000 and len(json.dumps(outcome.as_dict())) < 8_000
+
+
+class LandedButTimedOut(FakeS3):
+    """The first put of each key is stored, then answers with a read timeout (the request was sent)."""
+
+    def put_object(self, Bucket, Key, **kwargs):
+        super().put_object(Bucket, Key, **kwargs)
+        if self.keys().count(Key) == 1:
+            raise ReadTimeoutError(endpoint_url=f"https://{Bucket}.s3.amazonaws.com/{Key}")
+
+
+def test_a_write_that_timed_out_but_landed_is_not_written_again():
+    streams = FakeStreams({"s": {"records": [record(1), record(2)], "closed": True}})
+    outcome, s3, _ = read(streams, s3=LandedButTimedOut())
+    assert s3.keys() == ["Orders/PK_order-1.json", "Orders/PK_order-2.json"] and outcome.archived == 2
 
 
 def test_unexpected_stream_errors_are_raised_for_the_task_to_retry():

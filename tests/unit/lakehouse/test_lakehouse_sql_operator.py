@@ -221,7 +221,7 @@ def test_the_local_engine_recomputes_a_merge_that_lost_up_to_seven_races(monkeyp
 
     from archiveflow.lakehouse import local_engine
 
-    table = SimpleNamespace(properties=dict(local_engine.NO_BLIND_RETRIES),
+    table = SimpleNamespace(properties=dict(local_engine.NO_BLIND_RETRIES), snapshots=lambda: [],
                             spec=lambda: SimpleNamespace(fields=[]), schema=lambda: None)
     loads, waits = [], []
     catalog = SimpleNamespace(load_table=lambda identifier: loads.append(identifier) or table)
@@ -233,6 +233,7 @@ def test_the_local_engine_recomputes_a_merge_that_lost_up_to_seven_races(monkeyp
         return local_engine.LocalResult("MERGE (insert)", rows_written=3)
 
     monkeypatch.setattr(engine, "_merge_once", merge_once)
+    monkeypatch.setattr(local_engine, "discard_uncommitted", lambda table, write_id: None)  # no earlier try
     monkeypatch.setattr(local_engine.time, "sleep", waits.append)
     tree = load_statement("github_lakehouse/silver_merge.sql", silver_parameters("d", "p"))
     if lost_races == 8:
