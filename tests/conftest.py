@@ -85,6 +85,7 @@ def pytest_addoption(parser):
     parser.addini("slow_modules", "test modules handed out first under xdist, slowest first", type="linelist")
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: known only where xdist is loaded
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadgroup`: each test module is handed to one worker whole (its module fixtures set up
     once), and the modules on real Airflow (those that name the airflow_stack fixture) together, so
