@@ -35,8 +35,17 @@ env: install                         ## print the stack's environment: eval "$$(
 demo: install                        ## start the stack and run the main job end to end
 	$(PY) -m devstack demo
 
-test: install lint scan test-tools   ## the whole suite: lint, template scan, DAG integrity, unit, integration, end to end, faults
-	$(PY) -m pytest --timeout 900 -p no:cacheprovider
+# The suite in two pytest sessions: everything but the `serial` tests on TEST_WORKERS pytest-xdist
+# workers (each with a stack of its own: ARCHIVEFLOW_TEST_STACK + 0..TEST_WORKERS-1; the tests on
+# real Airflow together on one of them), then the `serial` ones (tests/faults/) alone on one stack.
+# Both always run; the target fails if either does.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest --timeout 900 -p no:cacheprovider
+test: install lint scan test-tools   ## the whole suite: lint, template scan, DAG integrity, unit, integration, end to end, then faults
+	@status=0; \
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not serial" || status=$$?; \
+	$(PYTEST) -m serial || status=$$?; \
+	exit $$status
 
 test-fast: install lint test-tools   ## the inner loop: lint, DAG integrity and unit tests (no services; ~1-2 min)
 	$(PY) -m pytest --timeout 300 -p no:cacheprovider -q tests/unit

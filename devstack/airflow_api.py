@@ -42,7 +42,7 @@ class AirflowApi:
             if time.monotonic() > deadline:
                 errors = self.get("/importErrors").get("import_errors", [])
                 raise TimeoutError(f"DAG {dag_id} not parsed within {timeout:.0f}s; import errors: {errors}")
-            time.sleep(2)
+            time.sleep(1)
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600) -> dict:
         deadline = time.monotonic() + timeout
@@ -52,7 +52,7 @@ class AirflowApi:
                 return run
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {dag_id}/{run_id} still {run['state']} after {timeout:.0f}s")
-            time.sleep(2)
+            time.sleep(1)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]

@@ -33,6 +33,7 @@ class StackConfig:
     airflow_database: str       # Airflow's metadata database
     gharchive_port: int = 5065  # gharchive_default: `python -m http.server` over `gharchive_dir`
     github_api_port: int = 5066  # github_events_api_default: devstack.github_events_api
+    test_stack: bool = False    # the test suite's: Airflow with TEST_AIRFLOW_SETTINGS
 
     @classmethod
     def default(cls) -> StackConfig:
@@ -45,7 +46,8 @@ class StackConfig:
         n = int(os.environ.get("ARCHIVEFLOW_TEST_STACK", "0"))
         suffix = f"_{n}" if n else ""
         return cls(REPO / ".stack" / f"test{suffix}", 5155 + n, 8181 + n,
-                   f"archiveflow_test{suffix}", f"archiveflow_airflow_test{suffix}", 5365 + n, 5465 + n)
+                   f"archiveflow_test{suffix}", f"archiveflow_airflow_test{suffix}", 5365 + n, 5465 + n,
+                   test_stack=True)
 
     @property
     def aws_endpoint(self) -> str:
@@ -99,6 +101,11 @@ def connection_env(config: StackConfig) -> dict[str, str]:
     }
 
 
+# The test stack's Airflow: no DAG file changes during a session, so a file is parsed once, not
+# every 30 s (each parse imports the DAG's modules: CPU the tests running beside it need).
+TEST_AIRFLOW_SETTINGS = {"AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600"}
+
+
 def airflow_env(config: StackConfig) -> dict[str, str]:
     home = config.airflow_home
     return {
@@ -125,6 +132,7 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         # The emulator restores at once: the archive page's restores check every few seconds, not 10 minutes.
         "AIRFLOW__ARCHIVEFLOW__ARCHIVE_PAGE_POLL_INTERVAL": "3",
         "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+        **(TEST_AIRFLOW_SETTINGS if config.test_stack else {}),
     }
 
 

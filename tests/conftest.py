@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import pytest
 
 from devstack import aws_calls, postgres, stack
+
+# Under pytest-xdist (`make test` runs `-n 2`) each worker has a stack of its own: worker gwK uses
+# stack ARCHIVEFLOW_TEST_STACK + K (its emulator, Airflow, folder and databases), so two tests that
+# run at once never share an emulator's global settings, a checkpoint table or a scheduler.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ... in a worker; None otherwise
+if XDIST_WORKER:
+    os.environ["ARCHIVEFLOW_TEST_STACK"] = str(int(os.environ.get("ARCHIVEFLOW_TEST_STACK", "0"))
+                                               + int(XDIST_WORKER.removeprefix("gw")))
 
 # Airflow reads its configuration when first imported: point it at the test stack's home before
 # any test module imports it. In-process runs (`dag.test()`) get a metadata database of their
@@ -23,26 +32,78 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = stack.sqlalchemy_url(IN_PROC
 # Least privilege, measured: every AWS call the code makes in this session (in this process and
 # in every Python process it starts) is recorded, and at the end compared with the committed list
 # the CloudFormation roles are tested against (tests/unit/test_cloudformation_iam.py).
-AWS_CALL_LOG = _TEST_CONFIG.home / f"aws-calls-{os.getpid()}.jsonl"  # one per session
+# One log per session: xdist workers append to the one their controller created (one short line
+# per call: atomic), and the controller compares it at the end.
 COMMITTED_AWS_CALLS = stack.REPO / "mwaa" / "cloudformation" / "aws-calls.json"
-AWS_CALL_LOG.parent.mkdir(parents=True, exist_ok=True)
-AWS_CALL_LOG.write_text("")
-os.environ[aws_calls.LOG_VARIABLE] = str(AWS_CALL_LOG)
+if XDIST_WORKER and os.environ.get(aws_calls.LOG_VARIABLE):
+    AWS_CALL_LOG = Path(os.environ[aws_calls.LOG_VARIABLE])
+else:
+    AWS_CALL_LOG = _TEST_CONFIG.home / f"aws-calls-{os.getpid()}.jsonl"
+    AWS_CALL_LOG.parent.mkdir(parents=True, exist_ok=True)
+    AWS_CALL_LOG.write_text("")
+    os.environ[aws_calls.LOG_VARIABLE] = str(AWS_CALL_LOG)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [
     str(stack.REPO / "devstack" / "aws_call_recording"), str(stack.REPO / "plugins"), str(stack.REPO),
     os.environ.get("PYTHONPATH")]))
 aws_calls.install()
 
 
-def pytest_collection_modifyitems(items):
-    """Fast tests first: unit, then integration, then whatever starts real Airflow."""
+SERIAL_FOLDERS = ("faults",)  # tests/<folder>: their tests are marked `serial`
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by the marker added here
+def pytest_collection_modifyitems(config, items):
+    """The tests under tests/faults/ are marked `serial`: `make test` runs them alone, after the
+    parallel part. In one process: fast tests first (unit, integration, then whatever starts real
+    Airflow). Under xdist (pytest_xdist_make_scheduler hands out whole groups): the group on real
+    Airflow first (the longest chain), then the modules pyproject.toml lists as slow, the other
+    integration modules, and unit tests last (small groups that fill the workers' ends)."""
+
+    def folder(item) -> str:
+        return item.path.relative_to(item.config.rootpath / "tests").parts[0]
+
+    for item in items:
+        if folder(item) in SERIAL_FOLDERS:
+            item.add_marker(pytest.mark.serial)
+    slow = config.getini("slow_modules")
 
     def phase(item) -> int:
         if "airflow_stack" in item.fixturenames:
             return 2
-        return 0 if item.path.relative_to(item.config.rootpath / "tests").parts[0] == "unit" else 1
+        return 0 if folder(item) == "unit" else 1
 
-    items.sort(key=phase)
+    def handed_out(item) -> tuple[int, int]:
+        module = item.nodeid.split("::")[0]
+        if module in slow:
+            return (1, slow.index(module))
+        return ({2: 0, 1: 2, 0: 3}[phase(item)], 0)
+
+    items.sort(key=handed_out if XDIST_WORKER else phase)
+
+
+def pytest_addoption(parser):
+    parser.addini("slow_modules", "test modules handed out first under xdist, slowest first", type="linelist")
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: known only where xdist is loaded
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup`: each test module is handed to one worker whole (its module fixtures set up
+    once), and the modules on real Airflow (those that name the airflow_stack fixture) together, so
+    one worker starts Airflow, not each. pytest-xdist's own loadgroup cannot do this here: its
+    xdist_group marker rewrites a node id attribute pytest 9 no longer has."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    on_airflow = {str(path.relative_to(config.rootpath)) for path in (config.rootpath / "tests").rglob("test_*.py")
+                  if "airflow_stack" in path.read_text()}
+
+    class ModulesAndAirflow(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            return "airflow" if module in on_airflow else module
+
+    return ModulesAndAirflow(config, log)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -56,7 +117,10 @@ def pytest_runtest_call(item):
 
 
 def pytest_sessionfinish(session):
-    """An AWS call the committed list lacks fails the session: the roles were never checked for it."""
+    """An AWS call the committed list lacks fails the session: the roles were never checked for it
+    (under xdist, on the controller, once every worker has written its calls)."""
+    if XDIST_WORKER:
+        return
     recorded = aws_calls.read(str(AWS_CALL_LOG))
     AWS_CALL_LOG.unlink(missing_ok=True)
     committed = aws_calls.load_committed(COMMITTED_AWS_CALLS)

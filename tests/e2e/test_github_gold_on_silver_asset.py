@@ -28,7 +28,7 @@ def gold_run_for(api, day: str, since: str, timeout: float = 300) -> dict:
                     return run
         if time.monotonic() > deadline:
             raise TimeoutError(f"no github_gold run for {day} within {timeout:.0f}s: {runs}")
-        time.sleep(3)
+        time.sleep(1)
 
 
 def test_silver_asset_event_runs_gold_for_its_day(airflow_stack, local_stack, github_sources):

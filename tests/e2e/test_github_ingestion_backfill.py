@@ -44,7 +44,7 @@ def wait_for_runs(api, start, end, count: int, since: dt.datetime, timeout: floa
             return runs
         if time.monotonic() > deadline:
             raise TimeoutError(f"runs not done after {timeout:.0f}s: {[(r['dag_run_id'], r['state']) for r in runs]}")
-        time.sleep(3)
+        time.sleep(1)
 
 
 def wait_for_backfills_to_complete(api, timeout: float = 120) -> list[dict]:
@@ -56,7 +56,7 @@ def wait_for_backfills_to_complete(api, timeout: float = 120) -> list[dict]:
             return backfills
         if time.monotonic() > deadline:
             raise TimeoutError(f"backfills still running after {timeout:.0f}s: {backfills}")
-        time.sleep(2)
+        time.sleep(1)
 
 
 def bronze_counts(local_stack, day: str) -> dict[str, int]:
@@ -85,7 +85,7 @@ def wait_for_gold_after(api, moment: dt.datetime, timeout: float = 420) -> list[
             return later
         if time.monotonic() > deadline:
             raise TimeoutError(f"github_gold not settled after the Silver event of {moment} within {timeout:.0f}s")
-        time.sleep(3)
+        time.sleep(1)
 
 
 def table_figures(day: str) -> dict[str, int]:

@@ -8,17 +8,19 @@ from __future__ import annotations
 import pytest
 
 HEADER = ("fault", "point", "outcome", "rows/files checked")
+ROW_PROPERTY = "fault_row"
 _ROWS: list[tuple[str, str, str, str]] = []
-_RECORDED: set[str] = set()
+_RECORDED: dict[str, int] = {}  # nodeid -> rows taken from its reports
 
 
 @pytest.fixture
 def fault_table(request):
-    """record(fault, point, outcome, checked): one row of the summary table for this test."""
+    """record(fault, point, outcome, checked): one row of the summary table for this test. Rows
+    travel with the test's reports, so the table is whole under pytest-xdist too (its workers'
+    reports reach the controller, which prints it)."""
 
     def record(fault: str, point: str, outcome: str, checked: str) -> None:
-        _ROWS.append((fault, point, outcome, checked))
-        _RECORDED.add(request.node.nodeid)
+        request.node.user_properties.append((ROW_PROPERTY, (fault, point, outcome, checked)))
 
     return record
 
@@ -41,8 +43,11 @@ def no_leftovers_anywhere(local_stack):
 
 
 def pytest_runtest_logreport(report):
-    if report.failed and report.nodeid.startswith("tests/faults/") and report.nodeid not in _RECORDED:
-        _RECORDED.add(report.nodeid)
+    rows = [tuple(value) for name, value in report.user_properties if name == ROW_PROPERTY]
+    _ROWS.extend(rows[_RECORDED.get(report.nodeid, 0):])  # each phase's report repeats the earlier rows
+    _RECORDED[report.nodeid] = max(len(rows), _RECORDED.get(report.nodeid, 0))
+    if report.failed and report.nodeid.startswith("tests/faults/") and not _RECORDED[report.nodeid]:
+        _RECORDED[report.nodeid] = 1
         message = str(report.longrepr.reprcrash.message if hasattr(report.longrepr, "reprcrash") else report.longrepr)
         _ROWS.append((report.nodeid.rsplit("::", 1)[-1], "-", "FAILED: " + message.splitlines()[0][:90], "-"))
 

@@ -18,7 +18,7 @@ def wait_for_state(api, run_id: str, task_id: str, state: str, timeout: float = 
         task = next((ti for ti in api.task_instances(DAG_ID, run_id) if ti["task_id"] == task_id), None)
         if task and task["state"] == state:
             return task
-        time.sleep(2)
+        time.sleep(1)
     raise TimeoutError(f"{task_id} never reached {state}")
 
 
