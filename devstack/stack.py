@@ -32,6 +32,7 @@ class StackConfig:
     airflow_database: str       # Airflow's metadata database
     gharchive_port: int = 5065  # gharchive_default: `python -m http.server` over `gharchive_dir`
     github_api_port: int = 5066  # github_events_api_default: devstack.github_events_api
+    fault_settings: bool = False  # the test stack: Airflow as the fault suite needs it (fault_settings())
 
     @classmethod
     def default(cls) -> StackConfig:
@@ -44,7 +45,8 @@ class StackConfig:
         n = int(os.environ.get("ARCHIVEFLOW_TEST_STACK", "0"))
         suffix = f"_{n}" if n else ""
         return cls(REPO / ".stack" / f"test{suffix}", 5155 + n, 8181 + n,
-                   f"archiveflow_test{suffix}", f"archiveflow_airflow_test{suffix}", 5365 + n, 5465 + n)
+                   f"archiveflow_test{suffix}", f"archiveflow_airflow_test{suffix}", 5365 + n, 5465 + n,
+                   fault_settings=True)
 
     @property
     def aws_endpoint(self) -> str:
@@ -121,7 +123,19 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(config.home / "logs" / "dag-processor"),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
         "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+        **(fault_settings(config) if config.fault_settings else {}),
     }
+
+
+def fault_settings(config: StackConfig) -> dict[str, str]:
+    """The test stack's Airflow, for the faults injected through it (tests/faults/test_through_airflow.py):
+    failpoints armed by a file, a retried try 2 s after the failure instead of the DAG's retry_delay,
+    and a task whose supervisor died with the scheduler's LocalExecutor failed (then retried) after
+    60 s without a heartbeat instead of 300 (the supervisor beats every 5 s)."""
+    from archiveflow.failpoints import DIRECTORY_VARIABLE, RETRY_DELAY_VARIABLE
+
+    return {DIRECTORY_VARIABLE: str(config.home / "failpoints"), RETRY_DELAY_VARIABLE: "2",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60"}
 
 
 def sqlalchemy_url(database: str) -> str:

@@ -1,0 +1,86 @@
+"""Faults injected into DAG runs under the test stack's real Airflow (scheduler, LocalExecutor,
+triggerer): a task's process killed by the pid its task instance records, a component stopped and
+started again by devstack's process management. Retries are Airflow's own (the DAGs' `retries`;
+the test stack's retry_delay is 2 s, see devstack.stack.fault_settings)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from archiveflow.failpoints import DIRECTORY_VARIABLE
+from devstack import stack
+from devstack.airflow_api import AirflowApi
+
+
+@dataclass
+class Airflow:
+    api: AirflowApi
+    config: stack.StackConfig
+
+    @property
+    def failpoints(self) -> Path:
+        return Path(stack.fault_settings(self.config)[DIRECTORY_VARIABLE])
+
+    def trigger(self, dag_id: str, conf: dict, *, arm: str | None = None) -> str:
+        """A new run of `dag_id` with `conf`; `arm` names a failpoint armed for this run only."""
+        self.api.wait_for_dag(dag_id)
+        run_id = f"fault__{uuid.uuid4().hex[:10]}"
+        if arm:
+            self.failpoints.mkdir(parents=True, exist_ok=True)
+            (self.failpoints / f"{run_id}.{arm}").write_text("")
+        response = self.api.trigger(dag_id, conf, run_id=run_id)
+        assert response.status_code == 200, response.text
+        return run_id
+
+    def task_instances(self, dag_id: str, run_id: str, task_id: str) -> list[dict]:
+        return [ti for ti in self.api.task_instances(dag_id, run_id) if ti["task_id"] == task_id]
+
+    def wait_for_state(self, dag_id: str, run_id: str, task_id: str, state: str, timeout: float = 300) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            tis = self.task_instances(dag_id, run_id, task_id)
+            if found := [ti for ti in tis if ti["state"] == state]:
+                return found[0]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id}/{run_id}: {task_id} never {state}: {[ti['state'] for ti in tis]}")
+            time.sleep(1)
+
+    def stopped_at(self, run_id: str, point: str, timeout: float = 300) -> int:
+        """The pid of the task process that reached the run's armed failpoint (and stopped there)."""
+        deadline = time.monotonic() + timeout
+        while not (claimed := list(self.failpoints.glob(f"{run_id}.{point}.*"))):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{run_id}: no task reached the failpoint {point} within {timeout:.0f} s")
+            time.sleep(0.5)
+        (path,) = claimed
+        path.unlink()
+        return int(path.name.rsplit(".", 1)[1])
+
+    def kill_task_at(self, dag_id: str, run_id: str, task_id: str, point: str) -> dict:
+        """SIGKILL the process running `task_id` once it stands at `point`: the pid Airflow recorded
+        on the running task instance (on this host), checked against the one the failpoint reports."""
+        pid = self.stopped_at(run_id, point)
+        (ti,) = [ti for ti in self.task_instances(dag_id, run_id, task_id) if ti["pid"] == pid]
+        assert ti["state"] == "running" and ti["hostname"] in (socket.getfqdn(), socket.gethostname()), ti
+        os.kill(pid, signal.SIGKILL)
+        return ti
+
+    def restart(self, component: str, *, between=None) -> None:
+        """Stop an Airflow component (its process group), call `between`, start it again."""
+        assert self.config.process(component).stop(), f"{component} was not running"
+        if between:
+            between()
+        stack.start_airflow(self.config)  # starts what is not running: this component
+
+    def finished(self, dag_id: str, run_id: str, timeout: float = 420) -> dict[tuple[str, int], dict]:
+        """The run's task instances by (task_id, map_index), once the run ended `success`."""
+        run = self.api.wait_for_run(dag_id, run_id, timeout=timeout)
+        tis = {(ti["task_id"], ti["map_index"]): ti for ti in self.api.task_instances(dag_id, run_id)}
+        assert run["state"] == "success", {key: (ti["state"], ti["try_number"]) for key, ti in tis.items()}
+        return tis
