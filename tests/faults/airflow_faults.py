@@ -27,13 +27,13 @@ class Airflow:
     def failpoints(self) -> Path:
         return Path(stack.fault_settings(self.config)[DIRECTORY_VARIABLE])
 
-    def trigger(self, dag_id: str, conf: dict, *, arm: str | None = None) -> str:
-        """A new run of `dag_id` with `conf`; `arm` names a failpoint armed for this run only."""
+    def trigger(self, dag_id: str, conf: dict, *, arm: tuple[str, ...] = ()) -> str:
+        """A new run of `dag_id` with `conf`; `arm` names failpoints armed for this run only."""
         self.api.wait_for_dag(dag_id)
         run_id = f"fault__{uuid.uuid4().hex[:10]}"
-        if arm:
-            self.failpoints.mkdir(parents=True, exist_ok=True)
-            (self.failpoints / f"{run_id}.{arm}").write_text("")
+        self.failpoints.mkdir(parents=True, exist_ok=True)
+        for point in arm:
+            (self.failpoints / f"{run_id}.{point}").write_text("")
         response = self.api.trigger(dag_id, conf, run_id=run_id)
         assert response.status_code == 200, response.text
         return run_id
@@ -71,6 +71,24 @@ class Airflow:
         os.kill(pid, signal.SIGKILL)
         return ti
 
+    def restart_scheduler_at(self, dag_id: str, run_id: str, task_id: str, point: str) -> tuple[dict, bool]:
+        """Stop the scheduler (its process group: the LocalExecutor and the task supervisors it forked)
+        while `task_id` stands at `point`, start a new one, and let the task's process go on if it
+        outlived its supervisor (it runs its own process group). The new scheduler finds the task
+        instance without heartbeat and retries it. Returns the TI as it was, and whether the orphan
+        lived on."""
+        pid = self.stopped_at(run_id, point)
+        (ti,) = [ti for ti in self.task_instances(dag_id, run_id, task_id) if ti["pid"] == pid]
+        self.restart("scheduler")
+        orphan = _alive(pid)
+        if orphan:
+            os.kill(pid, signal.SIGCONT)
+            deadline = time.monotonic() + 120
+            while _alive(pid):  # it ends when it next talks to its dead supervisor (or finishes its code)
+                assert time.monotonic() < deadline, f"the orphaned task process {pid} still runs after 120 s"
+                time.sleep(1)
+        return ti, orphan
+
     def restart(self, component: str, *, between=None) -> None:
         """Stop an Airflow component (its process group), call `between`, start it again."""
         assert self.config.process(component).stop(), f"{component} was not running"
@@ -84,3 +102,11 @@ class Airflow:
         tis = {(ti["task_id"], ti["map_index"]): ti for ti in self.api.task_instances(dag_id, run_id)}
         assert run["state"] == "success", {key: (ti["state"], ti["try_number"]) for key, ti in tis.items()}
         return tis
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -14,9 +14,22 @@ DynamoDB), never from what the run says it did.
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
+from boto3.dynamodb.conditions import Key
 from airflow_faults import Airflow
 from test_rdbms_archival_faults import check_archived_once, make_source, source_ids
+from tests.e2e.test_dynamodb_archive_over_rest import SWITCH, drain_dead_letters, table  # noqa: F401 - a fixture
+from tests.integration.restore.conftest import Aws, RestoreDelay, located, pack
+from tests.integration.sensor_data.conftest import sensors  # noqa: F401 - a fixture
+from tests.integration.sensor_data.expected import close, item_summary, s3_lines, summary, temperatures_by_sensor_hour
+from tests.integration.sensor_data.test_mock_data_retry import stream_size
+
+from archiveflow import resources
+from archiveflow.dynamodb_archive.archive import DEAD_LETTER_PREFIX
+from archiveflow.restore.extract import RESTORED_TAG, destination_key
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +44,7 @@ def test_rdbms_archival_task_killed_after_its_iceberg_commit(airflow, pg, catalo
     rows = 3000
     make_source(conn, schema, rows)
     conf = {"source_schema": schema, "source_table": [{"table_name": "big"}], "purge": True}
-    run_id = airflow.trigger("rdbms_archival", conf, arm="rdbms_archival.committed")
+    run_id = airflow.trigger("rdbms_archival", conf, arm=("rdbms_archival.committed",))
     killed = airflow.kill_task_at("rdbms_archival", run_id, "archive_table", "rdbms_archival.committed")
     tis = airflow.finished("rdbms_archival", run_id)
     assert tis[("archive_table", 0)]["try_number"] == killed["try_number"] + 1
@@ -39,3 +52,137 @@ def test_rdbms_archival_task_killed_after_its_iceberg_commit(airflow, pg, catalo
     _, checked = check_archived_once(catalog, schema, run_id, rows)
     fault_table("SIGKILL (TI pid)", "rdbms_archival: archive_table after its Iceberg commit",
                 "Airflow retry found the snapshot (no 2nd append); validated, purged", checked)
+
+
+@pytest.mark.emulator_restore_state
+def test_s3_restore_wait_survives_the_triggerer_and_extract_a_kill(airflow, local_stack, notifications, fault_table):
+    aws = Aws(local_stack)
+    project = aws.unique("fault-restore")
+    files = {f"{project}/q/file-{i}.csv": f"id,v\n{i},{'x' * 64}\n".encode() * (200 + i) for i in range(6)}
+    (unit,) = pack(aws, files, project, storage_class="DEEP_ARCHIVE")["units"]
+    delay = RestoreDelay(local_stack.aws_endpoint)
+    try:
+        delay.hold(aws.s3, aws.archive, [unit["archive_key"]])
+        conf = {"project_name": project, "files": [key.rsplit("/", 1)[1] for key in files], "retrieval_tier": "Bulk",
+                "poll_interval": 2, "destination_prefix": f"tests/{project}"}
+        run_id = airflow.trigger("s3_restore", conf, arm=("restore.file_written",))
+        deferred = airflow.wait_for_state("s3_restore", run_id, "wait_for_restores", "deferred")
+        airflow.restart("triggerer", between=delay.unset)  # the restore completes while no triggerer runs
+    finally:
+        delay.unset()
+    killed = airflow.kill_task_at("s3_restore", run_id, "extract", "restore.file_written")
+    tis = airflow.finished("s3_restore", run_id)
+    assert tis[("wait_for_restores", -1)]["try_number"] == deferred["try_number"]  # resumed, not retried
+    assert tis[("extract", -1)]["try_number"] == killed["try_number"] + 1
+    assert tis[("request_restores", -1)]["try_number"] == 1  # one restore request for the bundle
+
+    prefix = f"tests/{project}/"
+    expected = {destination_key(f, prefix): files[f.source_key] for f in located(aws, project, list(files))}
+    restore_bucket = resources.bucket("restore")
+    assert sorted(aws.keys(restore_bucket, prefix)) == sorted(expected)  # each file once, nothing else
+    for key, body in expected.items():
+        stored = aws.s3.get_object(Bucket=restore_bucket, Key=key)
+        assert stored["Body"].read() == body and RESTORED_TAG in stored["Metadata"], key
+    assert not aws.s3.list_multipart_uploads(Bucket=restore_bucket, Prefix=prefix).get("Uploads")
+    told = [m for m in (json.loads(text) for text in notifications()) if m.get("run_id") == run_id]
+    assert [(m["outcome"], len(m["restored"])) for m in told] == [("succeeded", len(files))]  # one notice
+    fault_table("triggerer stopped while deferred", "s3_restore: wait_for_restores (restore done meanwhile)",
+                "new triggerer resumed the same try", f"{len(files)} files")
+    fault_table("SIGKILL (TI pid)", "s3_restore: extract after its first file",
+                "Airflow retry kept the verified copy, wrote the rest; 1 notice",
+                f"{len(files)} files byte-identical, 0 uploads, 1 SNS message")
+
+
+def test_dynamodb_archive_redrive_and_restore_each_killed_once(airflow, local_stack, table, fault_table):
+    """The three DynamoDB DAGs in turn on one table, each task killed once at its point that matters."""
+    items = [{"PK": f"user-{i}", "SK": "profile", "n": i} for i in range(4)] + [{"PK": "BROKEN-1", "SK": "x"}]
+    for item in items:
+        table.put_item(Item=item)
+        table.delete_item(Key={"PK": item["PK"], "SK": item["SK"]})
+    drain_dead_letters(local_stack)
+    s3, bucket = local_stack.client("s3"), resources.bucket("stream-archive")
+    archived = {f"{table.name}/PK_{item['PK']}_SK_{item['SK']}.json" for item in items}
+    dead_prefix = f"{DEAD_LETTER_PREFIX}{table.name}/"
+
+    def versions() -> list[str]:
+        return sorted(v["Key"] for v in s3.list_object_versions(Bucket=bucket, Prefix=f"{table.name}/").get("Versions", []))
+
+    def dead_letters() -> list[str]:
+        return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=dead_prefix).get("Contents", [])]
+
+    variables = f"{airflow.api.base_url}/api/v2/variables"
+    assert airflow.api.session.post(variables, json={"key": SWITCH, "value": "BROKEN"}, timeout=30).status_code in (200, 201)
+    try:
+        run_id = airflow.trigger("dynamodb_delete_archive", {"tables": [table.name]}, arm=("dynamodb_archive.written",))
+        killed = airflow.kill_task_at("dynamodb_delete_archive", run_id, "archive_table", "dynamodb_archive.written")
+        tis = airflow.finished("dynamodb_delete_archive", run_id)
+    finally:
+        airflow.api.session.delete(f"{variables}/{SWITCH}", timeout=30)
+    assert tis[("archive_table", 0)]["try_number"] == killed["try_number"] + 1
+    broken = f"{table.name}/PK_BROKEN-1_SK_x.json"
+    assert versions() == sorted(archived - {broken})  # one version per deleted item: none doubled by the retry
+    assert len(dead_letters()) == 1
+    pointers = [m for m in drain_dead_letters(local_stack) if m["objectKey"] == broken]
+    fault_table("SIGKILL (TI pid)", "dynamodb_delete_archive: archive_table after the writes, before the checkpoint",
+                f"Airflow retry re-checked the batch, wrote nothing twice ({len(pointers)} dead-letter pointer(s))",
+                f"{len(archived) - 1} objects x 1 version, 1 dead letter")
+
+    run_id = airflow.trigger("dynamodb_dead_letter_redrive", {"tables": [table.name]},
+                             arm=("dynamodb_archive.redriven",))
+    killed = airflow.kill_task_at("dynamodb_dead_letter_redrive", run_id, "redrive_records", "dynamodb_archive.redriven")
+    tis = airflow.finished("dynamodb_dead_letter_redrive", run_id)
+    assert tis[("redrive_records", -1)]["try_number"] == killed["try_number"] + 1
+    assert versions() == sorted(archived) and dead_letters() == []  # the dead letter written once, then removed
+    fault_table("SIGKILL (TI pid)", "dynamodb_dead_letter_redrive: after the archive write, before removing the dead letter",
+                "Airflow retry found it archived (no 2nd version), removed the dead letter",
+                f"{len(archived)} objects x 1 version, 0 dead letters")
+
+    run_id = airflow.trigger("dynamodb_restore_items", {"table": table.name}, arm=("dynamodb_archive.item_restored",))
+    killed = airflow.kill_task_at("dynamodb_restore_items", run_id, "restore_items", "dynamodb_archive.item_restored")
+    tis = airflow.finished("dynamodb_restore_items", run_id)
+    assert tis[("restore_items", -1)]["try_number"] == killed["try_number"] + 1
+    restored = sorted(table.scan(ConsistentRead=True)["Items"], key=lambda i: i["PK"])
+    assert restored == sorted(items, key=lambda i: i["PK"])
+    fault_table("SIGKILL (TI pid)", "dynamodb_restore_items: after an item's put",
+                "Airflow retry found it present (already_present), put the rest", f"{len(items)} items equal the originals")
+
+
+def test_sensor_mock_data_killed_and_sensor_pipeline_killed_then_its_scheduler_restarted(
+        airflow, local_stack, sensors, fault_table):
+    prefix, per_sensor, malformed = f"fault-{uuid.uuid4().hex[:6]}", 200, 6
+    conf = {"stream_name": sensors.stream, "sensor_prefix": prefix, "sensor_count": 3,
+            "readings_per_sensor": per_sensor, "interval_seconds": 60, "malformed_count": malformed}
+    run_id = airflow.trigger("sensor_mock_data", conf, arm=("sensor_mock_data.chunk_recorded",))
+    killed = airflow.kill_task_at("sensor_mock_data", run_id, "put_readings", "sensor_mock_data.chunk_recorded")
+    tis = airflow.finished("sensor_mock_data", run_id)
+    assert tis[("put_readings", -1)]["try_number"] == killed["try_number"] + 1
+    records = 3 * per_sensor + malformed
+    assert stream_size(sensors.kinesis, sensors.stream) == records  # the recorded chunk was not put again
+    fault_table("SIGKILL (TI pid)", "sensor_mock_data: put_readings after its first chunk's record",
+                "Airflow retry put only the other chunks", f"{records} records in the stream")
+
+    run_id = airflow.trigger("sensor_pipeline", {"stream_name": sensors.stream},
+                             arm=("sensor_pipeline.stored", "sensor_pipeline.aggregated"))
+    killed = airflow.kill_task_at("sensor_pipeline", run_id, "ingest_shard", "sensor_pipeline.stored")
+    stopped, orphan = airflow.restart_scheduler_at("sensor_pipeline", run_id, "commit_checkpoints",
+                                                   "sensor_pipeline.aggregated")
+    tis = airflow.finished("sensor_pipeline", run_id)
+    assert tis[("ingest_shard", killed["map_index"])]["try_number"] == killed["try_number"] + 1
+    assert tis[("commit_checkpoints", -1)]["try_number"] > stopped["try_number"]
+
+    raw = [line for line in s3_lines(sensors.s3, sensors.bucket, "raw/", sensors.stream)]
+    assert len(raw) == 3 * per_sensor and {line["sensor_id"][:len(prefix)] for line in raw} == {prefix}
+    assert len(s3_lines(sensors.s3, sensors.bucket, "quarantine/", sensors.stream)) == malformed
+    expected = temperatures_by_sensor_hour(raw)
+    items = {(s, item["window_start"]): item for s in {line["sensor_id"] for line in raw}
+             for item in sensors.aggregates.query(KeyConditionExpression=Key("sensor_id").eq(s))["Items"]}
+    assert {key for key in items if key[1] != "overall"} == set(expected)
+    for key, values in expected.items():
+        assert close(item_summary(items[key]), summary(values)), key  # each reading counted once
+    assert all(not checkpoint.pending for checkpoint in (sensors.checkpoints.get(sensors.stream, shard)
+                                                         for shard in sensors.shards()))
+    fault_table("SIGKILL (TI pid)", "sensor_pipeline: ingest_shard after the raw objects, before the checkpoint",
+                "Airflow retry replayed the pending batch onto the same objects", f"{len(raw)} readings once")
+    fault_table("scheduler restarted", "sensor_pipeline: commit_checkpoints after the aggregates",
+                f"new scheduler retried the lost task ({'orphan ended on its own' if orphan else 'task died with it'})",
+                f"{len(expected)} hourly means = independent means")

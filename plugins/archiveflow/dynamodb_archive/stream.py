@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 from archiveflow.dynamodb_archive.archive import RecordArchiver, TableOutcome
 from archiveflow.dynamodb_archive.checkpoints import CheckpointStore
 from archiveflow.dynamodb_archive.shards import describe_shards, is_closed, lineage_order
+from archiveflow.failpoints import failpoint
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +220,7 @@ class StreamReader:
         through = max(last, position.in_flight_through or last, key=int)
         self.checkpoints.save(self.stream_arn, position.shard_id, in_flight_through=through)
         self.archiver.write_batch(records, outcome, recheck)
+        failpoint("dynamodb_archive.written")
         still_in_flight = through if int(through) > int(last) else None
         self.checkpoints.save(self.stream_arn, position.shard_id, sequence_number=last, in_flight_through=still_in_flight,
                               iterator=None, iterator_valid_until=None)

@@ -22,6 +22,7 @@ from typing import Any
 
 from archiveflow import resources
 from archiveflow.errors import BadRequest, TransientServiceError, UnarchivableData
+from archiveflow.failpoints import failpoint
 from archiveflow.github_lakehouse.bronze import (
     CREATED_AT_PATTERN,
     TABLE,
@@ -214,7 +215,9 @@ class IngestHourOperator(GithubLakehouseOperator):
         try:
             stats = stream_to_bronze(_body_chunks(response, url), upload, progress=self._progress)
             _check_malformed(stats, max_malformed_percent, url)
-            return stats, upload.complete()
+            written = upload.complete()
+            failpoint("github_ingestion.bronze_written")
+            return stats, written
         except CorruptSource as err:
             upload.abort()
             raise TransientServiceError(f"GET {url}: {err}") from None

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from archiveflow.deep_archive.s3io import MultipartUpload, b64_crc32, head, part_size_for
 from archiveflow.errors import BadRequest, SafetyRefusal
+from archiveflow.failpoints import failpoint
 from archiveflow.restore.lookup import ArchivedFile
 from archiveflow.units import MiB
 
@@ -200,6 +201,7 @@ def restore_file(s3, f: ArchivedFile, bucket: str, prefix: str, counter: ReadCou
             raise SafetyRefusal(f"{f.source}: an object appeared at s3://{bucket}/{key} during the restore; "
                                 "not overwritten") from err
         raise
+    failpoint("restore.file_written")
     return outcome
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from archiveflow.errors import TransientServiceError
+from archiveflow.failpoints import failpoint
 from archiveflow.sensor_data.aggregates import OVERALL, hour_item, hour_of, hour_stats, overall_item
 from archiveflow.sensor_data.checkpoints import Checkpoints
 from archiveflow.sensor_data.readings import Reading, Rejected, StreamRecord, parse_reading, utc_text
@@ -77,6 +78,7 @@ def ingest_shard(kinesis, s3, checkpoints: Checkpoints, bucket: str, stream: str
         log.exception("%s/%s: try %d of %d at the batch failed; quarantining it whole", stream, shard_id, tries,
                       MAX_TRIES)
         return _summary(records, replayed, quarantine_whole(s3, bucket, records, text))
+    failpoint("sensor_pipeline.stored")
     checkpoints.try_stored(checkpoint)
     return _summary(records, replayed, stored)
 
