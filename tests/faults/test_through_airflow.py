@@ -18,13 +18,19 @@ import json
 import uuid
 
 import pytest
-from boto3.dynamodb.conditions import Key
 from airflow_faults import Airflow
+from boto3.dynamodb.conditions import Key
 from test_rdbms_archival_faults import check_archived_once, make_source, source_ids
 from tests.e2e.test_dynamodb_archive_over_rest import SWITCH, drain_dead_letters, table  # noqa: F401 - a fixture
 from tests.integration.restore.conftest import Aws, RestoreDelay, located, pack
 from tests.integration.sensor_data.conftest import sensors  # noqa: F401 - a fixture
-from tests.integration.sensor_data.expected import close, item_summary, s3_lines, summary, temperatures_by_sensor_hour
+from tests.integration.sensor_data.expected import (
+    close,
+    item_summary,
+    s3_lines,
+    summary,
+    temperatures_by_sensor_hour,
+)
 from tests.integration.sensor_data.test_mock_data_retry import stream_size
 
 from archiveflow import resources
@@ -93,7 +99,7 @@ def test_s3_restore_wait_survives_the_triggerer_and_extract_a_kill(airflow, loca
                 f"{len(files)} files byte-identical, 0 uploads, 1 SNS message")
 
 
-def test_dynamodb_archive_redrive_and_restore_each_killed_once(airflow, local_stack, table, fault_table):
+def test_dynamodb_archive_redrive_and_restore_each_killed_once(airflow, local_stack, table, fault_table):  # noqa: F811 - the imported fixture
     """The three DynamoDB DAGs in turn on one table, each task killed once at its point that matters."""
     items = [{"PK": f"user-{i}", "SK": "profile", "n": i} for i in range(4)] + [{"PK": "BROKEN-1", "SK": "x"}]
     for item in items:
@@ -148,7 +154,7 @@ def test_dynamodb_archive_redrive_and_restore_each_killed_once(airflow, local_st
 
 
 def test_sensor_mock_data_killed_and_sensor_pipeline_killed_then_its_scheduler_restarted(
-        airflow, local_stack, sensors, fault_table):
+        airflow, local_stack, sensors, fault_table):  # noqa: F811 - the imported fixture
     prefix, per_sensor, malformed = f"fault-{uuid.uuid4().hex[:6]}", 200, 6
     conf = {"stream_name": sensors.stream, "sensor_prefix": prefix, "sensor_count": 3,
             "readings_per_sensor": per_sensor, "interval_seconds": 60, "malformed_count": malformed}
