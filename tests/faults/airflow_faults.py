@@ -66,9 +66,12 @@ class Airflow:
         """SIGKILL the process running `task_id` once it stands at `point`: the pid Airflow recorded
         on the running task instance (on this host), checked against the one the failpoint reports."""
         pid = self.stopped_at(run_id, point)
-        (ti,) = [ti for ti in self.task_instances(dag_id, run_id, task_id) if ti["pid"] == pid]
+        lineage = _lineage(pid)
+        (ti,) = [ti for ti in self.task_instances(dag_id, run_id, task_id) if ti["pid"] in lineage]
         assert ti["state"] == "running" and ti["hostname"] in (socket.getfqdn(), socket.gethostname()), ti
-        os.kill(pid, signal.SIGKILL)
+        os.kill(ti["pid"], signal.SIGKILL)
+        if ti["pid"] != pid:  # the point is in a job the task runs (AWS Batch, locally): it outlives the task
+            _let_go(pid)
         return ti
 
     def restart_scheduler_at(self, dag_id: str, run_id: str, task_id: str, point: str) -> tuple[dict, bool]:
@@ -81,12 +84,8 @@ class Airflow:
         (ti,) = [ti for ti in self.task_instances(dag_id, run_id, task_id) if ti["pid"] == pid]
         self.restart("scheduler")
         orphan = _alive(pid)
-        if orphan:
-            os.kill(pid, signal.SIGCONT)
-            deadline = time.monotonic() + 120
-            while _alive(pid):  # it ends when it next talks to its dead supervisor (or finishes its code)
-                assert time.monotonic() < deadline, f"the orphaned task process {pid} still runs after 120 s"
-                time.sleep(1)
+        if orphan:  # it ends when it next talks to its dead supervisor (or finishes its code)
+            _let_go(pid)
         return ti, orphan
 
     def restart(self, component: str, *, between=None) -> None:
@@ -101,12 +100,38 @@ class Airflow:
         run = self.api.wait_for_run(dag_id, run_id, timeout=timeout)
         tis = {(ti["task_id"], ti["map_index"]): ti for ti in self.api.task_instances(dag_id, run_id)}
         assert run["state"] == "success", {key: (ti["state"], ti["try_number"]) for key, ti in tis.items()}
+        unclaimed = [path.name for path in self.failpoints.glob(f"{run_id}.*")]
+        for name in unclaimed:
+            (self.failpoints / name).unlink()
+        assert not unclaimed, f"armed failpoints the run never reached: {unclaimed}"
         return tis
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command: state, ppid, ..."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except FileNotFoundError:
-        return False
-    return state != "Z"
+        return None
+
+
+def _alive(pid: int) -> bool:
+    stat = _stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
+def _lineage(pid: int) -> list[int]:
+    """`pid` and its ancestors."""
+    chain = [pid]
+    while (stat := _stat(chain[-1])) and int(stat[1]) > 1:
+        chain.append(int(stat[1]))
+    return chain
+
+
+def _let_go(pid: int, timeout: float = 120) -> None:
+    """SIGCONT a process stopped at a failpoint whose task is gone, and wait until it has ended."""
+    os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"process {pid}, let go after its task was lost, still runs"
+        time.sleep(1)

@@ -15,13 +15,18 @@ DynamoDB), never from what the run says it did.
 from __future__ import annotations
 
 import json
+import random
 import uuid
+from collections import Counter
 
 import pytest
 from airflow_faults import Airflow
 from boto3.dynamodb.conditions import Key
 from test_rdbms_archival_faults import check_archived_once, make_source, source_ids
 from tests.e2e.test_dynamodb_archive_over_rest import SWITCH, drain_dead_letters, table  # noqa: F401 - a fixture
+from tests.e2e.test_github_gold_on_silver_asset import gold_run_for
+from tests.e2e.test_github_ingestion_backfill import bronze_counts, table_figures
+from tests.integration.deep_archive.test_s3_deep_archive_dag import generate
 from tests.integration.restore.conftest import Aws, RestoreDelay, located, pack
 from tests.integration.sensor_data.conftest import sensors  # noqa: F401 - a fixture
 from tests.integration.sensor_data.expected import (
@@ -34,8 +39,11 @@ from tests.integration.sensor_data.expected import (
 from tests.integration.sensor_data.test_mock_data_retry import stream_size
 
 from archiveflow import resources
+from archiveflow.deep_archive import index
 from archiveflow.dynamodb_archive.archive import DEAD_LETTER_PREFIX
+from archiveflow.github_lakehouse.bronze import GhHour, partition_prefix
 from archiveflow.restore.extract import RESTORED_TAG, destination_key
+from devstack.gharchive import generate_hour, read_record
 
 pytestmark = pytest.mark.e2e
 
@@ -192,3 +200,77 @@ def test_sensor_mock_data_killed_and_sensor_pipeline_killed_then_its_scheduler_r
     fault_table("scheduler restarted", "sensor_pipeline: commit_checkpoints after the aggregates",
                 f"new scheduler retried the lost task ({'orphan ended on its own' if orphan else 'task died with it'})",
                 f"{len(expected)} hourly means = independent means")
+
+
+def test_github_hour_waits_through_a_triggerer_restart_then_silver_and_gold_killed(
+        airflow, local_stack, github_sources, fault_table):
+    rng = random.SystemRandom()
+    hour = GhHour.parse(f"{rng.randint(2015, 2022)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}-9")
+    day = hour.ingest_dt
+    run_id = airflow.trigger("github_ingestion", {"hour": hour.name},
+                             arm=("github_ingestion.bronze_written", "lakehouse_sql.silver_merge"))
+    deferred = airflow.wait_for_state("github_ingestion", run_id, "wait_for_hour", "deferred")
+    # GH Archive publishes the hour while no triggerer runs; the new one finds it at its first look
+    airflow.restart("triggerer", between=lambda: generate_hour(github_sources, hour, events=1500))
+    record = read_record(github_sources)[hour.name]
+    ingest = airflow.kill_task_at("github_ingestion", run_id, "ingest_hour", "github_ingestion.bronze_written")
+    silver = airflow.kill_task_at("github_ingestion", run_id, "update_silver", "lakehouse_sql.silver_merge")
+    tis = airflow.finished("github_ingestion", run_id)
+    assert tis[("wait_for_hour", -1)]["try_number"] == deferred["try_number"]  # resumed, not retried
+    assert tis[("ingest_hour", -1)]["try_number"] == ingest["try_number"] + 1
+    assert tis[("update_silver", -1)]["try_number"] == silver["try_number"] + 1
+
+    s3, lakehouse = local_stack.client("s3"), resources.bucket("lakehouse")
+    assert bronze_counts(local_stack, day) == {hour.bronze_key: record["lines"] - record["malformed"]}
+    assert not s3.list_multipart_uploads(Bucket=lakehouse, Prefix=partition_prefix(day)).get("Uploads")
+    events = record["events"]  # its repeats' hour is never ingested: each event once in Silver and Gold
+    assert table_figures(day)["silver_rows"] == table_figures(day)["silver_ids"] == events
+    fault_table("triggerer stopped while deferred", "github_ingestion: wait_for_hour (hour published meanwhile)",
+                "new triggerer resumed the same try", "1 Bronze object")
+    fault_table("SIGKILL (TI pid)", "github_ingestion: ingest_hour after the Bronze upload",
+                "Airflow retry wrote the same object again", f"{record['lines'] - record['malformed']} lines, 0 uploads")
+    fault_table("SIGKILL (TI pid)", "github_ingestion: update_silver after the Silver MERGE commit",
+                "Airflow retry merged again: no duplicate", f"{events} Silver rows = distinct ids = generated")
+
+    triggered = gold_run_for(airflow.api, day, tis[("update_silver", -1)]["start_date"][:19])
+    assert triggered["state"] == "success"
+    run_id = airflow.trigger("github_gold", {"days": [day]}, arm=("lakehouse_sql.gold_daily_merge",))
+    killed = airflow.kill_task_at("github_gold", run_id, "update_gold", "lakehouse_sql.gold_daily_merge")
+    tis = airflow.finished("github_gold", run_id)
+    assert tis[("update_gold", killed["map_index"])]["try_number"] == killed["try_number"] + 1
+    figures = table_figures(day)
+    assert figures == {"silver_rows": events, "silver_ids": events, "gold_daily": events, "gold_hourly": events}
+    fault_table("SIGKILL (TI pid)", "github_gold: update_gold after the daily MERGE commit",
+                "Airflow retry recomputed the day: no double count", f"Gold daily = hourly = {events} generated events")
+
+
+def test_s3_deep_archive_task_killed_while_its_batch_job_indexes(airflow, local_stack, fault_table):
+    aws = Aws(local_stack)
+    project = aws.unique("fault-deep")
+    files = generate(f"{project}/", 240, seed=3)
+    aws.upload(files)
+    conf = {"project_name": project, "bucket_name": aws.source, "prefix": f"{project}/", "file_count": 100,
+            "archive_size": 1, "output_prefix": f"tests/{project}", "require_approval": False}
+    run_id = airflow.trigger("s3_deep_archive", conf, arm=("deep_archive.uploaded",))
+    # the point is in a job child: the task (its parent) is killed, the job finishes as on AWS Batch
+    killed = airflow.kill_task_at("s3_deep_archive", run_id, "pack", "deep_archive.uploaded")
+    tis = airflow.finished("s3_deep_archive", run_id)
+    assert tis[("pack", -1)]["try_number"] == killed["try_number"] + 1
+
+    items = aws.index_items(project)
+    assert Counter(item["pk"] for item in items) == Counter(f"{aws.source}/{key}" for key in files)  # each once
+    bundles = sorted({item["archive_key"] for item in items})
+    members = Counter()
+    for bundle in bundles:
+        with aws.open_bundle(bundle) as archive:
+            assert archive.testzip() is None
+            for info in archive.infolist():
+                assert archive.read(info) == files[info.filename]
+                members[info.filename] += 1
+    assert members == Counter(files)  # every file in exactly one bundle
+    assert aws.keys(aws.archive, f"tests/{project}/") == sorted(
+        key for bundle in bundles for key in (bundle, bundle + index.INDEX_SUFFIX))  # nothing else written
+    assert not aws.s3.list_multipart_uploads(Bucket=aws.archive, Prefix=f"tests/{project}/").get("Uploads")
+    fault_table("SIGKILL (TI pid)", "s3_deep_archive: pack while its Batch job stood between upload and index",
+                "job finished on its own; Airflow retry's job found the bundles indexed",
+                f"{len(files)} files in {len(bundles)} bundles, each once, 0 uploads")

@@ -90,7 +90,7 @@ class LakehouseSqlOperator(ArchiveflowOperator):
     def _run_local(self, engine, sql_file: str, context) -> dict:
         result = engine.run(self._statement(sql_file), {"archiveflow.run_id": context["run_id"],
                                                         "archiveflow.statement": sql_file})
-        failpoint("lakehouse_sql.committed")
+        failpoint(f"lakehouse_sql.{sql_file.rsplit('/', 1)[-1].removesuffix('.sql')}")  # after its commit
         summary = {"sql": sql_file, "engine": "duckdb", **result.as_dict()}
         self.log.info("%s on DuckDB: %s", sql_file, summary)
         return summary
