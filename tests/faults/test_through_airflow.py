@@ -14,8 +14,12 @@ DynamoDB), never from what the run says it did.
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
 import json
+import os
 import random
+import time
 import uuid
 from collections import Counter
 
@@ -27,6 +31,8 @@ from tests.e2e.test_dynamodb_archive_over_rest import SWITCH, drain_dead_letters
 from tests.e2e.test_github_gold_on_silver_asset import gold_run_for
 from tests.e2e.test_github_ingestion_backfill import bronze_counts, table_figures
 from tests.integration.deep_archive.test_s3_deep_archive_dag import generate
+from tests.integration.github_lakehouse.conftest import events_api  # noqa: F401 - a fixture
+from tests.integration.github_lakehouse.lakehouse_tables import scan
 from tests.integration.restore.conftest import Aws, RestoreDelay, located, pack
 from tests.integration.sensor_data.conftest import sensors  # noqa: F401 - a fixture
 from tests.integration.sensor_data.expected import (
@@ -41,7 +47,7 @@ from tests.integration.sensor_data.test_mock_data_retry import stream_size
 from archiveflow import resources
 from archiveflow.deep_archive import index
 from archiveflow.dynamodb_archive.archive import DEAD_LETTER_PREFIX
-from archiveflow.github_lakehouse.bronze import GhHour, partition_prefix
+from archiveflow.github_lakehouse.bronze import GhHour, events_api_day, events_api_key, partition_prefix
 from archiveflow.restore.extract import RESTORED_TAG, destination_key
 from devstack.gharchive import generate_hour, read_record
 
@@ -224,7 +230,8 @@ def test_github_hour_waits_through_a_triggerer_restart_then_silver_and_gold_kill
     assert bronze_counts(local_stack, day) == {hour.bronze_key: record["lines"] - record["malformed"]}
     assert not s3.list_multipart_uploads(Bucket=lakehouse, Prefix=partition_prefix(day)).get("Uploads")
     events = record["events"]  # its repeats' hour is never ingested: each event once in Silver and Gold
-    assert table_figures(day)["silver_rows"] == table_figures(day)["silver_ids"] == events
+    silver = scan("github_events_silver", [day], "id").column("id").to_pylist()
+    assert len(silver) == len(set(silver)) == events
     fault_table("triggerer stopped while deferred", "github_ingestion: wait_for_hour (hour published meanwhile)",
                 "new triggerer resumed the same try", "1 Bronze object")
     fault_table("SIGKILL (TI pid)", "github_ingestion: ingest_hour after the Bronze upload",
@@ -267,10 +274,52 @@ def test_s3_deep_archive_task_killed_while_its_batch_job_indexes(airflow, local_
             for info in archive.infolist():
                 assert archive.read(info) == files[info.filename]
                 members[info.filename] += 1
-    assert members == Counter(files)  # every file in exactly one bundle
+    assert members == Counter(list(files))  # every file in exactly one bundle
     assert aws.keys(aws.archive, f"tests/{project}/") == sorted(
         key for bundle in bundles for key in (bundle, bundle + index.INDEX_SUFFIX))  # nothing else written
     assert not aws.s3.list_multipart_uploads(Bucket=aws.archive, Prefix=f"tests/{project}/").get("Uploads")
     fault_table("SIGKILL (TI pid)", "s3_deep_archive: pack while its Batch job stood between upload and index",
                 "job finished on its own; Airflow retry's job found the bundles indexed",
                 f"{len(files)} files in {len(bundles)} bundles, each once, 0 uploads")
+
+
+def test_github_events_api_rate_limit_wait_survives_the_triggerer_and_silver_a_kill(
+        airflow, local_stack, events_api, fault_table):  # noqa: F811 - the imported fixture
+    api, dag_id = airflow.api, "github_events_api"
+    # the fixture's own Events API fake (ids no other feed uses), as a connection of the stack's Airflow
+    conn = json.loads(os.environ[f"AIRFLOW_CONN_{events_api.conn_id.upper()}"])
+    connections = f"{api.base_url}/api/v2/connections"
+    created = api.session.post(connections, json={"connection_id": events_api.conn_id, **conn}, timeout=30)
+    assert created.status_code == 201, created.text
+    published = events_api.publish(150)
+    reset_at = time.time() + 30
+    events_api.rate_limit(0, reset_at - time.time())  # exhausted until reset_at
+    api.wait_for_dag(dag_id)
+    # paused at creation (polling spends a real token's rate limit): unpaused for this run only
+    assert api.session.patch(f"{api.base_url}/api/v2/dags/{dag_id}", json={"is_paused": False}, timeout=30).ok
+    try:
+        run_id = airflow.trigger(dag_id, {"http_conn_id": events_api.conn_id}, arm=("lakehouse_sql.silver_merge",))
+        deferred = airflow.wait_for_state(dag_id, run_id, "poll_events", "deferred")
+        # the limit resets while no triggerer runs; the new triggerer fires the wait at once
+        airflow.restart("triggerer", between=lambda: time.sleep(max(0.0, reset_at + 1 - time.time())))
+        killed = airflow.kill_task_at(dag_id, run_id, "update_silver", "lakehouse_sql.silver_merge")
+        tis = airflow.finished(dag_id, run_id)
+    finally:
+        api.session.patch(f"{api.base_url}/api/v2/dags/{dag_id}", json={"is_paused": True}, timeout=30)
+        api.session.delete(f"{connections}/{events_api.conn_id}", timeout=30)
+    assert tis[("poll_events", -1)]["try_number"] == deferred["try_number"]  # resumed, not retried
+    assert tis[("update_silver", -1)]["try_number"] == killed["try_number"] + 1
+
+    run = api.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+    polled_at = dt.datetime.fromisoformat(run["run_after"])
+    key = events_api_key(polled_at)
+    body = local_stack.client("s3").get_object(Bucket=resources.bucket("lakehouse"), Key=key)["Body"].read()
+    bronze = [json.loads(line)["id"] for line in gzip.decompress(body).splitlines()]
+    assert sorted(bronze) == sorted(published)  # each event once
+    ids = scan("github_events_silver", [events_api_day(polled_at)], "id").column("id").to_pylist()  # created now
+    silver = [i for i in ids if i in set(published)]
+    assert sorted(silver) == sorted(published)  # each once: the retried MERGE doubled nothing
+    fault_table("triggerer stopped while deferred", "github_events_api: poll_events rate-limited (reset meanwhile)",
+                "new triggerer resumed the same try", f"{len(published)} events in Bronze once")
+    fault_table("SIGKILL (TI pid)", "github_events_api: update_silver after the Silver MERGE commit",
+                "Airflow retry merged again: no duplicate", f"{len(published)} Silver rows = published ids")
