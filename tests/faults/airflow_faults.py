@@ -10,6 +10,7 @@ import signal
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,13 +63,22 @@ class Airflow:
         path.unlink()
         return int(path.name.rsplit(".", 1)[1])
 
-    def kill_task_at(self, dag_id: str, run_id: str, task_id: str, point: str) -> dict:
-        """SIGKILL the process running `task_id` once it stands at `point`: the pid Airflow recorded
-        on the running task instance (on this host), checked against the one the failpoint reports."""
+    def hold_task_at(self, dag_id: str, run_id: str, task_id: str, point: str):
+        """A context: `task_id` stands at `point` (its process stopped) until the block ends."""
+        return _held(self._task_at(dag_id, run_id, task_id, point)[1])
+
+    def _task_at(self, dag_id: str, run_id: str, task_id: str, point: str) -> tuple[dict, int]:
+        """The running TI whose process (or a child of it) stands at `point`, and that process's pid."""
         pid = self.stopped_at(run_id, point)
         lineage = _lineage(pid)
         (ti,) = [ti for ti in self.task_instances(dag_id, run_id, task_id) if ti["pid"] in lineage]
         assert ti["state"] == "running" and ti["hostname"] in (socket.getfqdn(), socket.gethostname()), ti
+        return ti, pid
+
+    def kill_task_at(self, dag_id: str, run_id: str, task_id: str, point: str) -> dict:
+        """SIGKILL the process running `task_id` once it stands at `point`: the pid Airflow recorded
+        on the running task instance (on this host), checked against the one the failpoint reports."""
+        ti, pid = self._task_at(dag_id, run_id, task_id, point)
         os.kill(ti["pid"], signal.SIGKILL)
         if ti["pid"] != pid:  # the point is in a job the task runs (AWS Batch, locally): it outlives the task
             _let_go(pid)
@@ -80,8 +90,7 @@ class Airflow:
         outlived its supervisor (it runs its own process group). The new scheduler finds the task
         instance without heartbeat and retries it. Returns the TI as it was, and whether the orphan
         lived on."""
-        pid = self.stopped_at(run_id, point)
-        (ti,) = [ti for ti in self.task_instances(dag_id, run_id, task_id) if ti["pid"] == pid]
+        ti, pid = self._task_at(dag_id, run_id, task_id, point)
         self.restart("scheduler")
         orphan = _alive(pid)
         if orphan:  # it ends when it next talks to its dead supervisor (or finishes its code)
@@ -135,3 +144,11 @@ def _let_go(pid: int, timeout: float = 120) -> None:
     while _alive(pid):
         assert time.monotonic() < deadline, f"process {pid}, let go after its task was lost, still runs"
         time.sleep(1)
+
+
+@contextmanager
+def _held(pid: int):
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGCONT)

@@ -292,13 +292,15 @@ def test_github_events_api_rate_limit_wait_survives_the_triggerer_and_silver_a_k
     created = api.session.post(connections, json={"connection_id": events_api.conn_id, **conn}, timeout=30)
     assert created.status_code == 201, created.text
     published = events_api.publish(150)
-    reset_at = time.time() + 30
-    events_api.rate_limit(0, reset_at - time.time())  # exhausted until reset_at
     api.wait_for_dag(dag_id)
     # paused at creation (polling spends a real token's rate limit): unpaused for this run only
     assert api.session.patch(f"{api.base_url}/api/v2/dags/{dag_id}", json={"is_paused": False}, timeout=30).ok
     try:
-        run_id = airflow.trigger(dag_id, {"http_conn_id": events_api.conn_id}, arm=("lakehouse_sql.silver_merge",))
+        run_id = airflow.trigger(dag_id, {"http_conn_id": events_api.conn_id},
+                                 arm=("github_events_api.polling", "lakehouse_sql.silver_merge"))
+        with airflow.hold_task_at(dag_id, run_id, "poll_events", "github_events_api.polling"):
+            reset_at = time.time() + 20
+            events_api.rate_limit(0, 20)  # exhausted as the poll starts, until reset_at
         deferred = airflow.wait_for_state(dag_id, run_id, "poll_events", "deferred")
         # the limit resets while no triggerer runs; the new triggerer fires the wait at once
         airflow.restart("triggerer", between=lambda: time.sleep(max(0.0, reset_at + 1 - time.time())))

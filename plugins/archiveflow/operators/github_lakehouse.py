@@ -284,6 +284,7 @@ class PollEventsApiOperator(GithubLakehouseOperator):
         prefix = "previous_" if own_retry else ""
         start = PollState(saved.get(f"{prefix}etag"), int(saved.get(f"{prefix}watermark", 0)))
         fetch = self._fetcher(request.http_conn_id)
+        failpoint("github_events_api.polling")
         result = poll(fetch, start, time.time(), request.per_page, request.max_pages)
         if result.outcome == "rate_limited":
             return self._wait_for_reset(result.retry_at, request.max_rate_limit_wait_minutes)
