@@ -11,7 +11,7 @@ import socket
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from archiveflow.failpoints import DIRECTORY_VARIABLE
@@ -23,6 +23,7 @@ from devstack.airflow_api import AirflowApi
 class Airflow:
     api: AirflowApi
     config: stack.StackConfig
+    stopped: set[int] = field(default_factory=set)  # pids stopped at a failpoint (cleanup)
 
     @property
     def failpoints(self) -> Path:
@@ -30,7 +31,7 @@ class Airflow:
 
     def trigger(self, dag_id: str, conf: dict, *, arm: tuple[str, ...] = ()) -> str:
         """A new run of `dag_id` with `conf`; `arm` names failpoints armed for this run only."""
-        self.api.wait_for_dag(dag_id)
+        self.api.wait_for_dag(dag_id, timeout=300)  # a fresh stack parses every DAG first
         run_id = f"fault__{uuid.uuid4().hex[:10]}"
         self.failpoints.mkdir(parents=True, exist_ok=True)
         for point in arm:
@@ -61,7 +62,18 @@ class Airflow:
             time.sleep(0.5)
         (path,) = claimed
         path.unlink()
-        return int(path.name.rsplit(".", 1)[1])
+        pid = int(path.name.rsplit(".", 1)[1])
+        self.stopped.add(pid)
+        return pid
+
+    def kill_leftovers(self) -> list[int]:
+        """SIGKILL what a failed test left stopped at a failpoint (it runs its own process group:
+        stopping the stack would not end it)."""
+        left = [pid for pid in self.stopped if (_stat(pid) or ["Z"])[0] == "T"]
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        self.stopped.clear()
+        return left
 
     def hold_task_at(self, dag_id: str, run_id: str, task_id: str, point: str):
         """A context: `task_id` stands at `point` (its process stopped) until the block ends."""

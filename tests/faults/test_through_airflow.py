@@ -54,9 +54,11 @@ from devstack.gharchive import generate_hour, read_record
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def airflow(airflow_stack, local_stack):
-    return Airflow(airflow_stack, local_stack.config)
+    faults = Airflow(airflow_stack, local_stack.config)
+    yield faults
+    faults.kill_leftovers()
 
 
 def test_rdbms_archival_task_killed_after_its_iceberg_commit(airflow, pg, catalog, fault_table):
@@ -292,7 +294,7 @@ def test_github_events_api_rate_limit_wait_survives_the_triggerer_and_silver_a_k
     created = api.session.post(connections, json={"connection_id": events_api.conn_id, **conn}, timeout=30)
     assert created.status_code == 201, created.text
     published = events_api.publish(150)
-    api.wait_for_dag(dag_id)
+    api.wait_for_dag(dag_id, timeout=300)
     # paused at creation (polling spends a real token's rate limit): unpaused for this run only
     assert api.session.patch(f"{api.base_url}/api/v2/dags/{dag_id}", json={"is_paused": False}, timeout=30).ok
     try:
