@@ -36,8 +36,11 @@ class AirflowApi:
         """Wait until the dag processor has parsed `dag_id` (and it has no import error)."""
         deadline = time.monotonic() + timeout
         while True:
-            response = self.session.get(f"{self.base_url}/api/v2/dags/{dag_id}", timeout=30)
-            if response.status_code == 200:
+            try:
+                response = self.session.get(f"{self.base_url}/api/v2/dags/{dag_id}", timeout=30)
+            except requests.Timeout:  # a fresh api-server on a loaded machine: ask again
+                response = None
+            if response is not None and response.status_code == 200:
                 return response.json()
             if time.monotonic() > deadline:
                 errors = self.get("/importErrors").get("import_errors", [])

@@ -33,7 +33,7 @@ class StackConfig:
     airflow_database: str       # Airflow's metadata database
     gharchive_port: int = 5065  # gharchive_default: `python -m http.server` over `gharchive_dir`
     github_api_port: int = 5066  # github_events_api_default: devstack.github_events_api
-    test_stack: bool = False    # the test suite's: Airflow with TEST_AIRFLOW_SETTINGS
+    test_stack: bool = False    # the test suite's: Airflow with test_airflow_settings()
 
     @classmethod
     def default(cls) -> StackConfig:
@@ -103,9 +103,6 @@ def connection_env(config: StackConfig) -> dict[str, str]:
 
 # The test stack's Airflow: no DAG file changes during a session, so a file is parsed once, not
 # every 30 s (each parse imports the DAG's modules: CPU the tests running beside it need).
-TEST_AIRFLOW_SETTINGS = {"AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600"}
-
-
 def airflow_env(config: StackConfig) -> dict[str, str]:
     home = config.airflow_home
     return {
@@ -132,8 +129,21 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         # The emulator restores at once: the archive page's restores check every few seconds, not 10 minutes.
         "AIRFLOW__ARCHIVEFLOW__ARCHIVE_PAGE_POLL_INTERVAL": "3",
         "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
-        **(TEST_AIRFLOW_SETTINGS if config.test_stack else {}),
+        **(test_airflow_settings(config) if config.test_stack else {}),
     }
+
+
+def test_airflow_settings(config: StackConfig) -> dict[str, str]:
+    """The test stack's Airflow: for the faults injected through it (tests/faults/test_through_airflow.py),
+    failpoints armed by a file, a retried try 2 s after the failure instead of the DAG's retry_delay,
+    and a task whose supervisor died with the scheduler's LocalExecutor failed (then retried) after
+    60 s without a heartbeat instead of 300 (the supervisor beats every 5 s); DAG files parsed again
+    every 10 min, not 30 s (the tests don't edit them: a re-parse only takes CPU from the tests)."""
+    from archiveflow.failpoints import DIRECTORY_VARIABLE, RETRY_DELAY_VARIABLE
+
+    return {DIRECTORY_VARIABLE: str(config.home / "failpoints"), RETRY_DELAY_VARIABLE: "2",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600"}
 
 
 def sqlalchemy_url(database: str) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from datetime import timedelta
@@ -11,6 +12,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG
 
+from archiveflow.failpoints import RETRY_DELAY_VARIABLE
 from archiveflow.params import dag_params
 from archiveflow.request_fields import Field
 
@@ -21,6 +23,8 @@ def archiveflow_dag(dag_id: str, fields: Mapping[str, Field], doc_md: str, *, de
                     schedule: Any = None, retry_delay: timedelta = timedelta(seconds=30),
                     default_args: Mapping[str, Any] | None = None, **dag_kwargs: Any) -> DAG:
     """A DAG owned by archiveflow: no catch-up, two retries, the trigger form from `fields`."""
+    if override := os.environ.get(RETRY_DELAY_VARIABLE):
+        retry_delay = timedelta(seconds=float(override))
     dag = DAG(
         dag_id=dag_id, description=description, schedule=schedule, start_date=START_DATE, catchup=False,
         doc_md=doc_md, tags=["archiveflow", *tags], params=dag_params(fields),

@@ -86,3 +86,20 @@ def test_probe_catches_network_io_at_parse_time(tmp_path):
     result = import_in_probe(bad_dag)
     assert result.returncode != 0
     assert "network I/O at parse time" in result.stderr
+
+
+def test_the_retry_delay_is_the_dags_own_unless_the_test_stack_shortens_it(monkeypatch):
+    from datetime import timedelta
+
+    from archiveflow.dag_builder import archiveflow_dag
+    from archiveflow.failpoints import RETRY_DELAY_VARIABLE
+
+    def delay() -> timedelta:
+        dag = archiveflow_dag("retry_delay_probe", {}, "doc", description="probe", tags=[],
+                              retry_delay=timedelta(minutes=2))
+        return dag.default_args["retry_delay"]
+
+    monkeypatch.delenv(RETRY_DELAY_VARIABLE, raising=False)
+    assert delay() == timedelta(minutes=2)
+    monkeypatch.setenv(RETRY_DELAY_VARIABLE, "2")  # devstack.stack.test_airflow_settings, the test stack only
+    assert delay() == timedelta(seconds=2)

@@ -23,6 +23,7 @@ from archiveflow.dynamodb_archive.archive import (
     put_archive_object,
 )
 from archiveflow.dynamodb_archive.records import deleted_at
+from archiveflow.failpoints import failpoint
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Redriver:
                 self.s3.copy_object(Bucket=self.bucket, Key=key,
                                     CopySource={"Bucket": self.bucket, "Key": key, "VersionId": current["VersionId"]})
             result = "archived"
+        failpoint("dynamodb_archive.redriven")
         self.s3.delete_object(Bucket=self.bucket, Key=held_key)
         log.info("%s: %s (event %s) from s3://%s/%s", result, key, document["eventID"], self.bucket, held_key)
         return result

@@ -31,6 +31,7 @@ from archiveflow.dynamodb_archive.records import (
 )
 from archiveflow.dynamodb_archive.restore_request import RestoreRequest
 from archiveflow.errors import BadRequest
+from archiveflow.failpoints import failpoint
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ class ItemRestorer:
             "ConditionExpression": "attribute_not_exists(#pk)", "ExpressionAttributeNames": {"#pk": self.key_names[0]}}
         try:
             self.dynamodb.put_item(TableName=self.target, Item=item, **condition)
+            failpoint("dynamodb_archive.item_restored")
             return entry["key"], "restored"
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":

@@ -219,7 +219,9 @@ class IngestHourOperator(GithubLakehouseOperator):
             stats = stream_to_bronze(_body_chunks(response, url), upload, progress=self._progress)
             _check_malformed(stats, max_malformed_percent, url)
             failpoint("github_ingestion.parts_uploaded")
-            return stats, upload.complete()
+            written = upload.complete()
+            failpoint("github_ingestion.bronze_written")
+            return stats, written
         except CorruptSource as err:
             upload.abort()
             raise TransientServiceError(f"GET {url}: {err}") from None
@@ -286,6 +288,7 @@ class PollEventsApiOperator(GithubLakehouseOperator):
         prefix = "previous_" if own_retry else ""
         start = PollState(saved.get(f"{prefix}etag"), int(saved.get(f"{prefix}watermark", 0)))
         fetch = self._fetcher(request.http_conn_id)
+        failpoint("github_events_api.polling")
         result = poll(fetch, start, time.time(), request.per_page, request.max_pages)
         if result.outcome == "rate_limited":
             return self._wait_for_reset(result.retry_at, request.max_rate_limit_wait_minutes)

@@ -25,6 +25,7 @@ from typing import Any
 
 from archiveflow import resources
 from archiveflow.errors import BadRequest, TransientServiceError
+from archiveflow.failpoints import failpoint
 from archiveflow.operators.base import ArchiveflowOperator, fail_without_retry
 
 RESULTS_PREFIX = "lakehouse_sql/"
@@ -89,6 +90,7 @@ class LakehouseSqlOperator(ArchiveflowOperator):
     def _run_local(self, engine, sql_file: str, context) -> dict:
         result = engine.run(self._statement(sql_file), {"archiveflow.run_id": context["run_id"],
                                                         "archiveflow.statement": sql_file})
+        failpoint(f"lakehouse_sql.{sql_file.rsplit('/', 1)[-1].removesuffix('.sql')}")  # after its commit
         summary = {"sql": sql_file, "engine": "duckdb", **result.as_dict()}
         self.log.info("%s on DuckDB: %s", sql_file, summary)
         return summary

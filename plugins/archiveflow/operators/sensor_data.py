@@ -18,6 +18,7 @@ from typing import Any
 
 from archiveflow import resources
 from archiveflow.errors import BadRequest
+from archiveflow.failpoints import failpoint
 from archiveflow.operators.base import ArchiveflowOperator
 
 
@@ -127,6 +128,7 @@ class PutMockSensorReadingsOperator(ArchiveflowOperator):
                 raise TransientServiceError(f"{stream}: chunk {index + 1}/{len(chunks)}: {len(unput)} of its records "
                                             "still refused (throttled); a retry puts only those")
             self.log.info("chunk %d/%d: %d records put", index + 1, len(chunks), len(todo))
+            failpoint("sensor_mock_data.chunk_recorded")
 
 
 # --- sensor_pipeline --------------------------------------------------------------------------
@@ -224,6 +226,7 @@ class CommitCheckpointsOperator(ArchiveflowOperator):
         from archiveflow.sensor_data.request import parse_request
 
         request = parse_request(context["params"])
+        failpoint("sensor_pipeline.aggregated")
         checkpoints = _checkpoints(request.aws_conn_id)
         batches = list(self.batches)
         for batch in batches:
