@@ -45,7 +45,7 @@ from archiveflow.units import MiB
 
 log = logging.getLogger(__name__)
 FILE_BYTES = 128 * MiB  # Arrow data per Parquet file (~20-40 MB compressed)
-ROW_GROUP_BYTES = 8 * 1024 * 1024  # Arrow data per row group: written while the next is read; bounds memory
+ROW_GROUP_BYTES = 8 * 1024 * 1024  # Arrow data per row group of one stream (N streams: 1/N each): bounds memory
 
 
 def table_properties(plan: TablePlan, request: ArchivalRequest, database: str) -> dict[str, str]:
@@ -241,7 +241,7 @@ class _Stream:
             batches = _new_versions(rows, self.unchanged, skipped, self.run_id, self.read.taken_at, self.target,
                                     self.stop)
             files = write_data_files(self.table, pa.RecordBatchReader.from_batches(self.target, batches),
-                                     FILE_BYTES, ROW_GROUP_BYTES, self.write_id, number)
+                                     FILE_BYTES, ROW_GROUP_BYTES // self.count, self.write_id, number)
         return files, skipped
 
     def write_all(self, queries: list[str]) -> tuple[list, FiguresSum]:
