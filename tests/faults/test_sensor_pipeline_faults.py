@@ -10,6 +10,7 @@ another run finds nothing new."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import statistics
 import uuid
@@ -46,12 +47,29 @@ class Readings:
         self.kinesis.create_stream(StreamName=self.stream, ShardCount=2)
         self.kinesis.get_waiter("stream_exists").wait(StreamName=self.stream, WaiterConfig={"Delay": 1})
         end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
-        self.readings = [(f"{self.stream}-s{s}", end - timedelta(seconds=90 * i), round(15 + s + (i * 37 % 100) / 7, 6))
-                         for s in range(SENSORS) for i in range(READINGS)]
+        self.readings = [(sensor, end - timedelta(seconds=90 * i), round(15 + s + (i * 37 % 100) / 7, 6))
+                         for s, sensor in enumerate(self._sensors_on_every_shard()) for i in range(READINGS)]
         records = [(sensor, json.dumps({"sensor_id": sensor, "timestamp": moment.isoformat(),
                                         "temperature": value}).encode()) for sensor, moment, value in self.readings]
         for start in range(0, len(records), 500):
             assert put_records(self.kinesis, self.stream, records[start:start + 500]) == []
+
+    def _sensors_on_every_shard(self) -> list[str]:
+        """SENSORS sensor ids (the partition key) spread evenly over the shards' hash ranges: with
+        random names all of them land on one shard one time in eight, and the kills below need a
+        batch on each shard."""
+        ranges = [(int(shard["HashKeyRange"]["StartingHashKey"]), int(shard["HashKeyRange"]["EndingHashKey"]))
+                  for shard in self.kinesis.list_shards(StreamName=self.stream)["Shards"]]
+        per_shard, chosen = SENSORS // len(ranges), []
+        for n in range(1000):
+            name = f"{self.stream}-s{n}"
+            key = int(hashlib.md5(name.encode()).hexdigest(), 16)  # Kinesis maps a partition key by its MD5
+            shard = next(i for i, (low, high) in enumerate(ranges) if low <= key <= high)
+            if sum(1 for _, on in chosen if on == shard) < per_shard:
+                chosen.append((name, shard))
+            if len(chosen) == SENSORS:
+                return [name for name, _ in chosen]
+        raise AssertionError("no spread of sensor ids over the shards")
 
     def start(self, run_id: str, failpoint: str | None = None):
         return start_child([TASK, self.stream, run_id], failpoint=failpoint, env=aws_env(self.local_stack))
