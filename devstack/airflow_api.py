@@ -14,11 +14,23 @@ class AirflowApi:
     def __init__(self, base_url: str, username: str = "admin", password: str = "admin"):
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
-        response = requests.post(
-            f"{self.base_url}/auth/token", json={"username": username, "password": password}, timeout=30
-        )
+        self.session.headers["Authorization"] = f"Bearer {self._token(username, password)}"
+
+    def _token(self, username: str, password: str, timeout: float = 180) -> str:
+        """The API server's first token can take over 30 s on a loaded machine (it answers health
+        checks before its auth manager has warmed up): ask again until `timeout`, then fail."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                response = requests.post(f"{self.base_url}/auth/token",
+                                         json={"username": username, "password": password}, timeout=60)
+                break
+            except (requests.exceptions.Timeout, requests.exceptions.ConnectionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
         response.raise_for_status()
-        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+        return response.json()["access_token"]
 
     def get(self, path: str, **params) -> dict:
         response = self.session.get(f"{self.base_url}/api/v2{path}", params=params, timeout=30)
