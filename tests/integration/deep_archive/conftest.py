@@ -54,15 +54,20 @@ class Aws:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
 
-    def index_items(self, project_name: str) -> list[dict]:
-        items, start = [], {}
+    def index_items(self, project_name: str, attributes: tuple[str, ...] = ()) -> list[dict]:
+        """The project's newest items, whole or only ``attributes``: the emulator spends ~3 ms of
+        CPU serializing each whole item, a third of that for a few attributes."""
+        query = {"IndexName": "by-project-file", "KeyConditionExpression": Key("project_name").eq(project_name)}
+        if attributes:
+            query |= {"ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(attributes))),
+                      "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(attributes)}}
+        items = []
         while True:
-            page = self.index.query(IndexName="by-project-file", KeyConditionExpression=Key("project_name").eq(project_name),
-                                    **start)
+            page = self.index.query(**query)
             items += page["Items"]
             if "LastEvaluatedKey" not in page:
                 return items
-            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def read_archived(self, key: str) -> bytes:
         """An archived object's bytes, restored first when its class needs it (instant on the emulator)."""
