@@ -4,7 +4,8 @@ it (raw + quarantine), recompute the aggregates of the hours it touched, commit 
 Retry safety, step by step:
 1. `ingest_shard` decides the batch and records it as pending in the checkpoint item *before*
    writing anything; a retry (or the next run) replays exactly that batch and rewrites the same
-   objects (see checkpoints.py, storage.py).
+   objects (see checkpoints.py, storage.py), leaving out a reading the shard already stored (a
+   copy a producer's retry put): the raw data holds each reading once.
 2. `recompute_aggregates` overwrites each touched hour with numbers recomputed from all of the
    hour's raw objects (see aggregates.py): nothing is incremented, so nothing is counted twice.
 3. `commit_batch` moves the checkpoint past the batch, once, with a conditional write.
@@ -38,8 +39,10 @@ from archiveflow.sensor_data.storage import (
     delete_objects,
     hour_lines,
     hour_prefix,
+    identity,
     put_objects,
     quarantine_batch_object,
+    stored_by_shard,
 )
 from archiveflow.sensor_data.stream import read_new, read_range
 
@@ -94,10 +97,13 @@ def classify(record: StreamRecord) -> Reading | Rejected:
 
 def store_batch(s3, bucket: str, records: list[StreamRecord]) -> dict[str, Any]:
     parsed = [(record, classify(record)) for record in records]
-    objects = batch_objects(parsed)
-    put_objects(s3, bucket, objects)
     readings = [outcome for _, outcome in parsed if isinstance(outcome, Reading)]
-    return {"readings": len(readings),
+    stored = stored_by_shard(s3, bucket, records[0], {reading.hour for reading in readings})
+    objects = batch_objects(parsed, stored)
+    put_objects(s3, bucket, objects)
+    new = len({identity(reading) for reading in readings} - stored)
+    # readings stored, and copies of one the raw data already held (a producer put it again) left out
+    return {"readings": new, "duplicates_dropped": len(readings) - new,
             "quarantined": dict(Counter(o.reason for _, o in parsed if isinstance(o, Rejected))),
             "hours": sorted({utc_text(reading.hour) for reading in readings}), "objects": sorted(objects)}
 
