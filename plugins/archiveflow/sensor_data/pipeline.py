@@ -29,6 +29,7 @@ from boto3.dynamodb.conditions import Key
 
 from archiveflow.errors import TransientServiceError
 from archiveflow.failpoints import failpoint
+from archiveflow.s3_objects import delete_keys
 from archiveflow.sensor_data.aggregates import OVERALL, hour_item, hour_of, hour_stats, overall_item
 from archiveflow.sensor_data.checkpoints import Checkpoints
 from archiveflow.sensor_data.readings import Reading, Rejected, StreamRecord, parse_reading, utc_text
@@ -36,7 +37,6 @@ from archiveflow.sensor_data.services import service_unavailable
 from archiveflow.sensor_data.storage import (
     batch_name,
     batch_objects,
-    delete_objects,
     hour_lines,
     hour_prefix,
     identity,
@@ -120,7 +120,7 @@ def quarantine_whole(s3, bucket: str, records: list[StreamRecord], error: str) -
     for outcome in map(classify, records):
         if isinstance(outcome, Reading):
             withdrawn[utc_text(outcome.hour)].add(outcome.sensor_id)
-    delete_objects(s3, bucket, [hour_prefix(hour_of(hour)) + batch_name(records[0]) for hour in sorted(withdrawn)])
+    delete_keys(s3, bucket, [hour_prefix(hour_of(hour)) + batch_name(records[0]) for hour in sorted(withdrawn)])
     return {"readings": 0, "quarantined": {"batch_failed": len(records)}, "hours": sorted(withdrawn),
             "objects": [key], "batch_quarantined": {"records": len(records), "error": error, "object": key},
             # Sensors whose hour may have lost its last reading: recompute_aggregates deletes such an hour's item.

@@ -108,14 +108,6 @@ def quarantine_batch_object(records: list[StreamRecord], rejected: Rejected) -> 
     return quarantine_key(records[0]), jsonl_gz(quarantine_line(record, rejected) for record in records)
 
 
-def delete_objects(s3, bucket: str, keys: list[str]) -> None:
-    for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys a call
-        chunk = keys[start:start + 1000]
-        response = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
-        if response.get("Errors"):
-            raise RuntimeError(f"s3://{bucket}: could not delete {response['Errors'][:3]}")
-
-
 def put_objects(s3, bucket: str, objects: dict[str, bytes]) -> None:
     for key, body in objects.items():
         # No Content-Encoding: HTTP clients would otherwise unzip what is a .gz file.
