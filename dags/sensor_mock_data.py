@@ -19,7 +19,7 @@ then stores and aggregates them; the malformed ones end in its quarantine.
 
 | task | what it does |
 |---|---|
-| `put_readings` | checks the conf and the stream, generates the run's readings (same `seed` → same readings; by default the seed comes from the run id) and puts them in chunks of 500. Each chunk's item in the `runs` table (`pk = sensor_mock_data#<run id>`) lists the records Kinesis has not accepted yet (throttled), so a retry puts only those: no reading is put twice. |
+| `put_readings` | checks the conf and the stream, generates the run's readings (same `seed` → same readings; by default the seed comes from the run id) and puts them in chunks of 500. Each chunk's item in the `runs` table (`pk = sensor_mock_data#<run id>`) lists the records Kinesis has not accepted yet (throttled), so a retry puts only those (a try killed between a chunk's put and its item puts that chunk again; `sensor_pipeline` stores each reading once all the same). |
 
 Example conf:
 

@@ -35,7 +35,7 @@ finds nothing new and changes nothing.
 ...optional fields}`, temperature in [-273.15, 10000] °C kept to 6 decimals, timestamp from
 2001-01-01T00:00:00Z to 15 minutes after the record's arrival, every string valid Unicode, every
 number a finite double, nesting at most 32 deep (the README says why). Late readings update the
-hour they were measured in. A reading is its sensor + timestamp: a copy put twice counts once.
+hour they were measured in. A reading is its sensor + timestamp: a copy put twice is stored and counted once.
 
 **A poison batch never stops a shard.** A batch whose storing fails 3 tries for a reason nobody
 foresaw (not a service outage) is quarantined whole (`batch_failed`): its raw objects are

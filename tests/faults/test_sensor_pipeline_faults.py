@@ -1,6 +1,8 @@
 """sensor_pipeline under faults: one run's tasks in a child process, killed (SIGKILL by pid) after a
 shard's raw objects are written but before the aggregates, or after the aggregates but before the
 checkpoint moves; then the next run (what a retry of the run's tasks, or the next schedule, does).
+And its producer, sensor_mock_data's put step, killed after a chunk is put, before its record: the
+retry puts the chunk again.
 
 After each, read from S3 and DynamoDB themselves: every reading is in the raw data exactly once,
 each sensor's hourly and overall aggregates equal the count and mean computed here from the
@@ -18,6 +20,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import mock_task
 import pytest
 import sensor_task
 from boto3.dynamodb.conditions import Key
@@ -29,6 +32,7 @@ from archiveflow.sensor_data.stream import put_records
 
 pytestmark = pytest.mark.integration
 TASK = str(Path(sensor_task.__file__))
+MOCK_TASK = str(Path(mock_task.__file__))
 SENSORS = 4
 READINGS = 60  # per sensor, 90 s apart: over two or three hours
 
@@ -36,7 +40,7 @@ READINGS = 60  # per sensor, 90 s apart: over two or three hours
 class Readings:
     """A stream of its own with SENSORS x READINGS readings put; what to check afterwards."""
 
-    def __init__(self, local_stack):
+    def __init__(self, local_stack, put: bool = True):
         self.local_stack = local_stack
         self.kinesis, self.s3 = local_stack.client("kinesis"), local_stack.client("s3")
         dynamodb = local_stack.resource("dynamodb")
@@ -46,6 +50,10 @@ class Readings:
         self.stream = f"fault-sensors-{uuid.uuid4().hex[:8]}"
         self.kinesis.create_stream(StreamName=self.stream, ShardCount=2)
         self.kinesis.get_waiter("stream_exists").wait(StreamName=self.stream, WaiterConfig={"Delay": 1})
+        if put:
+            self._put()
+
+    def _put(self) -> None:
         end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
         self.readings = [(sensor, end - timedelta(seconds=90 * i), round(15 + s + (i * 37 % 100) / 7, 6))
                          for s, sensor in enumerate(self._sensors_on_every_shard()) for i in range(READINGS)]
@@ -158,3 +166,29 @@ def test_kill_after_the_aggregates_before_the_checkpoint(readings, fault_table):
     fault_table("SIGKILL", "sensor_pipeline: after update_aggregates, before commit_checkpoints",
                 "next run replayed both batches; the aggregates were recomputed, not added to",
                 readings.check_counted_once())
+
+
+def test_mock_data_killed_between_a_chunk_put_and_its_record(local_stack, fault_table):
+    readings = Readings(local_stack, put=False)
+    try:
+        end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+        records = mock_task.mock_records(mock_task.plan(readings.stream, end))
+        documents = [json.loads(record.data) for record in records]
+        readings.readings = [(d["sensor_id"], datetime.fromisoformat(d["timestamp"]), d["temperature"])
+                             for d in documents]
+        argv = [MOCK_TASK, readings.stream, "mock-1", readings.stream, end.isoformat()]
+        task = start_child(argv, failpoint="sensor_mock_data.chunk_put", env=aws_env(local_stack))
+        task.wait_for("failpoint sensor_mock_data.chunk_put reached")
+        assert task.kill() < 0  # the first chunk is in the stream, its item in `runs` is not
+        stored = readings.run("run-1")  # the pipeline stores the first chunk before the retry puts it again
+        assert sum(b.get("readings", 0) for b in stored) == len(records)
+        retry = start_child(argv, env=aws_env(local_stack))
+        assert retry.finish() == 0 and retry.result() == len(records), retry.output[-3000:]
+        batches = readings.run("run-2")
+        assert sum(b["records"] for b in batches) == len(records)  # the chunk's copies (new sequence numbers)
+        assert sum(b.get("duplicates_dropped", 0) for b in batches) == len(records)
+        fault_table("SIGKILL", "sensor_mock_data: after a chunk's put, before its record in runs",
+                    f"the retry put the chunk again; the pipeline left the {len(records)} copies out of raw",
+                    readings.check_counted_once())
+    finally:
+        readings.drop()

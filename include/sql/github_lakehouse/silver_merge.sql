@@ -28,9 +28,4 @@ USING (
   WHERE copy = 1 AND created_at IS NOT NULL
 ) AS s
 ON t.id = s.id AND t.year = s.year AND t.month = s.month
-WHEN NOT MATCHED THEN INSERT
-  (id, event_type, created_at, repo_id, repo_name, actor_id, actor_login, payload_action, payload_raw,
-   ingest_dt, year, month)
-VALUES
-  (s.id, s.event_type, s.created_at, s.repo_id, s.repo_name, s.actor_id, s.actor_login, s.payload_action,
-   s.payload_raw, s.ingest_dt, s.year, s.month)
+{% include 'github_lakehouse/_silver_insert.sql' %}

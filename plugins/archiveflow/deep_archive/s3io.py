@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import deflate
 
 from archiveflow.deep_archive.zipstream import Member, MemberMissing
+from archiveflow.s3_objects import abort_uploads
 from archiveflow.units import MiB
 
 MIN_PART = 16 * MiB
@@ -121,11 +122,7 @@ class MultipartUpload:
 
 def abort_stale_uploads(s3, bucket: str, key: str) -> int:
     """Abort multipart uploads left on ``key`` by a worker that was killed hard (SIGKILL)."""
-    uploads = s3.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
-    stale = [upload for upload in uploads if upload["Key"] == key]
-    for upload in stale:
-        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
-    return len(stale)
+    return abort_uploads(s3, bucket, key, lambda found: found == key)  # not those of keys it is a prefix of
 
 
 def put_jsonl(s3, bucket: str, key: str, rows: Iterable[dict]) -> None:

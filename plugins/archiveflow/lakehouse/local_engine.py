@@ -36,6 +36,7 @@ from sqlglot import exp
 
 from archiveflow.failpoints import failpoint
 from archiveflow.lakehouse.commit_conflicts import NO_BLIND_RETRIES, until_committed
+from archiveflow.lakehouse.iceberg_writes import discard_uncommitted, run_write_id
 from archiveflow.lakehouse.statements import (
     MergePlan,
     Unload,
@@ -44,7 +45,6 @@ from archiveflow.lakehouse.statements import (
     iceberg_table_def,
     merge_plan,
 )
-from archiveflow.rdbms_archival.iceberg_sink import discard_uncommitted, run_write_id
 
 log = logging.getLogger(__name__)
 

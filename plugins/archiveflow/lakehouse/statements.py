@@ -15,7 +15,8 @@ text. What the local engine (DuckDB + pyiceberg) needs is read from the same tre
 - `UNLOAD (SELECT ...) TO :location WITH (format = 'JSON', compression = 'GZIP', partitioned_by = ARRAY[...])`
   (sqlglot has no UNLOAD) → `Unload`: Athena writes the rows to S3, DuckDB's `COPY ... TO` does locally.
 
-A file may `{% include '<family>/<file>.sql' %}` another (a query two statements share).
+A file may `{% include '<family>/<file>.sql' %}` another: a query two statements share, or a
+clause they share, in a file named `_<name>.sql` (not a statement of its own: never loaded alone).
 
 Everything handed to DuckDB is translated by sqlglot (athena → duckdb).
 """

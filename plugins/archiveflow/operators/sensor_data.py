@@ -65,7 +65,7 @@ class PutMockSensorReadingsOperator(ArchiveflowOperator):
     chunks; each chunk put is recorded in the `runs` table, so a retry puts only what is missing."""
 
     def run(self, context) -> dict[str, Any]:
-        from archiveflow.sensor_data.mock import mock_records
+        from archiveflow.sensor_data.mock import mock_records, put_mock_records
         from archiveflow.sensor_data.mock_request import FIELDS, parse_request
 
         request = parse_request(context["params"])
@@ -75,7 +75,7 @@ class PutMockSensorReadingsOperator(ArchiveflowOperator):
         _check_stream(kinesis, stream)
         plan = self.plan(request, context)
         records = mock_records(plan)
-        self.put(kinesis, stream, records, _table(request.aws_conn_id, "runs"), context["run_id"])
+        put_mock_records(kinesis, stream, records, _table(request.aws_conn_id, "runs"), context["run_id"])
         kinds: dict[str, int] = {}
         for record in records:
             kinds[record.kind] = kinds.get(record.kind, 0) + 1
@@ -99,36 +99,6 @@ class PutMockSensorReadingsOperator(ArchiveflowOperator):
         return MockPlan(request.sensor_prefix, request.sensor_count, request.readings_per_sensor,
                         request.interval_seconds, end.astimezone(UTC), request.late_fraction,
                         request.out_of_order_fraction, request.malformed_count, seed)
-
-    def put(self, kinesis, stream: str, records, runs_table, run_id: str) -> None:
-        """Put the records in chunks of PUT_RECORDS_LIMIT. Each chunk's item in the `runs` table says
-        which of its records are not in the stream yet (`unput`, positions in the chunk), so a retry
-        puts only those: a record accepted once is never put again."""
-        from boto3.dynamodb.conditions import Key
-
-        from archiveflow.errors import TransientServiceError
-        from archiveflow.sensor_data.pipeline import query_all
-        from archiveflow.sensor_data.stream import PUT_RECORDS_LIMIT, put_records
-
-        pk = f"sensor_mock_data#{run_id}"
-        progress = {item["sk"]: item for item in query_all(runs_table, KeyConditionExpression=Key("pk").eq(pk))}
-        chunks = [records[i:i + PUT_RECORDS_LIMIT] for i in range(0, len(records), PUT_RECORDS_LIMIT)]
-        for index, chunk in enumerate(chunks):
-            sk = f"chunk#{index:05d}"
-            earlier = progress.get(sk)
-            todo = list(range(len(chunk))) if earlier is None else [int(i) for i in earlier.get("unput", [])]
-            if not todo:
-                self.log.info("chunk %d/%d was put by an earlier try", index + 1, len(chunks))
-                continue
-            refused = put_records(kinesis, stream, [(chunk[i].partition_key, chunk[i].data) for i in todo])
-            unput = [todo[i] for i in refused]
-            runs_table.put_item(Item={"pk": pk, "sk": sk, "records": len(chunk), "unput": unput, "stream": stream,
-                                      "put_at": datetime.now(UTC).isoformat()})
-            if unput:
-                raise TransientServiceError(f"{stream}: chunk {index + 1}/{len(chunks)}: {len(unput)} of its records "
-                                            "still refused (throttled); a retry puts only those")
-            self.log.info("chunk %d/%d: %d records put", index + 1, len(chunks), len(todo))
-            failpoint("sensor_mock_data.chunk_recorded")
 
 
 # --- sensor_pipeline --------------------------------------------------------------------------
@@ -179,9 +149,10 @@ class IngestShardOperator(ArchiveflowOperator):
                      f"in s3://{resources.bucket('sensor-data')}/{quarantined['object']} (reason batch_failed); "
                      f"the shard went on.\nLast error: {quarantined['error']}", self.log)
         else:
-            self.log.info("%s: records %s..%s%s: %d readings in %d hours, quarantined %s", self.shard_id,
-                          batch["first"], batch["last"], " (replayed pending batch)" if batch["replayed"] else "",
-                          batch["readings"], len(batch["hours"]), batch["quarantined"] or "none")
+            self.log.info("%s: records %s..%s%s: %d readings in %d hours (%d copies of stored ones left out), "
+                          "quarantined %s", self.shard_id, batch["first"], batch["last"],
+                          " (replayed pending batch)" if batch["replayed"] else "", batch["readings"],
+                          len(batch["hours"]), batch["duplicates_dropped"], batch["quarantined"] or "none")
         return batch
 
 
@@ -237,6 +208,7 @@ class CommitCheckpointsOperator(ArchiveflowOperator):
             for reason, count in (batch.get("quarantined") or {}).items():
                 quarantined[reason] = quarantined.get(reason, 0) + count
         summary = {"records": sum(b["records"] for b in batches), "readings": sum(b.get("readings", 0) for b in batches),
+                   "duplicates_dropped": sum(b.get("duplicates_dropped", 0) for b in batches),
                    "quarantined": quarantined, **self.aggregates,
                    "batches_quarantined_whole": [{"shard_id": b["shard_id"], "first": b["first"], "last": b["last"],
                                                   **b["batch_quarantined"]} for b in batches if b.get("batch_quarantined")]}

@@ -19,6 +19,7 @@ from pyiceberg.catalog import Catalog
 
 from archiveflow.failpoints import failpoint
 from archiveflow.lakehouse.commit_conflicts import NO_BLIND_RETRIES, until_committed
+from archiveflow.lakehouse.iceberg_writes import abort_open_uploads, discard_uncommitted, run_write_id
 from archiveflow.rdbms_archival.iceberg_sink import (
     LEGAL_HOLD,
     LEGAL_HOLD_RELEASED_BY,
@@ -26,14 +27,11 @@ from archiveflow.rdbms_archival.iceberg_sink import (
     ROW_DIGEST_COLUMN,
     RUN_COLUMN,
     VERSION_COLUMN,
-    abort_open_uploads,
     arrow_schema,
     commit_once,
-    discard_uncommitted,
     ensure_table,
     find_run_snapshot,
     latest_versions,
-    run_write_id,
     set_properties,
     write_data_files,
 )

@@ -8,7 +8,7 @@ named with a write id derived from the run and the source table (`run_write_id`)
 first removes what a killed attempt left of its uncommitted write: the open multipart uploads
 and the data files no snapshot references (`discard_uncommitted`); a failed attempt does the same
 before it ends, and a successful one aborts the uploads a client retry opened twice
-(`abort_open_uploads`). The warehouse bucket's abort-incomplete-multipart-upload rule
+(`abort_open_uploads`; all three in lakehouse/iceberg_writes.py, shared with the local lakehouse engine). The warehouse bucket's abort-incomplete-multipart-upload rule
 (resources.yaml) is the backstop for a run never retried.
 
 History: a table is a history of row versions (see naming.py for the three columns archiveflow
@@ -24,7 +24,6 @@ are added, as optional. A source column that drops NOT NULL later is made option
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import uuid
@@ -175,69 +174,6 @@ def latest_versions(table: Table, key: Sequence[str]) -> pa.Table:
     newest_first = rows.sort_by([(VERSION_COLUMN, "descending")])
     latest = newest_first.group_by(names[:-2], use_threads=False).aggregate([(ROW_DIGEST_COLUMN, "first")])
     return latest.rename_columns(names[:-1])
-
-
-def run_write_id(run_id: str, source: str) -> uuid.UUID:
-    """The write id in the data file names of a run's append to one table: the same in every attempt."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"archiveflow:{run_id}:{source}")
-
-
-def discard_uncommitted(table: Table, write_id: uuid.UUID) -> dict[str, int]:
-    """Abort the multipart uploads and delete the data files named with `write_id` (call it only
-    while no snapshot of that write exists: then none of them is referenced)."""
-    (bucket, prefix), mark, s3 = _bucket_and_prefix(table), str(write_id), _s3_client(table.io.properties)
-    aborted = _abort_uploads(s3, bucket, prefix, mark)
-    files = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-             for o in page.get("Contents", []) if mark in o["Key"]]
-    _delete_keys(s3, bucket, files)
-    return {"uploads_aborted": aborted, "files_deleted": len(files)}
-
-
-def abort_open_uploads(table: Table, write_id: uuid.UUID) -> int:
-    """Abort the multipart uploads named with `write_id` still open once every writer of that write
-    has closed its files. The S3 client sends a CreateMultipartUpload again when the first gets no
-    answer in time; a server that was slow, not gone, then opens every one of them, and the writer
-    completes only the one it heard of (seen with the emulator frozen mid-write)."""
-    (bucket, prefix), s3 = _bucket_and_prefix(table), _s3_client(table.io.properties)
-    return _abort_uploads(s3, bucket, prefix, str(write_id))
-
-
-def _abort_uploads(s3, bucket: str, prefix: str, mark: str) -> int:
-    uploads = [u for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
-               for u in page.get("Uploads", []) if mark in u["Key"]]
-    for upload in uploads:
-        s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-    return len(uploads)
-
-
-def _bucket_and_prefix(table: Table) -> tuple[str, str]:
-    """The bucket of the table's files and the prefix of its data files."""
-    bucket, _, path = table.location().removeprefix("s3://").removeprefix("s3a://").partition("/")
-    return bucket, f"{path.rstrip('/')}/data/"
-
-
-def _delete_keys(s3, bucket: str, keys: list[str]) -> None:
-    for start in range(0, len(keys), 1000):
-        response = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]],
-                                                            "Quiet": True})
-        if response.get("Errors"):
-            raise RuntimeError(f"s3://{bucket}: could not delete {response['Errors'][:3]}")
-
-
-def _s3_client(properties: dict[str, str]):
-    """A boto3 S3 client on the same endpoint and credentials as the table's FileIO (one per
-    distinct settings: creating one costs ~0.2 s of CPU, paid per table otherwise)."""
-    keys = ("s3.endpoint", "s3.region", "s3.access-key-id", "s3.secret-access-key", "s3.session-token")
-    return _s3_client_for(*(properties.get(k) for k in keys))
-
-
-@functools.lru_cache(maxsize=8)
-def _s3_client_for(endpoint: str | None, region: str | None, key_id: str | None, secret: str | None,
-                   token: str | None):
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=key_id,
-                        aws_secret_access_key=secret, aws_session_token=token)
 
 
 def write_data_files(table: Table, rows: pa.RecordBatchReader, file_bytes: int, row_group_bytes: int,

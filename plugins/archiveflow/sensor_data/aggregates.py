@@ -5,9 +5,10 @@ raw object of that hour in S3 (the raw data is the one source of truth) and writ
 hour's item; the overall item is then recomputed from the sensor's hourly items. A retried or
 re-run batch rewrites the same raw objects (storage.py), so recomputing gives the same numbers:
 nothing is ever counted twice. A reading is counted once even if it was put into the stream twice
-(a producer's retry, which gives the copy a new sequence number): a reading's identity is its
-sensor and its timestamp (a sensor measures once at a given instant), and of several lines with
-one identity the first to arrive in the stream is counted. A line that breaks the contract of today
+(a producer's retry, which gives the copy a new sequence number; the raw writer leaves out a copy
+its shard already stored, storage.py, but not one that went to another shard): a reading's
+identity is its sensor and its timestamp (a sensor measures once at a given instant), and of
+several lines with one identity the first to arrive in the stream is counted. A line that breaks the contract of today
 (written by an older version) is left out and counted, so an hour can always be recomputed.
 
 Items in the `sensor-aggregates` table (key: sensor_id, window_start):

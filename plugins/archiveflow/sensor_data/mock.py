@@ -1,18 +1,27 @@
 """Realistic sensor readings for sensor_mock_data: several sensors reporting at a fixed interval
 with a daily temperature cycle and noise, some sent out of order, some late (measured hours
 before they are sent), a few malformed. Deterministic for a given seed, so a retried run sends
-the same readings."""
+the same readings; `put_mock_records` puts them so that a retry puts only what is missing."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from boto3.dynamodb.conditions import Key
+
+from archiveflow.errors import TransientServiceError
+from archiveflow.failpoints import failpoint
+from archiveflow.sensor_data.pipeline import query_all
 from archiveflow.sensor_data.readings import utc_text
+from archiveflow.sensor_data.stream import PUT_RECORDS_LIMIT, put_records
+
+log = logging.getLogger(__name__)
 
 LOCATIONS = ["warehouse-a", "warehouse-b", "cold-room", "office", "server-room", "loading-dock"]
 
@@ -101,3 +110,31 @@ def _malformed(rng: random.Random, plan: MockPlan, i: int) -> MockRecord:
     sensor_id = rng.choice(sensor_ids(plan))
     data = MALFORMATIONS[kind](sensor_id, utc_text(plan.end))
     return MockRecord(f"{plan.sensor_prefix}-malformed-{i}", data, kind)
+
+
+def put_mock_records(kinesis, stream: str, records: list[MockRecord], runs_table, run_id: str) -> None:
+    """Put the records in chunks of PUT_RECORDS_LIMIT. Each chunk's item in the `runs` table says
+    which of its records are not in the stream yet (`unput`, positions in the chunk), so a retry
+    puts only those: a record accepted once is not put again. A try killed between a chunk's put
+    and its item puts the chunk again (new sequence numbers): the pipeline stores each reading
+    once all the same (sensor_data/storage.py)."""
+    pk = f"sensor_mock_data#{run_id}"
+    progress = {item["sk"]: item for item in query_all(runs_table, KeyConditionExpression=Key("pk").eq(pk))}
+    chunks = [records[i:i + PUT_RECORDS_LIMIT] for i in range(0, len(records), PUT_RECORDS_LIMIT)]
+    for index, chunk in enumerate(chunks):
+        sk = f"chunk#{index:05d}"
+        earlier = progress.get(sk)
+        todo = list(range(len(chunk))) if earlier is None else [int(i) for i in earlier.get("unput", [])]
+        if not todo:
+            log.info("chunk %d/%d was put by an earlier try", index + 1, len(chunks))
+            continue
+        refused = put_records(kinesis, stream, [(chunk[i].partition_key, chunk[i].data) for i in todo])
+        failpoint("sensor_mock_data.chunk_put")
+        unput = [todo[i] for i in refused]
+        runs_table.put_item(Item={"pk": pk, "sk": sk, "records": len(chunk), "unput": unput, "stream": stream,
+                                  "put_at": datetime.now(UTC).isoformat()})
+        if unput:
+            raise TransientServiceError(f"{stream}: chunk {index + 1}/{len(chunks)}: {len(unput)} of its records "
+                                        "still refused (throttled); a retry puts only those")
+        log.info("chunk %d/%d: %d records put", index + 1, len(chunks), len(todo))
+        failpoint("sensor_mock_data.chunk_recorded")

@@ -4,7 +4,8 @@ it (raw + quarantine), recompute the aggregates of the hours it touched, commit 
 Retry safety, step by step:
 1. `ingest_shard` decides the batch and records it as pending in the checkpoint item *before*
    writing anything; a retry (or the next run) replays exactly that batch and rewrites the same
-   objects (see checkpoints.py, storage.py).
+   objects (see checkpoints.py, storage.py), leaving out a reading the shard already stored (a
+   copy a producer's retry put): the raw data holds each reading once.
 2. `recompute_aggregates` overwrites each touched hour with numbers recomputed from all of the
    hour's raw objects (see aggregates.py): nothing is incremented, so nothing is counted twice.
 3. `commit_batch` moves the checkpoint past the batch, once, with a conditional write.
@@ -28,6 +29,7 @@ from boto3.dynamodb.conditions import Key
 
 from archiveflow.errors import TransientServiceError
 from archiveflow.failpoints import failpoint
+from archiveflow.s3_objects import delete_keys
 from archiveflow.sensor_data.aggregates import OVERALL, hour_item, hour_of, hour_stats, overall_item
 from archiveflow.sensor_data.checkpoints import Checkpoints
 from archiveflow.sensor_data.readings import Reading, Rejected, StreamRecord, parse_reading, utc_text
@@ -35,11 +37,12 @@ from archiveflow.sensor_data.services import service_unavailable
 from archiveflow.sensor_data.storage import (
     batch_name,
     batch_objects,
-    delete_objects,
     hour_lines,
     hour_prefix,
+    identity,
     put_objects,
     quarantine_batch_object,
+    stored_by_shard,
 )
 from archiveflow.sensor_data.stream import read_new, read_range
 
@@ -94,10 +97,13 @@ def classify(record: StreamRecord) -> Reading | Rejected:
 
 def store_batch(s3, bucket: str, records: list[StreamRecord]) -> dict[str, Any]:
     parsed = [(record, classify(record)) for record in records]
-    objects = batch_objects(parsed)
-    put_objects(s3, bucket, objects)
     readings = [outcome for _, outcome in parsed if isinstance(outcome, Reading)]
-    return {"readings": len(readings),
+    stored = stored_by_shard(s3, bucket, records[0], {reading.hour for reading in readings})
+    objects = batch_objects(parsed, stored)
+    put_objects(s3, bucket, objects)
+    new = len({identity(reading) for reading in readings} - stored)
+    # readings stored, and copies of one the raw data already held (a producer put it again) left out
+    return {"readings": new, "duplicates_dropped": len(readings) - new,
             "quarantined": dict(Counter(o.reason for _, o in parsed if isinstance(o, Rejected))),
             "hours": sorted({utc_text(reading.hour) for reading in readings}), "objects": sorted(objects)}
 
@@ -114,7 +120,7 @@ def quarantine_whole(s3, bucket: str, records: list[StreamRecord], error: str) -
     for outcome in map(classify, records):
         if isinstance(outcome, Reading):
             withdrawn[utc_text(outcome.hour)].add(outcome.sensor_id)
-    delete_objects(s3, bucket, [hour_prefix(hour_of(hour)) + batch_name(records[0]) for hour in sorted(withdrawn)])
+    delete_keys(s3, bucket, [hour_prefix(hour_of(hour)) + batch_name(records[0]) for hour in sorted(withdrawn)])
     return {"readings": 0, "quarantined": {"batch_failed": len(records)}, "hours": sorted(withdrawn),
             "objects": [key], "batch_quarantined": {"records": len(records), "error": error, "object": key},
             # Sensors whose hour may have lost its last reading: recompute_aggregates deletes such an hour's item.

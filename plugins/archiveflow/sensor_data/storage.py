@@ -9,8 +9,15 @@ the reading as received (timestamp normalised to UTC) plus `_kinesis` (stream, s
 number, partition key, arrival); a quarantine line is `reason`, `message`, `_kinesis` and the
 record's `data` (text, or `data_base64` when it is not UTF-8).
 
+A reading is stored in raw once per shard: a batch leaves out a reading (sensor + timestamp, its
+identity: aggregates.py) that an earlier record of the batch or another of the shard's objects of
+that hour already holds (a producer's retry puts a copy with a new sequence number). Records of
+one partition key go to one shard, whose batches are stored one at a time, and only the pending
+one is ever rewritten, so exactly the first copy stays.
+
 An object's name is fixed by its batch (stream, shard, first sequence number) and its bytes by the
-batch's records (gzip without a timestamp), so writing a batch again rewrites identical objects.
+batch's records and the shard's earlier objects (which no longer change), gzip without a
+timestamp, so writing a batch again rewrites identical objects.
 A batch quarantined whole (pipeline.py) writes every record to its quarantine object, under the
 same name, and its raw objects are deleted: each record is still in exactly one place.
 """
@@ -21,11 +28,11 @@ import base64
 import gzip
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 from datetime import datetime
 from typing import Any
 
-from archiveflow.sensor_data.readings import Reading, Rejected, StreamRecord
+from archiveflow.sensor_data.readings import Reading, Rejected, StreamRecord, utc_text
 
 RAW_PREFIX = "raw/"
 QUARANTINE_PREFIX = "quarantine/"
@@ -68,15 +75,25 @@ def quarantine_line(record: StreamRecord, rejected: Rejected) -> dict[str, Any]:
     return line
 
 
-def batch_objects(parsed: list[tuple[StreamRecord, Reading | Rejected]]) -> dict[str, bytes]:
-    """The objects of one batch, by key: one per reading hour, one for its quarantined records."""
+def identity(reading: Reading) -> tuple[str, str]:
+    """What makes a reading the same reading (a sensor measures once at a given instant)."""
+    return reading.sensor_id, utc_text(reading.timestamp)
+
+
+def batch_objects(parsed: list[tuple[StreamRecord, Reading | Rejected]],
+                  stored: Set[tuple[str, str]] = frozenset()) -> dict[str, bytes]:
+    """The objects of one batch, by key: one per reading hour, one for its quarantined records.
+    A reading whose identity is in `stored`, or earlier in the batch, is left out."""
     if not parsed:
         return {}
     by_hour: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
     quarantined = []
+    seen = set(stored)
     for record, outcome in parsed:
         if isinstance(outcome, Reading):
-            by_hour[outcome.hour].append(raw_line(record, outcome))
+            if identity(outcome) not in seen:
+                seen.add(identity(outcome))
+                by_hour[outcome.hour].append(raw_line(record, outcome))
         else:
             quarantined.append(quarantine_line(record, outcome))
     name = batch_name(parsed[0][0])
@@ -91,14 +108,6 @@ def quarantine_batch_object(records: list[StreamRecord], rejected: Rejected) -> 
     return quarantine_key(records[0]), jsonl_gz(quarantine_line(record, rejected) for record in records)
 
 
-def delete_objects(s3, bucket: str, keys: list[str]) -> None:
-    for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys a call
-        chunk = keys[start:start + 1000]
-        response = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
-        if response.get("Errors"):
-            raise RuntimeError(f"s3://{bucket}: could not delete {response['Errors'][:3]}")
-
-
 def put_objects(s3, bucket: str, objects: dict[str, bytes]) -> None:
     for key, body in objects.items():
         # No Content-Encoding: HTTP clients would otherwise unzip what is a .gz file.
@@ -107,6 +116,18 @@ def put_objects(s3, bucket: str, objects: dict[str, bytes]) -> None:
 
 def hour_lines(s3, bucket: str, hour: datetime) -> Iterator[dict[str, Any]]:
     """Every raw line of one hour partition."""
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=hour_prefix(hour)):
+    return _lines(s3, bucket, hour_prefix(hour))
+
+
+def stored_by_shard(s3, bucket: str, first: StreamRecord, hours: Iterable[datetime]) -> set[tuple[str, str]]:
+    """The identities of the readings the shard's other batches (not the one `first` starts) stored in `hours`."""
+    shard = f"{first.stream}.{first.shard_id}."
+    return {(line.get("sensor_id"), line.get("timestamp")) for hour in hours
+            for line in _lines(s3, bucket, hour_prefix(hour) + shard, skip=hour_prefix(hour) + batch_name(first))}
+
+
+def _lines(s3, bucket: str, prefix: str, skip: str | None = None) -> Iterator[dict[str, Any]]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            yield from read_jsonl_gz(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            if item["Key"] != skip:
+                yield from read_jsonl_gz(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())

@@ -37,7 +37,8 @@ def run_pipeline(sensors, run_id: str) -> dict:
     quarantined = Counter()
     for batch in batches:
         quarantined.update(batch.get("quarantined", {}))
-    return {"records": sum(b["records"] for b in batches), "quarantined": quarantined, **aggregates}
+    return {"records": sum(b["records"] for b in batches), "quarantined": quarantined,
+            "duplicates_dropped": sum(b.get("duplicates_dropped", 0) for b in batches), **aggregates}
 
 
 def put(sensors, records: list[tuple[str, bytes]]) -> None:
@@ -100,15 +101,17 @@ def test_after_thousands_of_records_some_hostile_the_run_succeeds_and_averages_a
 
     summary = run_pipeline(sensors, f"acceptance__{prefix}")
 
-    # Every record stored once: as a raw line (a reading) or a quarantine line (with its reason).
+    # Every record stored once: as a raw line (a reading) or a quarantine line (with its reason); a
+    # copy of a reading already stored is left out.
     raw = s3_lines(sensors.s3, sensors.bucket, "raw/", sensors.stream)
     quarantined = s3_lines(sensors.s3, sensors.bucket, "quarantine/", sensors.stream)
     positions = [(line["_kinesis"]["shard_id"], line["_kinesis"]["sequence_number"]) for line in raw + quarantined]
-    assert len(positions) == len(set(positions)) == total == summary["records"]
+    assert len(positions) == len(set(positions)) == total - len(copies) and summary["records"] == total
+    assert set(Counter((line["sensor_id"], line["timestamp"]) for line in raw).values()) == {1}
     expected_reasons = Counter(r.kind for r in mock if r.kind not in ("reading", "late")) + Counter(
         reason for _, reason in bad)
     assert Counter(line["reason"] for line in quarantined) == expected_reasons == summary["quarantined"]
-    assert summary["duplicates"] == len(copies)
+    assert summary["duplicates_dropped"] == len(copies) and summary["duplicates"] == 0
 
     # The API's averages against the mean of the readings, computed here from what was put.
     expected: dict[tuple[str, str], float] = {}

@@ -9,7 +9,7 @@ import pytest
 
 from archiveflow import resources
 from archiveflow.operators.sensor_data import PutMockSensorReadingsOperator
-from archiveflow.sensor_data.mock import MockPlan, mock_records
+from archiveflow.sensor_data.mock import MockPlan, mock_records, put_mock_records
 from devstack import template as cfn
 
 pytestmark = pytest.mark.integration
@@ -30,12 +30,11 @@ def test_a_retry_puts_only_the_chunks_an_earlier_try_did_not(sensors, local_stac
     records = mock_records(MockPlan("retry", 6, 200, 60, datetime.now(UTC), 0.05, 0.1, 3, seed=5))
     assert len(records) == 1203  # three chunks of at most 500
     runs.put_item(Item={"pk": f"sensor_mock_data#{run_id}", "sk": "chunk#00000", "records": 500})  # try 1 got this far
-    operator = PutMockSensorReadingsOperator(task_id="put_readings")
 
-    operator.put(sensors.kinesis, sensors.stream, records, runs, run_id)
+    put_mock_records(sensors.kinesis, sensors.stream, records, runs, run_id)
     assert stream_size(sensors.kinesis, sensors.stream) == 1203 - 500
 
-    operator.put(sensors.kinesis, sensors.stream, records, runs, run_id)  # a further retry: nothing left to put
+    put_mock_records(sensors.kinesis, sensors.stream, records, runs, run_id)  # a further retry: nothing left to put
     assert stream_size(sensors.kinesis, sensors.stream) == 1203 - 500
 
 
@@ -97,12 +96,11 @@ def test_a_chunk_partly_put_then_given_up_on_is_completed_by_the_retry_without_a
     run_id = f"test__{uuid.uuid4().hex[:8]}"
     records = mock_records(MockPlan("throttled", 3, 200, 60, datetime.now(UTC), 0.05, 0.1, 3, seed=6))
     kinesis = Throttling(sensors.kinesis)
-    operator = PutMockSensorReadingsOperator(task_id="put_readings")
 
     with pytest.raises(TransientServiceError):  # try 1: Kinesis keeps refusing a third of what it is given
-        operator.put(kinesis, sensors.stream, records, runs, run_id)
+        put_mock_records(kinesis, sensors.stream, records, runs, run_id)
     assert 0 < len(stream_data(sensors.kinesis, sensors.stream)) < 500  # most of the first chunk is in
     kinesis.throttled = False
-    operator.put(kinesis, sensors.stream, records, runs, run_id)  # try 2
+    put_mock_records(kinesis, sensors.stream, records, runs, run_id)  # try 2
 
     assert sorted(stream_data(sensors.kinesis, sensors.stream)) == sorted(r.data for r in records)  # each once

@@ -20,6 +20,8 @@ from archiveflow.errors import TransientServiceError
 from archiveflow.hooks.lakehouse_sql import LakehouseSqlHook
 from archiveflow.lakehouse.statements import (
     UnsupportedStatement,
+    athena_sql,
+    duckdb_sql,
     iceberg_table_def,
     load_statement,
     merge_plan,
@@ -211,6 +213,21 @@ def test_merge_plans():
                             "WHEN NOT MATCHED THEN INSERT (k, v) VALUES (s.k, s.v)", read="athena")
     with pytest.raises(UnsupportedStatement, match="INSERT value"):
         merge_plan(bad, ("k",))
+
+
+def test_both_silver_merges_insert_every_silver_column_through_one_clause():
+    """silver_merge.sql and silver_event_time_merge.sql include one insert clause (`_silver_insert.sql`,
+    not a statement of its own): both insert exactly Silver's columns, in the Athena and DuckDB texts."""
+    silver = iceberg_table_def(load_statement("github_lakehouse/silver_table.sql", variables={"lakehouse": "s3://b/"}))
+    columns = tuple(f.name for f in silver.schema().fields)
+    for sql_file, parameters in [("github_lakehouse/silver_merge.sql", silver_parameters("d", "p")),
+                                 ("github_lakehouse/silver_event_time_merge.sql", {})]:
+        tree = load_statement(sql_file, parameters)
+        assert merge_plan(tree, ("year", "month")).columns == columns, sql_file
+        (insert,) = [when.args["then"] for when in tree.args["whens"].expressions if not when.args.get("matched")]
+        assert [value.sql() for value in insert.expression.expressions] == [f"s.{c}" for c in columns]
+        for text in (athena_sql(tree), duckdb_sql(tree)):
+            assert f"INSERT({','.join(columns)})" in "".join(text.split()), (sql_file, text)
 
 
 @pytest.mark.parametrize("lost_races", [7, 8])

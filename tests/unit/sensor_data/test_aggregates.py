@@ -72,3 +72,18 @@ def test_batch_objects_partition_by_reading_hour_and_quarantine_with_reason():
     again = batch_objects([(r, parse_reading(r.data, r.arrived_at)) for r in records])
     assert again == objects
     assert json.loads(gzip.decompress(objects[f"raw/date=2026-12-01/hour=11/{name}"]))["sensor_id"] == "a"
+
+
+def test_batch_objects_store_a_reading_once_whatever_its_copies():
+    reading = b'{"sensor_id":"a","timestamp":"2026-12-01T11:00:00+01:00","temperature":1}'
+    records = [record(7, reading),
+               record(8, b'{"sensor_id":"a","timestamp":"2026-12-01T10:00:00Z","temperature":9}'),  # put again
+               record(9, b'{"sensor_id":"b","timestamp":"2026-12-01T10:30:00Z","temperature":2}'),
+               record(10, b'{"sensor_id":"c","timestamp":"2026-12-01T10:40:00Z","temperature":3}')]
+    parsed = [(r, parse_reading(r.data, r.arrived_at)) for r in records]
+    # "c" is in an object an earlier batch of the shard wrote
+    objects = batch_objects(parsed, stored={("c", "2026-12-01T10:40:00Z")})
+    (key,) = objects
+    lines = list(read_jsonl_gz(objects[key]))
+    assert [(line["sensor_id"], line["temperature"], line["_kinesis"]["sequence_number"]) for line in lines] == [
+        ("a", 1.0, "7"), ("b", 2.0, "9")]  # the first copy stays
