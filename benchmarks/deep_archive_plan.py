@@ -52,6 +52,12 @@ def load() -> str:
     return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+def _cpu_seconds() -> float:
+    """This process's CPU time, all threads (DuckDB's too): less noisy than wall time on a loaded machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def objects(count: int):
     """Deterministic objects, in key order, sizes 1 KiB - 1 MiB (a few big ones)."""
     for n in range(count):
@@ -220,7 +226,7 @@ def run_way(way: str, folder: Path, count: int, file_count: int, archive_size: i
 
     extra: dict = {}
     engine = LocalPlanEngine(folder) if way == "sql" else None  # its imports (Airflow's hook) before the clock
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), _cpu_seconds()
     if way == "report":
         from devstack.inventory_report import write_report
 
@@ -251,7 +257,8 @@ def run_way(way: str, folder: Path, count: int, file_count: int, archive_size: i
                                 index_table="", dry_run=True)
         files, bundles = document["totals"]["files"], document["totals"]["units"]
     seconds = time.monotonic() - start
-    return {"way": way, "seconds": round(seconds, 1), "files": files, "units": bundles,
+    return {"way": way, "seconds": round(seconds, 1), "cpu_seconds": round(_cpu_seconds() - cpu_start, 1),
+            "files": files, "units": bundles,
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), **extra}
 
 
@@ -285,11 +292,12 @@ def main() -> None:
         results = {}
         for way in args.ways.split(","):
             results[way] = child(way)
-            print(f"{way:>9}: {results[way]['seconds']:>7.1f}s  peak RSS {results[way]['peak_rss_mib']:>6} MiB  "
+            print(f"{way:>9}: {results[way]['seconds']:>7.1f}s ({results[way]['cpu_seconds']:.1f} CPU s)  peak RSS {results[way]['peak_rss_mib']:>6} MiB  "
                   f"{results[way]['files']:,} files in {results[way]['units']:,} units  ({load()})", flush=True)
         for way in ("inventory", "sql"):
             if way in results and "listing" in results:
-                print(f"{way} / listing time: {results[way]['seconds'] / results['listing']['seconds']:.2f}")
+                print(f"{way} / listing: time {results[way]['seconds'] / results['listing']['seconds']:.2f}, "
+                      f"CPU {results[way]['cpu_seconds'] / results['listing']['cpu_seconds']:.2f}")
         if "sql" in results:
             print(f"sql: {results['sql']['manifest_files']:,} manifest files written by DuckDB; seconds per statement "
                   f"{results['sql']['queries']}; peak RSS {results['sql']['peak_rss_mib']} MiB "
