@@ -12,12 +12,13 @@ plans them three ways, each in its own process (peak RSS is the process's own):
 - ``sql``: the SQL plan as `s3_deep_archive` runs it in the `catalog` index mode
   (`archiveflow.deep_archive.sql_plan`) on the local engine (`LocalLakehouse`, its DuckDB memory limit):
   `plan_units.sql` (the anti-join with the catalog, the shared bundling rule) and `plan_manifests.sql`
-  (UNLOAD: DuckDB's COPY writes one Parquet folder per bundle, here to the temporary folder), the work
+  (UNLOAD: DuckDB's COPY writes the manifests in at most 100 folders, here to the temporary folder), the work
   Athena does on AWS. Unlike the two others (dry runs), it writes every bundle's manifest.
 
 The index holds nothing (every object is new): what is measured is listing/reading, sorting and bundling.
-Prints seconds, peak RSS and units per way, the ratios to ``listing``, the load average, and an estimate
-for a billion objects on Athena from the bytes of the columns the statements read, measured here.
+Prints seconds, CPU seconds (all threads), peak RSS and units per way, the ratios to ``listing``, the
+load average, and an estimate for a billion objects on Athena from the bytes of the columns the
+statements read, measured here.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ ATHENA_USD_PER_TB = 5.0
 
 def load() -> str:
     return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _cpu_seconds() -> float:
+    """This process's CPU time, all threads (DuckDB's too): less noisy than wall time on a loaded machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def objects(count: int):
@@ -196,17 +203,23 @@ def catalog_bytes_per_object(folder: Path, count: int) -> float:
     return column_bytes([path], CATALOG_COLUMNS) / count
 
 
+# Athena (Trino) inlines a WITH query at each reference, scanning its tables again each time:
+# plan_units.sql reads the candidates 3 times (plan_bundles.sql's two references to plan_objects, the
+# skipped counts), plan_manifests.sql twice.
+CANDIDATE_SCANS = 3 + 2
+
+
 def athena_estimate(report: dict, count: int, objects_estimated: int = 10**9) -> str:
     """Data scanned and cost of the SQL plan of ``objects_estimated`` objects on Athena, from the bytes
-    measured here (two statements, each reading the report's columns and the catalog's)."""
+    measured here (each scan of the candidates reads the report's columns and the catalog's)."""
     report_bytes = report["report_read_bytes"] / count * objects_estimated
     catalog_bytes = report["catalog_read_bytes_per_object"] * objects_estimated  # every object archived once
-    scanned = 2 * (report_bytes + catalog_bytes)
+    scanned = CANDIDATE_SCANS * (report_bytes + catalog_bytes)
     return (f"Athena, {objects_estimated:,} objects (estimate from the bytes measured here): the report's "
             f"{', '.join(REPORT_COLUMNS)} are {report['report_read_bytes'] / count:.1f} bytes an object "
             f"({report_bytes / 1e9:,.1f} GB), the catalog's {', '.join(CATALOG_COLUMNS)} "
             f"{report['catalog_read_bytes_per_object']:.1f} bytes an archived object ({catalog_bytes / 1e9:,.1f} GB "
-            f"once all are archived); plan_units.sql and plan_manifests.sql each read both: "
+            f"once all are archived); the two statements read both {CANDIDATE_SCANS} times in all: "
             f"{scanned / 1e9:,.1f} GB scanned, ${scanned / 1e12 * ATHENA_USD_PER_TB:,.2f} at ${ATHENA_USD_PER_TB}/TB. "
             f"Synthetic keys compress well: real ones (longer, less regular) can be 3-5x this.")
 
@@ -220,7 +233,7 @@ def run_way(way: str, folder: Path, count: int, file_count: int, archive_size: i
 
     extra: dict = {}
     engine = LocalPlanEngine(folder) if way == "sql" else None  # its imports (Airflow's hook) before the clock
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), _cpu_seconds()
     if way == "report":
         from devstack.inventory_report import write_report
 
@@ -251,7 +264,8 @@ def run_way(way: str, folder: Path, count: int, file_count: int, archive_size: i
                                 index_table="", dry_run=True)
         files, bundles = document["totals"]["files"], document["totals"]["units"]
     seconds = time.monotonic() - start
-    return {"way": way, "seconds": round(seconds, 1), "files": files, "units": bundles,
+    return {"way": way, "seconds": round(seconds, 1), "cpu_seconds": round(_cpu_seconds() - cpu_start, 1),
+            "files": files, "units": bundles,
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), **extra}
 
 
@@ -285,11 +299,12 @@ def main() -> None:
         results = {}
         for way in args.ways.split(","):
             results[way] = child(way)
-            print(f"{way:>9}: {results[way]['seconds']:>7.1f}s  peak RSS {results[way]['peak_rss_mib']:>6} MiB  "
+            print(f"{way:>9}: {results[way]['seconds']:>7.1f}s ({results[way]['cpu_seconds']:.1f} CPU s)  peak RSS {results[way]['peak_rss_mib']:>6} MiB  "
                   f"{results[way]['files']:,} files in {results[way]['units']:,} units  ({load()})", flush=True)
         for way in ("inventory", "sql"):
             if way in results and "listing" in results:
-                print(f"{way} / listing time: {results[way]['seconds'] / results['listing']['seconds']:.2f}")
+                print(f"{way} / listing: time {results[way]['seconds'] / results['listing']['seconds']:.2f}, "
+                      f"CPU {results[way]['cpu_seconds'] / results['listing']['cpu_seconds']:.2f}")
         if "sql" in results:
             print(f"sql: {results['sql']['manifest_files']:,} manifest files written by DuckDB; seconds per statement "
                   f"{results['sql']['queries']}; peak RSS {results['sql']['peak_rss_mib']} MiB "

@@ -6,7 +6,10 @@
 WITH candidates AS (
     {% include 'deep_archive/plan_candidates.sql' %}
 ), plan_objects AS (
-    SELECT * FROM candidates WHERE reason IN ('new', 'rewritten')
+    -- The ETag only where a unit shows it (an object alone): the bundling window sorts narrower rows.
+    SELECT key, size, CASE WHEN size > :alone_bytes THEN e_tag END AS e_tag, last_modified, reason
+    FROM candidates
+    WHERE reason IN ('new', 'rewritten')
 ), planned AS (
     {% include 'deep_archive/plan_bundles.sql' %}
 )

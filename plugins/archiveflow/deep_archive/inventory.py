@@ -125,6 +125,10 @@ def relation(con, manifest: Manifest, folder: Path):
         for path in paths:  # one file at a time: ORC → Parquet, so DuckDB reads it lazily like the others
             pyarrow.parquet.write_table(pyarrow.orc.read_table(path), path + ".parquet")
         relation = con.read_parquet([path + ".parquet" for path in paths])
+    if manifest.file_format != "CSV" and "TIME ZONE" in str(relation.types[relation.columns.index("last_modified_date")]):
+        # UTC instants (Parquet's isAdjustedToUTC) as naive UTC times, as Athena's table types them: from
+        # the epoch, 3x cheaper than the statements' CAST, which goes through the time zone.
+        relation = relation.project("* REPLACE (make_timestamp(epoch_us(last_modified_date)) AS last_modified_date)")
     for name, default in OPTIONAL.items():
         if name not in relation.columns:
             relation = relation.project(f"*, {default} AS {name}")

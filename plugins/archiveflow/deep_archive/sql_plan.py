@@ -85,7 +85,8 @@ def parameters(request: ArchiveRequest, manifest: Manifest, elsewhere: tuple[str
     alone = bundling.alone_bytes(cap)
     return {"bucket": request.bucket_name, "prefix": request.prefix, "partition_prefix": request.prefix[:KEY_PREFIX_CHARS],
             "url_encoded": manifest.file_format == "CSV", "elsewhere": elsewhere_pattern(elsewhere),
-            "alone_bytes": alone, "window_bytes": cap - alone, "file_count": request.file_count, "location": location}
+            "alone_bytes": alone, "window_bytes": cap - alone, "file_count": request.file_count,
+            "range_chars": bundling.range_chars(request.prefix), "location": location}
 
 
 def plan_source(engine: PlanEngine, s3, request: ArchiveRequest, manifest: Manifest, *, plan_bucket: str,
