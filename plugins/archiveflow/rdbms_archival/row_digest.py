@@ -12,8 +12,10 @@ purge's DELETE (re-evaluated on the newest row version when a writer changed the
 so both sides use the same code, collation and types. It XORs one 64-bit hash per column, each
 seeded with the column's position (a value moved to another column changes it), with PostgreSQL's
 built-in extended hashes (cheap: ~6% of the COPY's server time; md5 of the row text is ~3x the
-COPY). Text is hashed as bytes (COLLATE "C"), numeric(p, s) by value at its fixed scale, other
-numerics as text (1.0 vs 1.00 differ), -0.0 and NULL have hashes of their own. Two different rows
+COPY). Text is hashed as bytes (COLLATE "C"), numeric(p, s) by value at its fixed scale and sign, other
+numerics as text (1.0 vs 1.00 differ), -0.0 and NULL have hashes of their own. (Before 2026-12-03
+a numeric's sign was left out: rows archived with a negative numeric then no longer match their
+archived digest, so a purge keeps them and the next run archives them once more: the safe way.) Two different rows
 of one key share a digest with probability 2^-64.
 """
 
@@ -33,7 +35,9 @@ _FLOAT = ("CASE WHEN {c} = 0 AND atan2({c}::float8, -1::float8) < 0 THEN hashint
 _BY_FAMILY = {
     "int32": "hashint8extended({c}::int8, {s}::int8)",
     "int64": "hashint8extended({c}::int8, {s}::int8)",
-    "decimal": "hash_numeric_extended({c}::numeric, {s}::int8)",
+    # hash_numeric_extended ignores the sign (100 and -100 hash alike): a negative value is hashed
+    # with the negated seed, which no column's seed equals.
+    "decimal": "hash_numeric_extended({c}::numeric, CASE WHEN {c} < 0 THEN -{s}::int8 ELSE {s}::int8 END)",
     "float32": _FLOAT,
     "float64": _FLOAT,
     "boolean": "hashint8extended({c}::int4::int8, {s}::int8)",
