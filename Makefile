@@ -38,20 +38,24 @@ demo: install                        ## start the stack and run the main job end
 # The suite in two pytest sessions at once: everything but the `serial` tests on TEST_WORKERS
 # pytest-xdist workers (each with a stack of its own: ARCHIVEFLOW_TEST_STACK + 0..TEST_WORKERS-1; the
 # tests on real Airflow together on one of them) and, beside them, the `serial` ones (tests/faults/:
-# they freeze the emulator and restart Airflow components) in one process on the next stack, their
-# output kept in FAULTS_LOG and printed after the first session's. They mostly wait (frozen emulators,
-# retries), the first session mostly computes: together they take little more than the first alone.
+# they freeze the emulator and restart Airflow components) on FAULT_WORKERS workers of their own
+# (stacks ARCHIVEFLOW_TEST_STACK + TEST_WORKERS + 0..FAULT_WORKERS-1: a freeze or restart only ever
+# hits its own stack; whole modules per worker), their output kept in FAULTS_LOG and printed after
+# the first session's. They mostly wait (frozen emulators, retries), the first session mostly
+# computes: together they take little more than the first alone.
 # Both always run; the target fails if either does.
 TEST_WORKERS ?= 2
+FAULT_WORKERS ?= 2
 PYTEST := $(PY) -m pytest --timeout 900 -p no:cacheprovider
 FAULTS_LOG := .stack/fault-suite.log
 test: install lint scan test-tools   ## the whole suite: lint, template scan, DAG integrity, unit, integration, end to end and faults
 	@mkdir -p .stack; status=0; \
-	ARCHIVEFLOW_TEST_STACK=$$(( $${ARCHIVEFLOW_TEST_STACK:-0} + $(TEST_WORKERS) )) $(PYTEST) -m serial >$(FAULTS_LOG) 2>&1 & faults=$$!; \
+	ARCHIVEFLOW_TEST_STACK=$$(( $${ARCHIVEFLOW_TEST_STACK:-0} + $(TEST_WORKERS) )) \
+		$(PYTEST) -n $(FAULT_WORKERS) --dist loadgroup --no-loadscope-reorder -m serial >$(FAULTS_LOG) 2>&1 & faults=$$!; \
 	trap 'kill $$faults 2>/dev/null' INT TERM; \
 	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not serial" || status=$$?; \
 	wait $$faults || status=$$?; \
-	echo "--- the fault suite (tests/faults, on its own stack, run beside the tests above): $(FAULTS_LOG)"; \
+	echo "--- the fault suite (tests/faults, on stacks of its own, run beside the tests above): $(FAULTS_LOG)"; \
 	cat $(FAULTS_LOG); \
 	exit $$status
 

@@ -53,8 +53,8 @@ SERIAL_FOLDERS = ("faults",)  # tests/<folder>: their tests are marked `serial`
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by the marker added here
 def pytest_collection_modifyitems(config, items):
-    """The tests under tests/faults/ are marked `serial`: `make test` runs them in one process on a
-    stack of their own, beside the parallel part. In one process: fast tests first (unit, integration, then whatever starts real
+    """The tests under tests/faults/ are marked `serial`: `make test` runs them in a session of their
+    own (workers and stacks of their own), beside the parallel part. In one process: fast tests first (unit, integration, then whatever starts real
     Airflow). Under xdist (pytest_xdist_make_scheduler hands out whole groups): the group on real
     Airflow first (the longest chain), then the modules pyproject.toml lists as slow, the other
     integration modules, and unit tests last (small groups that fill the workers' ends)."""
