@@ -262,63 +262,76 @@ def pack(
     are streamed in turn. A member the source says is missing is left out and handed to
     ``on_missing`` (without it, the error stands).
     """
-    writer = ZipWriter(out)
-    # (members, their bytes, the future of their pack_batch), or ([member], 0, None) to stream it.
-    pending: deque[tuple[list[Member], int, Future | None]] = deque()
-    inflight = 0
-
-    def missing(member: Member) -> None:
-        if on_missing is None:
-            raise MemberMissing(member.source_key)
-        on_missing(member)
-
-    def write_oldest() -> None:
-        nonlocal inflight
-        batch, size, future = pending.popleft()
-        if future is None:
-            try:  # the source is asked before any byte of the member is written
-                entry = writer.add_stream(batch[0], source.chunks(batch[0]), level)
-            except MemberMissing:
-                missing(batch[0])
-            else:
-                on_member(entry)
-            return
-        inflight -= size
-        blob, packed = future.result()
-        if None in packed:
-            for member, done in zip(batch, packed, strict=True):
-                if done is None:
-                    missing(member)
-        for entry in writer.add_batch(batch, blob, packed):
-            on_member(entry)
-
     pool = ThreadPoolExecutor(threads, thread_name_prefix="pack")
-    batch: list[Member] = []
-    batch_bytes = 0
-
-    def submit() -> None:
-        nonlocal batch, batch_bytes, inflight
-        if batch:
-            pending.append((batch, batch_bytes, pool.submit(pack_batch, source, batch, level)))
-            inflight += batch_bytes
-            batch, batch_bytes = [], 0
-        # Bounds memory (bytes in flight) and the queue when members are tiny (its length).
-        while pending and (inflight > inflight_bytes or len(pending) > 4 * threads):
-            write_oldest()
-
+    pipeline = _Pipeline(ZipWriter(out), source, pool, level, 4 * threads, inflight_bytes, on_member, on_missing)
     try:
+        batch: list[Member] = []
+        batch_bytes = 0
         for member in members:
             if member.size > buffer_limit:
-                submit()
-                pending.append(([member], 0, None))
+                pipeline.submit(batch, batch_bytes)
+                pipeline.stream(member)
+                batch, batch_bytes = [], 0
                 continue
             batch.append(member)
             batch_bytes += member.size
             if batch_bytes >= BATCH_BYTES or len(batch) >= BATCH_MEMBERS:
-                submit()
-        submit()
-        while pending:
-            write_oldest()
+                pipeline.submit(batch, batch_bytes)
+                batch, batch_bytes = [], 0
+        pipeline.submit(batch, batch_bytes)
+        pipeline.drain()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return writer.close()
+    return pipeline.writer.close()
+
+
+class _Pipeline:
+    """`pack`'s queue: batches being packed in the pool and members to stream, written in order."""
+
+    def __init__(self, writer: ZipWriter, source: Source, pool: ThreadPoolExecutor, level: int, max_pending: int,
+                 inflight_bytes: int, on_member: Callable[[Entry], None],
+                 on_missing: Callable[[Member], None] | None):
+        self.writer, self._source, self._pool, self._level = writer, source, pool, level
+        self._max_pending, self._inflight_bytes = max_pending, inflight_bytes
+        self._on_member, self._on_missing = on_member, on_missing
+        # (members, their bytes, the future of their pack_batch), or ([member], 0, None) to stream it.
+        self._pending: deque[tuple[list[Member], int, Future | None]] = deque()
+        self._inflight = 0
+
+    def submit(self, batch: list[Member], size: int) -> None:
+        if batch:
+            self._pending.append((batch, size, self._pool.submit(pack_batch, self._source, batch, self._level)))
+            self._inflight += size
+        # Bounds memory (bytes in flight) and the queue when members are tiny (its length).
+        while self._pending and (self._inflight > self._inflight_bytes or len(self._pending) > self._max_pending):
+            self._write_oldest()
+
+    def stream(self, member: Member) -> None:
+        self._pending.append(([member], 0, None))
+
+    def drain(self) -> None:
+        while self._pending:
+            self._write_oldest()
+
+    def _missing(self, member: Member) -> None:
+        if self._on_missing is None:
+            raise MemberMissing(member.source_key)
+        self._on_missing(member)
+
+    def _write_oldest(self) -> None:
+        batch, size, future = self._pending.popleft()
+        if future is None:
+            try:  # the source is asked before any byte of the member is written
+                entry = self.writer.add_stream(batch[0], self._source.chunks(batch[0]), self._level)
+            except MemberMissing:
+                self._missing(batch[0])
+            else:
+                self._on_member(entry)
+            return
+        self._inflight -= size
+        blob, packed = future.result()
+        for member, done in zip(batch, packed, strict=True):
+            if done is None:
+                self._missing(member)
+        for entry in self.writer.add_batch(batch, blob, packed):
+            self._on_member(entry)
