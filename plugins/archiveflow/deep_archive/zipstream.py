@@ -263,7 +263,7 @@ def pack(
     ``on_missing`` (without it, the error stands).
     """
     pool = ThreadPoolExecutor(threads, thread_name_prefix="pack")
-    pipeline = _Pipeline(ZipWriter(out), source, pool, level, 4 * threads, inflight_bytes, on_member, on_missing)
+    pipeline = _Pipeline(ZipWriter(out), source, pool, level, 2 * threads, inflight_bytes, on_member, on_missing)
     try:
         batch: list[Member] = []
         batch_bytes = 0
