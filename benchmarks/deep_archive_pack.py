@@ -210,7 +210,9 @@ def compare(work: Path, corpus: str, args: argparse.Namespace) -> list[tuple[flo
               f"{len(paths) / theirs['seconds']:6,.0f} files/s, {theirs['zip_bytes'] / 1e6:,.1f} MB")
         print(f"    ours:        {ours['seconds']:6.1f} s wall, {ours['cpu_seconds']:6.1f} s CPU, "
               f"{len(paths) / ours['seconds']:6,.0f} files/s, {ours['zip_bytes'] / 1e6:,.1f} MB: "
-              f"{speed:.2f}x zip -r's speed (goal >= 4), {size:.4f}x its size (goal <= 1.005)")
+              f"{speed:.2f}x zip -r's speed (goal >= 4), {size:.4f}x its size (goal <= 1.005); "
+              f"{ours['cpu_seconds'] / ours['seconds']:.2f} of {os.cpu_count()} cores busy, "
+              f"{ours['cpu_seconds'] / one['cpu_seconds']:.2f}x the CPU of 1 thread")
         print(f"    ours, 1 thread: {one['seconds']:6.1f} s wall, {one['cpu_seconds']:6.1f} s CPU: "
               f"{len(paths) / one['cpu_seconds']:,.0f} files/s and {total / 1e6 / one['cpu_seconds']:,.1f} MB/s "
               f"per core; {core_wall:.2f}x zip -r's speed in wall time, {core_cpu:.2f}x in CPU time "

@@ -3,7 +3,10 @@
 Members are written strictly in order to ``out.write`` (an S3 multipart upload in production), so
 nothing ever seeks back: small members are read and compressed ahead in a thread pool (libdeflate
 and S3 reads release the GIL, so this uses every core), large members are streamed chunk by chunk
-with a data descriptor. Memory is bounded by ``inflight_bytes`` + one chunk, whatever the size of
+with a data descriptor. Small members go to the threads in batches, and a thread returns a batch
+as one byte string of local headers and data: per-member Python work in the writing thread held
+the GIL often enough to keep a core idle (a local header has no offset in it, so threads can
+build it; only the central directory needs offsets, which the writing thread adds). Memory is bounded by ``inflight_bytes`` + one chunk, whatever the size of
 the bundle; only the central directory (~100 bytes per member) grows with the member count.
 
 Buffered members go through libdeflate (the `deflate` package: 2-3x zlib's speed for a smaller
@@ -36,9 +39,13 @@ COMPRESSED_SUFFIXES = frozenset(
     ".heic .avif .mp3 .m4a .aac .ogg .flac .mp4 .m4v .mov .avi .mkv .webm .parquet .orc .docx "
     ".xlsx .pptx .odt .ods .epub".split()
 )
-PROBE_BYTES = 16 * 1024  # a quick level-1 deflate of this much tells whether the rest will compress
+# A quick level-1 deflate of this much tells whether the rest will compress: 4 KiB tells random
+# bytes from text as well as 16 KiB did, for 7% less CPU on an all-text corpus (the probe is waste there).
+PROBE_BYTES = 4 * 1024
 PROBE_RATIO = 0.9
-READ_AHEAD_MEMBERS = 512  # bounds the queue when members are tiny (inflight_bytes bounds it otherwise)
+# One thread task packs consecutive small members up to this many bytes or members.
+BATCH_BYTES = 1 * MiB
+BATCH_MEMBERS = 64
 
 _FLAG_DATA_DESCRIPTOR = 0x08
 _FLAG_UTF8 = 0x800  # names are always UTF-8 (APPNOTE 4.4.4, bit 11)
@@ -99,15 +106,56 @@ def _wants_deflate(name: str, head: bytes) -> bool:
     return len(deflate.deflate_compress(probe, 1)) < PROBE_RATIO * len(probe)
 
 
-def compress(name: str, data: bytes, level: int) -> tuple[int, int, bytes]:
+def compress(name: str, data: bytes, level: int) -> tuple[int, int, bytes | bytearray]:
     """(crc32, method, payload) for a whole member, at libdeflate ``level`` (1-12); stored when
     deflate would not pay."""
     crc = deflate.crc32(data)
     if _wants_deflate(name, data):
         payload = deflate.deflate_compress(data, level)
         if len(payload) < len(data):
-            return crc, DEFLATED, bytes(payload)
+            return crc, DEFLATED, payload
     return crc, STORED, data
+
+
+def _local_header(member: Member, flags: int, method: int, crc: int, csize: int, size: int, extra: bytes) -> bytes:
+    name = member.name.encode()
+    time, date = _dos_datetime(member.mtime)
+    version = 45 if extra else 20
+    return struct.pack("<IHHHHHIIIHH", 0x04034B50, version, flags, method, time, date, crc, csize, size,
+                       len(name), len(extra)) + name + extra
+
+
+def _buffered_header(member: Member, crc: int, method: int, csize: int, size: int) -> bytes:
+    """The local header of a member whose sizes are known (ZIP64 extra only if they need it)."""
+    if size >= U32_MAX or csize >= U32_MAX:
+        return _local_header(member, _FLAG_UTF8, method, crc, U32_MAX, U32_MAX,
+                             struct.pack("<HHQQ", 1, 16, size, csize))
+    return _local_header(member, _FLAG_UTF8, method, crc, csize, size, b"")
+
+
+# A member a thread packed: (its position in the batch's bytes, crc32, method, compressed size, size),
+# or None when the source said it is missing.
+Packed = tuple[int, int, int, int, int] | None
+
+
+def pack_batch(source: Source, members: list[Member], level: int) -> tuple[bytes, list[Packed]]:
+    """Read and compress ``members`` (in a pool thread): their local headers and data as one byte
+    string, and where each one is in it."""
+    parts: list[bytes | bytearray] = []
+    packed: list[Packed] = []
+    at = 0
+    for member in members:
+        try:
+            data = source.read(member)
+        except MemberMissing:
+            packed.append(None)
+            continue
+        crc, method, payload = compress(member.name, data, level)
+        header = _buffered_header(member, crc, method, len(payload), len(data))
+        parts += (header, payload)
+        packed.append((at, crc, method, len(payload), len(data)))
+        at += len(header) + len(payload)
+    return b"".join(parts), packed
 
 
 def _stream_level(level: int) -> int:
@@ -128,23 +176,13 @@ class ZipWriter:
         self._out(data)
         self.offset += len(data)
 
-    def _local_header(self, member: Member, flags: int, method: int, crc: int, csize: int, size: int,
-                      extra: bytes) -> bytes:
-        name = member.name.encode()
-        time, date = _dos_datetime(member.mtime)
-        version = 45 if extra else 20
-        return struct.pack("<IHHHHHIIIHH", 0x04034B50, version, flags, method, time, date, crc, csize, size,
-                           len(name), len(extra)) + name + extra
-
-    def add(self, member: Member, crc: int, method: int, payload: bytes, size: int) -> Entry:
-        """A member whose bytes are all known (sizes go in the local header)."""
-        entry = Entry(member.name, self.offset, len(payload), size, crc, method)
-        zip64 = size >= U32_MAX or len(payload) >= U32_MAX
-        extra = struct.pack("<HHQQ", 1, 16, size, len(payload)) if zip64 else b""
-        csize, usize = (U32_MAX, U32_MAX) if zip64 else (len(payload), size)
-        self._write(self._local_header(member, _FLAG_UTF8, method, crc, csize, usize, extra))
-        self._write(payload)
-        return self._finish(member, entry, _FLAG_UTF8)
+    def add_batch(self, members: list[Member], blob: bytes, packed: list[Packed]) -> list[Entry]:
+        """Members `pack_batch` packed (the missing ones, None in ``packed``, are left out)."""
+        base = self.offset
+        self._write(blob)
+        return [self._finish(member, Entry(member.name, base + done[0], done[3], done[4], done[1], done[2]),
+                             _FLAG_UTF8)
+                for member, done in zip(members, packed, strict=True) if done is not None]
 
     def add_stream(self, member: Member, chunks: Iterable[bytes], level: int) -> Entry:
         """A member too big to buffer: ZIP64 data descriptor after the data (sizes unknown up front)."""
@@ -155,7 +193,7 @@ class ZipWriter:
         flags = _FLAG_UTF8 | _FLAG_DATA_DESCRIPTOR
         offset = self.offset
         extra = struct.pack("<HHQQ", 1, 16, 0, 0)
-        self._write(self._local_header(member, flags, method, 0, U32_MAX, U32_MAX, extra))
+        self._write(_local_header(member, flags, method, 0, U32_MAX, U32_MAX, extra))
         engine = zlib.compressobj(_stream_level(level), zlib.DEFLATED, -15) if deflated else None
         crc = size = 0
         start = self.offset
@@ -220,46 +258,80 @@ def pack(
     """Write ``members`` (in order) as a zip to ``out``; returns the entries written.
 
     Members up to ``buffer_limit`` bytes are read and compressed ahead in ``threads`` threads,
-    at most ``inflight_bytes`` of them at a time; bigger ones are streamed in turn. A member the
-    source says is missing is left out and handed to ``on_missing`` (without it, the error stands).
+    in batches of consecutive members, at most ``inflight_bytes`` of them at a time; bigger ones
+    are streamed in turn. A member the source says is missing is left out and handed to
+    ``on_missing`` (without it, the error stands).
     """
-    writer = ZipWriter(out)
-
-    def load(member: Member) -> tuple[int, int, bytes, int]:
-        data = source.read(member)
-        return (*compress(member.name, data, level), len(data))
-
-    pending: deque[tuple[Member, Future | None]] = deque()
-    inflight = 0
-
-    def write_oldest() -> None:
-        nonlocal inflight
-        member, future = pending.popleft()
-        try:
-            if future is None:  # the source is asked before any byte of the member is written
-                on_member(writer.add_stream(member, source.chunks(member), level))
-                return
-            inflight -= member.size
-            crc, method, payload, size = future.result()
-        except MemberMissing:
-            if on_missing is None:
-                raise
-            on_missing(member)
-            return
-        on_member(writer.add(member, crc, method, payload, size))
-
     pool = ThreadPoolExecutor(threads, thread_name_prefix="pack")
+    pipeline = _Pipeline(ZipWriter(out), source, pool, level, 2 * threads, inflight_bytes, on_member, on_missing)
     try:
+        batch: list[Member] = []
+        batch_bytes = 0
         for member in members:
             if member.size > buffer_limit:
-                pending.append((member, None))
-            else:
-                pending.append((member, pool.submit(load, member)))
-                inflight += member.size
-            while pending and (inflight > inflight_bytes or len(pending) > READ_AHEAD_MEMBERS):
-                write_oldest()
-        while pending:
-            write_oldest()
+                pipeline.submit(batch, batch_bytes)
+                pipeline.stream(member)
+                batch, batch_bytes = [], 0
+                continue
+            batch.append(member)
+            batch_bytes += member.size
+            if batch_bytes >= BATCH_BYTES or len(batch) >= BATCH_MEMBERS:
+                pipeline.submit(batch, batch_bytes)
+                batch, batch_bytes = [], 0
+        pipeline.submit(batch, batch_bytes)
+        pipeline.drain()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return writer.close()
+    return pipeline.writer.close()
+
+
+class _Pipeline:
+    """`pack`'s queue: batches being packed in the pool and members to stream, written in order."""
+
+    def __init__(self, writer: ZipWriter, source: Source, pool: ThreadPoolExecutor, level: int, max_pending: int,
+                 inflight_bytes: int, on_member: Callable[[Entry], None],
+                 on_missing: Callable[[Member], None] | None):
+        self.writer, self._source, self._pool, self._level = writer, source, pool, level
+        self._max_pending, self._inflight_bytes = max_pending, inflight_bytes
+        self._on_member, self._on_missing = on_member, on_missing
+        # (members, their bytes, the future of their pack_batch), or ([member], 0, None) to stream it.
+        self._pending: deque[tuple[list[Member], int, Future | None]] = deque()
+        self._inflight = 0
+
+    def submit(self, batch: list[Member], size: int) -> None:
+        if batch:
+            self._pending.append((batch, size, self._pool.submit(pack_batch, self._source, batch, self._level)))
+            self._inflight += size
+        # Bounds memory (bytes in flight) and the queue when members are tiny (its length).
+        while self._pending and (self._inflight > self._inflight_bytes or len(self._pending) > self._max_pending):
+            self._write_oldest()
+
+    def stream(self, member: Member) -> None:
+        self._pending.append(([member], 0, None))
+
+    def drain(self) -> None:
+        while self._pending:
+            self._write_oldest()
+
+    def _missing(self, member: Member) -> None:
+        if self._on_missing is None:
+            raise MemberMissing(member.source_key)
+        self._on_missing(member)
+
+    def _write_oldest(self) -> None:
+        batch, size, future = self._pending.popleft()
+        if future is None:
+            try:  # the source is asked before any byte of the member is written
+                entry = self.writer.add_stream(batch[0], self._source.chunks(batch[0]), self._level)
+            except MemberMissing:
+                self._missing(batch[0])
+            else:
+                self._on_member(entry)
+            return
+        self._inflight -= size
+        blob, packed = future.result()
+        for member, done in zip(batch, packed, strict=True):
+            if done is None:
+                self._missing(member)
+        for entry in self.writer.add_batch(batch, blob, packed):
+            self._on_member(entry)

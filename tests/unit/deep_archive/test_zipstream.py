@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from archiveflow.deep_archive.worker import DEFLATE_LEVEL
-from archiveflow.deep_archive.zipstream import DEFLATED, STORED, Member, pack
+from archiveflow.deep_archive.zipstream import BATCH_MEMBERS, DEFLATED, STORED, Member, MemberMissing, pack
 
 WHEN = datetime(2026, 11, 10, 3, 0, 0, tzinfo=UTC)
 
@@ -85,6 +85,42 @@ def test_more_than_65535_members_get_zip64_end_records():
     with zipfile.ZipFile(io.BytesIO(blob)) as archive:
         assert len(archive.infolist()) == 70_000
         assert archive.read("f069999") == b"x69999"
+
+
+class Gone(MemorySource):
+    """A source some of whose members were deleted since the plan."""
+
+    def __init__(self, files: dict[str, bytes], gone: set[str]):
+        super().__init__(files)
+        self.gone = gone
+
+    def read(self, member: Member) -> bytes:
+        if member.name in self.gone:
+            raise MemberMissing(member.name)
+        return super().read(member)
+
+
+def test_entries_give_each_members_offset_crc_and_sizes_across_batches_streams_and_missing_members():
+    rng = random.Random(11)
+    files = {f"m/{i:04d}.{'csv' if i % 3 else 'bin'}": _text(rng.randint(0, 300)) if i % 3 else rng.randbytes(
+        rng.randint(0, 5000)) for i in range(3 * BATCH_MEMBERS + 5)}
+    files["m/0100-big.csv"] = _text(20_000)  # streamed between two batches
+    gone = {"m/0000.bin", "m/0070.csv", "m/0071.csv", f"m/{3 * BATCH_MEMBERS + 4:04d}.csv"}
+    members = [Member(name, len(data), WHEN) for name, data in sorted(files.items())]
+    out, left_out = io.BytesIO(), []
+    entries = pack(members, Gone(files, gone), out.write, threads=3, buffer_limit=100_000,
+                   on_missing=lambda member: left_out.append(member.name))
+    assert left_out == sorted(gone)
+    with zipfile.ZipFile(out) as archive:
+        assert archive.testzip() is None
+        infos = archive.infolist()
+        assert [info.filename for info in infos] == [m.name for m in members if m.name not in gone]
+        assert all(archive.read(info) == files[info.filename] for info in infos)
+    assert [(e.name, e.offset, e.crc32, e.compressed_size, e.size, e.method) for e in entries] == [
+        (i.filename, i.header_offset, i.CRC, i.compress_size, i.file_size, i.compress_type) for i in infos]
+
+    with pytest.raises(MemberMissing, match="m/0070.csv"):  # without on_missing, a gone member stops the pack
+        pack(members[1:], Gone(files, gone), io.BytesIO().write)
 
 
 def test_a_failing_read_stops_the_pack():
